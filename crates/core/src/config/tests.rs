@@ -1,0 +1,1 @@
+//! Unit tests of config parsing and validation.

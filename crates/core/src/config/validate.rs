@@ -1,0 +1,786 @@
+//! Validation: turns the parsed file and the imported sources into a [`Config`], checking
+//! every rule and cross-reference, and reporting every problem found (not just the first).
+//!
+//! Items from the node file are *strict*: a broken rule is an error. Items imported from
+//! the original system's JSON sources are checked by the same rules, but a dangling
+//! reference there (a member assigned to a service the services file lacks, an alert
+//! mention for an unknown slug) is a warning and the reference is dropped, because the
+//! original tolerated it and live files contain such entries.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
+
+use url::Url;
+
+use super::error::{ConfigError, ConfigErrors, Origin};
+use super::file::{AlertsFile, BusMode, ConfigFile, MemberFile, RecordFile, ServiceFile};
+use super::{Catalog, Config, NodeSettings};
+use crate::geo::GeoPoint;
+use crate::ids::{CountryCode, Fqdn, MemberId, ServiceId};
+use crate::model::{
+    AlertRouting, CountryOverride, CountryOverrides, Member, RecordData, RecordType, Service,
+    StaticRecord,
+};
+
+mod checks;
+
+/// An item with where it came from, for error messages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Located<T> {
+    /// File or URL.
+    pub origin: Origin,
+    /// Path of the item in that file (`members[2]`, `["Amforc"]`).
+    pub path: String,
+    /// Dangling references are errors (node file) or warnings (imported sources).
+    pub strict: bool,
+    /// The item.
+    pub item: T,
+}
+
+impl<T> Located<T> {
+    /// An item written in the node file.
+    pub fn inline(origin: &Origin, path: impl Into<String>, item: T) -> Self {
+        Located {
+            origin: origin.clone(),
+            path: path.into(),
+            strict: true,
+            item,
+        }
+    }
+
+    /// An item imported from one of the original system's JSON files.
+    pub fn sourced(origin: &Origin, path: impl Into<String>, item: T) -> Self {
+        Located {
+            origin: origin.clone(),
+            path: path.into(),
+            strict: false,
+            item,
+        }
+    }
+
+    fn at(&self, field: &str) -> String {
+        if field.is_empty() {
+            self.path.clone()
+        } else {
+            format!("{}.{field}", self.path)
+        }
+    }
+}
+
+/// Members, services, records and alerts imported from the `[sources]` files.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SourceItems {
+    /// From `members_professional.json`.
+    pub members: Vec<Located<MemberFile>>,
+    /// From `services_rpc.json`.
+    pub services: Vec<Located<ServiceFile>>,
+    /// From `geodns-static.json`.
+    pub records: Vec<Located<RecordFile>>,
+    /// From `alerts.json`.
+    pub alerts: Option<Located<AlertsFile>>,
+}
+
+/// Collects errors and warnings during one validation pass.
+#[derive(Debug, Default)]
+pub(super) struct Report {
+    errors: Vec<ConfigError>,
+    warnings: Vec<String>,
+}
+
+impl Report {
+    pub(super) fn error(
+        &mut self,
+        origin: &Origin,
+        path: impl Into<String>,
+        message: impl std::fmt::Display,
+    ) {
+        self.errors
+            .push(ConfigError::invalid(origin, path, message));
+    }
+
+    /// An error for strict items, a warning (reference dropped by the caller) otherwise.
+    fn dangling<T>(&mut self, located: &Located<T>, field: &str, message: impl std::fmt::Display) {
+        if located.strict {
+            self.error(&located.origin, located.at(field), message);
+        } else {
+            self.warnings.push(format!(
+                "{}: {}: {message} (ignored)",
+                located.origin,
+                located.at(field)
+            ));
+        }
+    }
+
+    fn warn(&mut self, message: String) {
+        self.warnings.push(message);
+    }
+}
+
+/// Validates the node file plus imported sources into a [`Config`].
+pub fn build(
+    file: ConfigFile,
+    origin: &Origin,
+    sources: SourceItems,
+) -> Result<Config, ConfigErrors> {
+    let mut report = Report::default();
+    let node = validate_node(&file, origin, &mut report);
+    validate_settings(&file, origin, &mut report);
+
+    let mut members: Vec<_> = file
+        .members
+        .iter()
+        .enumerate()
+        .map(|(i, m)| Located::inline(origin, format!("members[{i}]"), m.clone()))
+        .collect();
+    members.extend(sources.members);
+    let mut services: Vec<_> = file
+        .services
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Located::inline(origin, format!("services[{i}]"), s.clone()))
+        .collect();
+    services.extend(sources.services);
+    let mut records: Vec<_> = file
+        .records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| Located::inline(origin, format!("records[{i}]"), r.clone()))
+        .collect();
+    records.extend(sources.records);
+
+    let services = validate_services(&services, &mut report);
+    let members = validate_members(&members, &services, &mut report);
+    let checks = checks::validate_checks(&file.checks, origin, &mut report);
+    let records = validate_records(&records, &mut report);
+    let hostnames = served_hostnames(&services);
+    let zones = zones(&file.dns.zones, origin, &records, &hostnames, &mut report);
+    let overrides = validate_overrides(&file, origin, &members, &services, &hostnames, &mut report);
+    let mut alerts = validate_alerts(
+        &Located::inline(origin, "alerts", file.alerts.clone()),
+        &members,
+        &mut report,
+    );
+    if let Some(sourced) = &sources.alerts {
+        let imported = validate_alerts(sourced, &members, &mut report);
+        alerts.room = alerts.room.or(imported.room);
+        for (member, mentions) in imported.mentions {
+            alerts.mentions.entry(member).or_insert(mentions);
+        }
+    }
+
+    if !report.errors.is_empty() {
+        return Err(ConfigErrors(report.errors));
+    }
+    let Some(node) = node else {
+        return Err(ConfigErrors(vec![ConfigError::invalid(
+            origin,
+            "node",
+            "invalid node section",
+        )]));
+    };
+    Ok(Config {
+        node,
+        listen: file.listen,
+        storage: file.storage,
+        bus: file.bus,
+        redis: file.redis,
+        matrix: file.matrix,
+        geoip: file.geoip,
+        dns: file.dns,
+        monitor: file.monitor,
+        sources: file.sources,
+        catalog: Catalog {
+            members,
+            services,
+            checks,
+            records,
+            overrides,
+            alerts,
+            zones,
+            hostnames,
+        },
+        warnings: report.warnings,
+    })
+}
+
+fn validate_node(file: &ConfigFile, origin: &Origin, report: &mut Report) -> Option<NodeSettings> {
+    let roles: BTreeSet<_> = file.node.roles.iter().copied().collect();
+    if roles.is_empty() {
+        report.error(
+            origin,
+            "node.roles",
+            "at least one role is required (monitor, dns, collator, api)",
+        );
+        return None;
+    }
+    if roles.len() != file.node.roles.len() {
+        report.error(origin, "node.roles", "a role is listed twice");
+    }
+    Some(NodeSettings {
+        id: file.node.id.clone(),
+        roles,
+        data_dir: file.node.data_dir.clone(),
+    })
+}
+
+fn validate_settings(file: &ConfigFile, origin: &Origin, report: &mut Report) {
+    let storage_ok = [
+        "sqlite:",
+        "mysql://",
+        "mariadb://",
+        "postgres://",
+        "postgresql://",
+    ]
+    .iter()
+    .any(|scheme| file.storage.url.starts_with(scheme));
+    if !storage_ok {
+        report.error(origin, "storage.url", format!(
+            "unsupported database URL `{}` (expected sqlite://, mysql://, mariadb:// or postgres://)",
+            redact_url(&file.storage.url)
+        ));
+    }
+    validate_bus(file, origin, report);
+    if let Some(redis) = &file.redis
+        && !(redis.url.starts_with("redis://") || redis.url.starts_with("rediss://"))
+    {
+        report.error(origin, "redis.url", "expected a redis:// or rediss:// URL");
+    }
+    if let Some(matrix) = &file.matrix {
+        if !(matrix.homeserver.starts_with("https://") || matrix.homeserver.starts_with("http://"))
+        {
+            report.error(origin, "matrix.homeserver", "expected an http(s) URL");
+        }
+        let login =
+            matrix.user.is_some() && (matrix.password.is_some() || matrix.password_file.is_some());
+        if !login && matrix.access_token.is_none() {
+            report.error(
+                origin,
+                "matrix",
+                "set `access_token`, or `user` with `password` or `password_file`",
+            );
+        }
+    }
+    for (key, location) in file.sources.locations() {
+        if location.contains("://")
+            && !(location.starts_with("http://") || location.starts_with("https://"))
+        {
+            report.error(
+                origin,
+                format!("sources.{key}"),
+                format!("`{location}` is neither a file path nor an http(s) URL"),
+            );
+        }
+    }
+    if file.sources.reload_interval.as_secs() < 1 {
+        report.error(origin, "sources.reload_interval", "must be at least 1s");
+    }
+    if file.sources.fetch_timeout.is_zero() {
+        report.error(origin, "sources.fetch_timeout", "must be more than 0s");
+    }
+    if file.monitor.workers == 0 {
+        report.error(origin, "monitor.workers", "must be at least 1");
+    }
+}
+
+fn validate_bus(file: &ConfigFile, origin: &Origin, report: &mut Report) {
+    let bus = &file.bus;
+    if bus.mode == BusMode::Nats && bus.urls.is_empty() {
+        report.error(
+            origin,
+            "bus.urls",
+            "mode = \"nats\" needs at least one server URL",
+        );
+    }
+    for (index, url) in bus.urls.iter().enumerate() {
+        let ok = ["nats://", "tls://", "ws://", "wss://"]
+            .iter()
+            .any(|s| url.starts_with(s));
+        if !ok {
+            report.error(
+                origin,
+                format!("bus.urls[{index}]"),
+                format!("`{url}` is not a nats://, tls://, ws:// or wss:// URL"),
+            );
+        }
+    }
+    if bus.password.is_some() && bus.credentials_file.is_some() {
+        report.error(
+            origin,
+            "bus",
+            "set either `password` or `credentials_file`, not both",
+        );
+    }
+}
+
+/// `scheme://user:password@host` → `scheme://user:***@host`, for error messages.
+pub(crate) fn redact_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn validate_services(
+    items: &[Located<ServiceFile>],
+    report: &mut Report,
+) -> BTreeMap<ServiceId, Service> {
+    let mut services = BTreeMap::new();
+    for located in items {
+        let file = &located.item;
+        let id = match ServiceId::parse(&file.name) {
+            Ok(id) => id,
+            Err(error) => {
+                report.error(&located.origin, located.at("name"), error);
+                continue;
+            }
+        };
+        if services.contains_key(&id) {
+            report.error(
+                &located.origin,
+                located.at("name"),
+                format!("duplicate service `{id}`"),
+            );
+            continue;
+        }
+        if file.endpoints.is_empty() && located.strict {
+            report.error(
+                &located.origin,
+                located.at("endpoints"),
+                "at least one endpoint URL is required",
+            );
+        }
+        let mut endpoints = Vec::new();
+        let mut hostnames = BTreeSet::new();
+        for (index, text) in file.endpoints.iter().enumerate() {
+            match parse_endpoint(text) {
+                Ok((url, host)) => {
+                    endpoints.push(url);
+                    hostnames.insert(host);
+                }
+                Err(message) => report.error(
+                    &located.origin,
+                    located.at(&format!("endpoints[{index}]")),
+                    message,
+                ),
+            }
+        }
+        services.insert(
+            id.clone(),
+            Service {
+                id,
+                service_type: file.service_type,
+                active: file.active,
+                level_required: file.level_required,
+                network: file.network.clone(),
+                state_root: file.state_root.clone(),
+                endpoints,
+                hostnames,
+                display_name: file.display_name.clone(),
+                network_type: file.network_type.clone(),
+                relay_network: file.relay_network.clone(),
+                resources: file.resources.unwrap_or_default(),
+            },
+        );
+    }
+    services
+}
+
+fn parse_endpoint(text: &str) -> Result<(Url, Fqdn), String> {
+    let url = Url::parse(text).map_err(|e| format!("invalid URL `{text}`: {e}"))?;
+    if !matches!(url.scheme(), "ws" | "wss" | "http" | "https") {
+        return Err(format!("URL `{text}` must use ws, wss, http or https"));
+    }
+    let host = url
+        .host_str()
+        .ok_or_else(|| format!("URL `{text}` has no host name"))?;
+    let host = Fqdn::parse(host).map_err(|e| format!("URL `{text}`: {e}"))?;
+    Ok((url, host))
+}
+
+fn validate_members(
+    items: &[Located<MemberFile>],
+    services: &BTreeMap<ServiceId, Service>,
+    report: &mut Report,
+) -> BTreeMap<MemberId, Member> {
+    let mut members: BTreeMap<MemberId, Member> = BTreeMap::new();
+    let mut lower_names: BTreeMap<String, MemberId> = BTreeMap::new();
+    let mut slugs: BTreeMap<String, MemberId> = BTreeMap::new();
+    for located in items {
+        let file = &located.item;
+        let lower = file.name.as_str().to_lowercase();
+        if let Some(existing) = lower_names.get(&lower) {
+            report.error(
+                &located.origin,
+                located.at("name"),
+                format!(
+                    "duplicate member `{}` (already defined as `{existing}`)",
+                    file.name
+                ),
+            );
+            continue;
+        }
+        let slug = file.slug.clone().unwrap_or_else(|| file.name.slug());
+        if let Some(existing) = slugs.get(&slug) {
+            report.error(
+                &located.origin,
+                located.at("slug"),
+                format!("slug `{slug}` is already used by member `{existing}`"),
+            );
+            continue;
+        }
+        let location = match GeoPoint::new(file.latitude, file.longitude) {
+            Ok(point) => point,
+            Err(error) => {
+                report.error(&located.origin, located.at("latitude"), error);
+                continue;
+            }
+        };
+        let mut assigned = BTreeSet::new();
+        for (index, name) in file.services.iter().enumerate() {
+            match ServiceId::parse(name)
+                .ok()
+                .filter(|id| services.contains_key(id))
+            {
+                Some(id) => {
+                    assigned.insert(id);
+                }
+                None => report.dangling(
+                    located,
+                    &format!("services[{index}]"),
+                    format!("unknown service `{name}`"),
+                ),
+            }
+        }
+        if file.ipv4.is_none() && file.ipv6.is_none() && file.active {
+            report.warn(format!(
+                "{}: {}: member `{}` has no IPv4 or IPv6 address; it will never be answered",
+                located.origin, located.path, file.name
+            ));
+        }
+        lower_names.insert(lower, file.name.clone());
+        slugs.insert(slug.clone(), file.name.clone());
+        members.insert(
+            file.name.clone(),
+            Member {
+                id: file.name.clone(),
+                slug,
+                active: file.active,
+                level: file.level,
+                ipv4: file.ipv4,
+                ipv6: file.ipv6,
+                location,
+                region: file.region.clone(),
+                services: assigned,
+                maintenance: file.maintenance,
+                website: file.website.clone(),
+                logo: file.logo.clone(),
+            },
+        );
+    }
+    members
+}
+
+fn validate_records(items: &[Located<RecordFile>], report: &mut Report) -> Vec<StaticRecord> {
+    let mut records = Vec::new();
+    for located in items {
+        match parse_record(&located.item) {
+            Ok(record) => records.push(record),
+            Err((field, message)) => report.error(&located.origin, located.at(field), message),
+        }
+    }
+    let cname_owners: BTreeSet<&Fqdn> = records
+        .iter()
+        .filter(|r| r.record_type() == RecordType::Cname)
+        .map(|r| &r.name)
+        .collect();
+    for owner in cname_owners {
+        let at_owner = records.iter().filter(|r| &r.name == owner).count();
+        if at_owner > 1 {
+            let origin = items
+                .first()
+                .map(|l| l.origin.clone())
+                .unwrap_or_else(|| Origin("records".into()));
+            report.error(
+                &origin,
+                "records",
+                format!(
+                    "`{owner}` has a CNAME and other records; a CNAME must be alone at its name"
+                ),
+            );
+        }
+    }
+    records
+}
+
+fn parse_record(file: &RecordFile) -> Result<StaticRecord, (&'static str, String)> {
+    let name = Fqdn::parse(&file.name).map_err(|e| ("name", e.to_string()))?;
+    let record_type = RecordType::from_str(&file.record_type).map_err(|e| ("type", e))?;
+    let content = file.content.trim();
+    let bad = |what: &str| {
+        (
+            "content",
+            format!("`{content}` is not a valid {record_type} record ({what})"),
+        )
+    };
+    let data = match record_type {
+        RecordType::A => RecordData::A(
+            content
+                .parse::<Ipv4Addr>()
+                .map_err(|_| bad("expected an IPv4 address"))?,
+        ),
+        RecordType::Aaaa => RecordData::Aaaa(
+            content
+                .parse::<Ipv6Addr>()
+                .map_err(|_| bad("expected an IPv6 address"))?,
+        ),
+        RecordType::Cname => {
+            RecordData::Cname(Fqdn::parse(content).map_err(|_| bad("expected a DNS name"))?)
+        }
+        RecordType::Ns => {
+            RecordData::Ns(Fqdn::parse(content).map_err(|_| bad("expected a DNS name"))?)
+        }
+        RecordType::Mx => {
+            let (preference, exchange) = content
+                .split_once(char::is_whitespace)
+                .ok_or_else(|| bad("expected `preference exchange`"))?;
+            RecordData::Mx {
+                preference: preference
+                    .parse()
+                    .map_err(|_| bad("preference must be 0..=65535"))?,
+                exchange: Fqdn::parse(exchange.trim()).map_err(|_| bad("expected a DNS name"))?,
+            }
+        }
+        RecordType::Txt => {
+            let is_url = content.starts_with("http://") || content.starts_with("https://");
+            if is_url && name.as_str().starts_with("_acme-challenge.") {
+                RecordData::TxtFromUrl(
+                    Url::parse(content).map_err(|_| bad("expected an http(s) URL"))?,
+                )
+            } else if content.len() > 4000 {
+                return Err(bad("text longer than 4000 bytes"));
+            } else {
+                RecordData::Txt(content.to_owned())
+            }
+        }
+        RecordType::Soa => parse_soa(content)
+            .ok_or_else(|| bad("expected `mname rname [serial] refresh retry expire minimum`"))?,
+    };
+    Ok(StaticRecord {
+        name,
+        ttl: file.ttl,
+        data,
+    })
+}
+
+fn parse_soa(content: &str) -> Option<RecordData> {
+    let fields: Vec<&str> = content.split_whitespace().collect();
+    // The serial is generated when serving; accept it in the text and ignore it.
+    let numbers = match fields.len() {
+        6 => &fields[2..],
+        7 => &fields[3..],
+        _ => return None,
+    };
+    let number = |i: usize| numbers[i].parse::<u32>().ok();
+    Some(RecordData::Soa {
+        mname: Fqdn::parse(fields[0]).ok()?,
+        rname: Fqdn::parse(fields[1]).ok()?,
+        refresh: number(0)?,
+        retry: number(1)?,
+        expire: number(2)?,
+        minimum: number(3)?,
+    })
+}
+
+fn served_hostnames(
+    services: &BTreeMap<ServiceId, Service>,
+) -> BTreeMap<Fqdn, BTreeSet<ServiceId>> {
+    let mut hostnames: BTreeMap<Fqdn, BTreeSet<ServiceId>> = BTreeMap::new();
+    for service in services.values().filter(|s| s.active) {
+        for host in &service.hostnames {
+            hostnames
+                .entry(host.clone())
+                .or_default()
+                .insert(service.id.clone());
+        }
+    }
+    hostnames
+}
+
+/// Zones: `[dns] zones`, owners of static NS/SOA records, and every served hostname not
+/// inside one of those (the original made each such hostname a zone of its own).
+fn zones(
+    configured: &[String],
+    origin: &Origin,
+    records: &[StaticRecord],
+    hostnames: &BTreeMap<Fqdn, BTreeSet<ServiceId>>,
+    report: &mut Report,
+) -> BTreeSet<Fqdn> {
+    let mut zones = BTreeSet::new();
+    for (index, text) in configured.iter().enumerate() {
+        match Fqdn::parse(text) {
+            Ok(zone) => {
+                zones.insert(zone);
+            }
+            Err(error) => report.error(origin, format!("dns.zones[{index}]"), error),
+        }
+    }
+    for record in records {
+        if matches!(record.record_type(), RecordType::Ns | RecordType::Soa) {
+            zones.insert(record.name.clone());
+        }
+    }
+    let explicit = zones.clone();
+    for host in hostnames.keys() {
+        if !explicit.iter().any(|zone| host.is_within(zone)) {
+            zones.insert(host.clone());
+        }
+    }
+    zones
+}
+
+fn validate_overrides(
+    file: &ConfigFile,
+    origin: &Origin,
+    members: &BTreeMap<MemberId, Member>,
+    services: &BTreeMap<ServiceId, Service>,
+    hostnames: &BTreeMap<Fqdn, BTreeSet<ServiceId>>,
+    report: &mut Report,
+) -> CountryOverrides {
+    let mut overrides = CountryOverrides::new();
+    for (host_text, countries) in &file.overrides {
+        let path = format!("overrides.{host_text:?}");
+        let host = match Fqdn::parse(host_text) {
+            Ok(host) => host,
+            Err(error) => {
+                report.error(origin, path, error);
+                continue;
+            }
+        };
+        if !hostnames.contains_key(&host) {
+            report.warn(format!(
+                "{origin}: {path}: `{host}` is not a hostname of any active service"
+            ));
+        }
+        for (code_text, entry) in countries {
+            let path = format!("{path}.{code_text}");
+            let code = match CountryCode::parse(code_text) {
+                Ok(code) => code,
+                Err(error) => {
+                    report.error(origin, path, error);
+                    continue;
+                }
+            };
+            let value = match (&entry.member, entry.ipv4, entry.ipv6) {
+                (Some(name), None, None) => {
+                    let Some(member) = members.keys().find(|id| id.as_str() == name) else {
+                        report.error(
+                            origin,
+                            format!("{path}.member"),
+                            format!("unknown member `{name}`"),
+                        );
+                        continue;
+                    };
+                    let serves = member_serves(&members[member], &host, services);
+                    if !serves {
+                        report.warn(format!("{origin}: {path}.member: `{name}` is not assigned to a service on `{host}`; geo routing will be used"));
+                    }
+                    CountryOverride::Member(member.clone())
+                }
+                (None, None, None) => {
+                    report.error(origin, path, "set `member`, or `ipv4` and/or `ipv6`");
+                    continue;
+                }
+                (Some(_), _, _) => {
+                    report.error(
+                        origin,
+                        path,
+                        "set either `member` or addresses (`ipv4`/`ipv6`), not both",
+                    );
+                    continue;
+                }
+                (None, ipv4, ipv6) => CountryOverride::Addresses { ipv4, ipv6 },
+            };
+            overrides
+                .entry(host.clone())
+                .or_default()
+                .insert(code, value);
+        }
+    }
+    overrides
+}
+
+fn member_serves(member: &Member, host: &Fqdn, services: &BTreeMap<ServiceId, Service>) -> bool {
+    member
+        .services
+        .iter()
+        .filter_map(|id| services.get(id))
+        .any(|s| s.hostnames.contains(host))
+}
+
+fn validate_alerts(
+    located: &Located<AlertsFile>,
+    members: &BTreeMap<MemberId, Member>,
+    report: &mut Report,
+) -> AlertRouting {
+    let mut routing = AlertRouting {
+        room: located.item.room.clone(),
+        mentions: BTreeMap::new(),
+    };
+    for (key, mentions) in &located.item.mentions {
+        let field = format!("mentions.{key:?}");
+        let Some(member) = resolve_member_key(key, members) else {
+            report.dangling(
+                located,
+                &field,
+                format!("no member matches `{key}` (by name or slug)"),
+            );
+            continue;
+        };
+        for (index, mention) in mentions.iter().enumerate() {
+            let valid = mention.starts_with('@')
+                && mention.contains(':')
+                && !mention.contains(char::is_whitespace);
+            if !valid {
+                report.error(
+                    &located.origin,
+                    located.at(&format!("{field}[{index}]")),
+                    format!("`{mention}` is not a Matrix user id like @user:server"),
+                );
+            }
+        }
+        routing
+            .mentions
+            .entry(member)
+            .or_default()
+            .extend(mentions.iter().cloned());
+    }
+    routing
+}
+
+/// Finds a member by exact name, by slug, or by a unique slug prefix (`rotko` finds
+/// `Rotko Networks`, whose slug is `rotkonetworks`).
+fn resolve_member_key(key: &str, members: &BTreeMap<MemberId, Member>) -> Option<MemberId> {
+    if let Some(member) = members.keys().find(|id| id.as_str() == key) {
+        return Some(member.clone());
+    }
+    let wanted: String = key
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect();
+    if wanted.is_empty() {
+        return None;
+    }
+    if let Some(member) = members.values().find(|m| m.slug == wanted) {
+        return Some(member.id.clone());
+    }
+    let mut prefixed = members.values().filter(|m| m.slug.starts_with(&wanted));
+    match (prefixed.next(), prefixed.next()) {
+        (Some(only), None) => Some(only.id.clone()),
+        _ => None,
+    }
+}

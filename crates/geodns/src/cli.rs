@@ -1,0 +1,300 @@
+//! The command line: `run`, `check-config`, `import-ibp`. Output goes through one writer
+//! here so `--json` output is never mixed with anything else; logs go to stderr.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use geodns_core::config::{Override, Summary, overrides_from_env};
+use geodns_core::ids::NodeId;
+use geodns_core::model::NodeRole;
+use tokio_util::sync::CancellationToken;
+
+use crate::config_source::Loader;
+use crate::import::{ImportSources, import};
+use crate::logging::{self, LogFormat};
+
+const EXAMPLES: &str = "\
+Examples:
+  geodns run -c /etc/geodns/geodns.toml
+  geodns run -c geodns.toml --node-id dns-eu-1 --roles dns --nats-url nats://10.0.0.5:4222
+  geodns check-config -c geodns.toml --json
+  geodns import-ibp --members members_professional.json --services services_rpc.json \\
+      --static geodns-static.json --alerts alerts.json -o geodns.toml
+
+Every config key can also be set by an environment variable: GEODNS_<SECTION>__<KEY>,
+e.g. GEODNS_NODE__ID=dns-eu-1 or GEODNS_BUS__PASSWORD=secret.";
+
+/// Distributed, health-checked GeoDNS.
+#[derive(Debug, Parser)]
+#[command(name = "geodns", version, about, after_help = EXAMPLES)]
+pub struct Cli {
+    /// Log format.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "GEODNS_LOG_FORMAT"
+    )]
+    log_format: LogFormat,
+    /// Log filter (tracing EnvFilter syntax), e.g. `info,geodns=debug`.
+    #[arg(long, global = true, env = "GEODNS_LOG")]
+    log: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the configured roles.
+    Run(RunArgs),
+    /// Validate a configuration and print what it contains.
+    CheckConfig(CheckArgs),
+    /// Convert the original IBP GeoDNS JSON files into a geodns TOML file.
+    ImportIbp(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+struct ConfigArg {
+    /// The TOML node configuration file.
+    #[arg(short, long, env = "GEODNS_CONFIG")]
+    config: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Overrides `[node] id`.
+    #[arg(long)]
+    node_id: Option<String>,
+    /// Overrides `[node] roles` (comma-separated: monitor,dns,collator,api).
+    #[arg(long, value_delimiter = ',')]
+    roles: Option<Vec<NodeRole>>,
+    /// Overrides `[bus] urls` and sets `mode = "nats"` (repeat or comma-separate).
+    #[arg(long, value_delimiter = ',')]
+    nats_url: Option<Vec<String>>,
+    /// Overrides `[storage] url`.
+    #[arg(long)]
+    storage_url: Option<String>,
+    /// Overrides `[listen] dns`.
+    #[arg(long)]
+    dns_listen: Option<SocketAddr>,
+    /// Overrides `[listen] api`.
+    #[arg(long)]
+    api_listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct ImportArgs {
+    /// members_professional.json: a path or an http(s) URL.
+    #[arg(long)]
+    members: String,
+    /// services_rpc.json: a path or an http(s) URL.
+    #[arg(long)]
+    services: String,
+    /// geodns-static.json: a path or an http(s) URL.
+    #[arg(long = "static")]
+    static_records: Option<String>,
+    /// alerts.json: a path or an http(s) URL.
+    #[arg(long)]
+    alerts: Option<String>,
+    /// Node id written into `[node] id`.
+    #[arg(long, default_value = "geodns-1")]
+    node_id: String,
+    /// Output file (default: standard output).
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+}
+
+impl RunArgs {
+    /// Flag overrides, applied after the environment's.
+    fn overrides(&self) -> Vec<Override> {
+        let mut found = Vec::new();
+        let mut set = |flag: &str, path: &[&str], value: toml::Value| {
+            found.push(Override {
+                source_name: flag.to_owned(),
+                path: path.iter().map(|s| (*s).to_owned()).collect(),
+                value,
+            });
+        };
+        let text = |s: &str| toml::Value::String(s.to_owned());
+        if let Some(id) = &self.node_id {
+            set("--node-id", &["node", "id"], text(id));
+        }
+        if let Some(roles) = &self.roles {
+            set(
+                "--roles",
+                &["node", "roles"],
+                toml::Value::Array(roles.iter().map(|r| text(r.as_str())).collect()),
+            );
+        }
+        if let Some(urls) = &self.nats_url {
+            set("--nats-url", &["bus", "mode"], text("nats"));
+            set(
+                "--nats-url",
+                &["bus", "urls"],
+                toml::Value::Array(urls.iter().map(|u| text(u)).collect()),
+            );
+        }
+        if let Some(url) = &self.storage_url {
+            set("--storage-url", &["storage", "url"], text(url));
+        }
+        if let Some(addr) = self.dns_listen {
+            set("--dns-listen", &["listen", "dns"], text(&addr.to_string()));
+        }
+        if let Some(addr) = self.api_listen {
+            set("--api-listen", &["listen", "api"], text(&addr.to_string()));
+        }
+        found
+    }
+}
+
+/// Entry point used by `main`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.log_format, cli.log.as_deref());
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(%error, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(code) => code,
+        Err(error) => {
+            let _ = writeln!(std::io::stderr(), "error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    let http =
+        crate::http::client(Duration::from_secs(30)).context("cannot build the HTTP client")?;
+    let env = || overrides_from_env(std::env::vars());
+    match command {
+        Command::Run(args) => {
+            let mut overrides = env();
+            overrides.extend(args.overrides());
+            let loader = Loader::new(http, args.config.config.clone(), overrides);
+            let shutdown = CancellationToken::new();
+            tokio::spawn(crate::run::cancel_on_signal(shutdown.clone()));
+            crate::run::run(loader, shutdown).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CheckConfig(args) => check_config(http, args, env()).await,
+        Command::ImportIbp(args) => import_ibp(http, args).await,
+    }
+}
+
+async fn check_config(
+    http: reqwest::Client,
+    args: CheckArgs,
+    overrides: Vec<Override>,
+) -> anyhow::Result<ExitCode> {
+    let loader = Loader::new(http, args.config.config.clone(), overrides);
+    let config = match loader.load().await {
+        Ok(config) => config,
+        Err(error) => {
+            let mut stderr = std::io::stderr().lock();
+            writeln!(stderr, "{error}")?;
+            writeln!(
+                stderr,
+                "configuration rejected: {}",
+                args.config.config.display()
+            )?;
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let summary = Summary::of(&config);
+    let mut stderr = std::io::stderr().lock();
+    for warning in &config.warnings {
+        writeln!(stderr, "warning: {warning}")?;
+    }
+    let mut stdout = std::io::stdout().lock();
+    if args.json {
+        writeln!(stdout, "{}", serde_json::to_string(&summary)?)?;
+    } else {
+        writeln!(stdout, "configuration OK: {}", args.config.config.display())?;
+        writeln!(
+            stdout,
+            "  node:            {} ({})",
+            config.node.id,
+            roles_text(&config)
+        )?;
+        for (label, value) in [
+            ("members", summary.members),
+            ("active members", summary.active_members),
+            ("services", summary.services),
+            ("active services", summary.active_services),
+            ("hostnames", summary.hostnames),
+            ("zones", summary.zones),
+            ("static records", summary.static_records),
+            ("checks", summary.checks),
+        ] {
+            writeln!(stdout, "  {:<17}{value}", format!("{label}:"))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn roles_text(config: &geodns_core::config::Config) -> String {
+    config
+        .node
+        .roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn import_ibp(http: reqwest::Client, args: ImportArgs) -> anyhow::Result<ExitCode> {
+    let node_id = NodeId::parse(&args.node_id).context("--node-id")?;
+    let sources = ImportSources {
+        members: args.members,
+        services: args.services,
+        static_records: args.static_records,
+        alerts: args.alerts,
+    };
+    let imported = match import(&http, &sources, node_id).await {
+        Ok(imported) => imported,
+        Err(error) => {
+            writeln!(std::io::stderr(), "{error}\nimport failed")?;
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let mut stderr = std::io::stderr().lock();
+    for warning in &imported.warnings {
+        writeln!(stderr, "warning: {warning}")?;
+    }
+    match &args.output {
+        Some(path) => {
+            std::fs::write(path, &imported.toml)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            writeln!(stderr, "wrote {}", path.display())?;
+        }
+        None => std::io::stdout()
+            .lock()
+            .write_all(imported.toml.as_bytes())?,
+    }
+    Ok(ExitCode::SUCCESS)
+}

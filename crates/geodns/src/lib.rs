@@ -1,0 +1,12 @@
+//! The geodns binary's library half: command line, configuration loading and hot reload,
+//! and the wiring of roles. Split from `main.rs` so integration tests drive the same code.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config_source;
+pub mod http;
+pub mod import;
+pub mod logging;
+pub mod reload;
+pub mod run;
+mod secrets;

@@ -1,0 +1,154 @@
+//! The live configuration: an `Arc<Config>` on a watch channel that readers borrow without
+//! copying, a reload loop that swaps in a new one when it validates, and the runtime
+//! maintenance overrides that survive every reload.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use geodns_core::config::Config;
+use geodns_core::ids::MemberId;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::config_source::{LoadError, Loader};
+
+/// A member name that is not in the configuration.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown member `{0}`")]
+pub struct UnknownMember(pub String);
+
+/// Handle to the live configuration. Cheap to clone; every clone sees the same state.
+#[derive(Debug, Clone)]
+pub struct LiveConfig {
+    /// Readers subscribe here; `borrow()` is a refcount bump, never a deep copy.
+    sender: Arc<watch::Sender<Arc<Config>>>,
+    /// Members put in maintenance at run time (API, operator tooling). Re-applied to
+    /// every reloaded configuration so a reload never silently ends a maintenance.
+    maintenance: Arc<Mutex<BTreeSet<MemberId>>>,
+}
+
+impl LiveConfig {
+    /// Starts with a validated configuration.
+    pub fn new(config: Config) -> Self {
+        let (sender, _) = watch::channel(Arc::new(config));
+        LiveConfig {
+            sender: Arc::new(sender),
+            maintenance: Arc::default(),
+        }
+    }
+
+    /// The current configuration.
+    pub fn current(&self) -> Arc<Config> {
+        self.sender.borrow().clone()
+    }
+
+    /// A receiver that is notified on every change.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Config>> {
+        self.sender.subscribe()
+    }
+
+    /// Puts a member into maintenance (`true`) or takes it out (`false`), at once and for
+    /// every later reload.
+    pub fn set_maintenance(&self, member: &str, on: bool) -> Result<(), UnknownMember> {
+        let current = self.current();
+        let id = current
+            .catalog
+            .members
+            .keys()
+            .find(|id| id.as_str() == member)
+            .cloned()
+            .ok_or_else(|| UnknownMember(member.to_owned()))?;
+        let mut set = self
+            .maintenance
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if on {
+            set.insert(id);
+        } else {
+            set.remove(&id);
+        }
+        let mut next = (*current).clone();
+        apply_maintenance(&mut next, &set);
+        drop(set);
+        self.sender.send_replace(Arc::new(next));
+        Ok(())
+    }
+
+    /// Swaps in a freshly loaded configuration. Settings that only take effect at start
+    /// (node identity, listeners, storage, bus, Redis, Matrix, GeoIP) keep their running
+    /// values; the names of any that changed are returned so the caller can warn.
+    pub fn replace(&self, mut next: Config) -> Vec<&'static str> {
+        let current = self.current();
+        let restart_needed = keep_startup_settings(&current, &mut next);
+        let set = self
+            .maintenance
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        apply_maintenance(&mut next, &set);
+        drop(set);
+        if next != *current {
+            self.sender.send_replace(Arc::new(next));
+        }
+        restart_needed
+    }
+}
+
+fn apply_maintenance(config: &mut Config, set: &BTreeSet<MemberId>) {
+    for id in set {
+        if let Some(member) = config.catalog.members.get_mut(id) {
+            member.maintenance = true;
+        }
+    }
+}
+
+/// Copies start-up-only settings from `current` into `next`; returns those that differed.
+fn keep_startup_settings(current: &Config, next: &mut Config) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    macro_rules! keep {
+        ($($field:ident),*) => {$(
+            if current.$field != next.$field {
+                changed.push(stringify!($field));
+                next.$field = current.$field.clone();
+            }
+        )*};
+    }
+    keep!(node, listen, storage, bus, redis, matrix, geoip);
+    changed
+}
+
+/// Reloads every `reload_interval` until `shutdown` is cancelled. A failed reload keeps
+/// the configuration in force and logs why.
+pub async fn run_reloader(loader: Loader, live: LiveConfig, shutdown: CancellationToken) {
+    loop {
+        let interval = live.current().sources.reload_interval;
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+        reload_once(&loader, &live).await.ok();
+    }
+}
+
+/// One reload attempt, logged either way.
+pub async fn reload_once(loader: &Loader, live: &LiveConfig) -> Result<(), LoadError> {
+    match loader.load().await {
+        Ok(next) => {
+            for warning in &next.warnings {
+                tracing::warn!(%warning, "configuration warning");
+            }
+            let restart_needed = live.replace(next);
+            if !restart_needed.is_empty() {
+                tracing::warn!(
+                    sections = ?restart_needed,
+                    "changed settings take effect only after a restart; keeping the running values"
+                );
+            }
+            tracing::debug!("configuration reloaded");
+            Ok(())
+        }
+        Err(error) => {
+            tracing::warn!(%error, "configuration reload failed; keeping the previous configuration");
+            Err(error)
+        }
+    }
+}

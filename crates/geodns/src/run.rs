@@ -1,0 +1,75 @@
+//! `geodns run`: loads the configuration, keeps it reloaded, and runs the configured roles
+//! until the shutdown token is cancelled.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use geodns_core::config::Summary;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config_source::Loader;
+use crate::reload::{LiveConfig, run_reloader};
+
+/// How long shutdown waits for tasks to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Runs until `shutdown` is cancelled. Fails at start if the configuration is invalid.
+pub async fn run(loader: Loader, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let config = loader
+        .load()
+        .await
+        .context("cannot start with this configuration")?;
+    for warning in &config.warnings {
+        tracing::warn!(%warning, "configuration warning");
+    }
+    let summary = Summary::of(&config);
+    let roles: Vec<&str> = config.node.roles.iter().map(|r| r.as_str()).collect();
+    tracing::info!(
+        node = %config.node.id,
+        roles = ?roles,
+        members = summary.members,
+        services = summary.services,
+        hostnames = summary.hostnames,
+        zones = summary.zones,
+        "configuration loaded"
+    );
+    let live = LiveConfig::new(config);
+    let tasks = TaskTracker::new();
+    tasks.spawn(run_reloader(loader, live.clone(), shutdown.clone()));
+    tasks.close();
+
+    shutdown.cancelled().await;
+    tracing::info!("shutting down");
+    if tokio::time::timeout(SHUTDOWN_GRACE, tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(grace = ?SHUTDOWN_GRACE, "tasks did not finish in time");
+    }
+    Ok(())
+}
+
+/// Cancels `token` on SIGINT or SIGTERM.
+pub async fn cancel_on_signal(token: CancellationToken) {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the node");
+                interrupt.await.ok();
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    interrupt.await.ok();
+    token.cancel();
+}

@@ -1,0 +1,1 @@
+//! Integration tests of the geodns binary and library, in one test binary.
