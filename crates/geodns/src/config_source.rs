@@ -197,7 +197,7 @@ pub async fn load_sources(
     if let Some(text) = &file.sources.alerts {
         let (origin, body) = fetch_located(http, text, base, timeout).await?;
         let alerts: AlertsFile = ibp::parse_alerts(&body, &origin)?;
-        items.alerts = Some(Located::sourced(&origin, "matrix.members", alerts));
+        items.alerts = Some(Located::sourced(&origin, "matrix", alerts));
     }
     Ok(items)
 }

@@ -22,18 +22,44 @@ pub struct UnknownMember(pub String);
 pub struct LiveConfig {
     /// Readers subscribe here; `borrow()` is a refcount bump, never a deep copy.
     sender: Arc<watch::Sender<Arc<Config>>>,
+    /// What was loaded plus the runtime overrides; held only to compute the next
+    /// published value, never while loading.
+    state: Arc<Mutex<State>>,
+}
+
+#[derive(Debug)]
+struct State {
+    /// The configuration as loaded, before runtime overrides.
+    loaded: Arc<Config>,
     /// Members put in maintenance at run time (API, operator tooling). Re-applied to
     /// every reloaded configuration so a reload never silently ends a maintenance.
-    maintenance: Arc<Mutex<BTreeSet<MemberId>>>,
+    maintenance: BTreeSet<MemberId>,
+}
+
+impl State {
+    fn effective(&self) -> Config {
+        let mut config = (*self.loaded).clone();
+        for id in &self.maintenance {
+            if let Some(member) = config.catalog.members.get_mut(id) {
+                member.maintenance = true;
+            }
+        }
+        config
+    }
 }
 
 impl LiveConfig {
     /// Starts with a validated configuration.
     pub fn new(config: Config) -> Self {
-        let (sender, _) = watch::channel(Arc::new(config));
+        let loaded = Arc::new(config);
+        let (sender, _) = watch::channel(loaded.clone());
+        let state = State {
+            loaded,
+            maintenance: BTreeSet::new(),
+        };
         LiveConfig {
             sender: Arc::new(sender),
-            maintenance: Arc::default(),
+            state: Arc::new(Mutex::new(state)),
         }
     }
 
@@ -48,29 +74,24 @@ impl LiveConfig {
     }
 
     /// Puts a member into maintenance (`true`) or takes it out (`false`), at once and for
-    /// every later reload.
+    /// every later reload. Taking it out does not override `maintenance = true` in the
+    /// configuration itself.
     pub fn set_maintenance(&self, member: &str, on: bool) -> Result<(), UnknownMember> {
-        let current = self.current();
-        let id = current
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let id = state
+            .loaded
             .catalog
             .members
             .keys()
             .find(|id| id.as_str() == member)
             .cloned()
             .ok_or_else(|| UnknownMember(member.to_owned()))?;
-        let mut set = self
-            .maintenance
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
         if on {
-            set.insert(id);
+            state.maintenance.insert(id);
         } else {
-            set.remove(&id);
+            state.maintenance.remove(&id);
         }
-        let mut next = (*current).clone();
-        apply_maintenance(&mut next, &set);
-        drop(set);
-        self.sender.send_replace(Arc::new(next));
+        self.publish(&state);
         Ok(())
     }
 
@@ -78,26 +99,22 @@ impl LiveConfig {
     /// (node identity, listeners, storage, bus, Redis, Matrix, GeoIP) keep their running
     /// values; the names of any that changed are returned so the caller can warn.
     pub fn replace(&self, mut next: Config) -> Vec<&'static str> {
-        let current = self.current();
-        let restart_needed = keep_startup_settings(&current, &mut next);
-        let set = self
-            .maintenance
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        apply_maintenance(&mut next, &set);
-        drop(set);
-        if next != *current {
-            self.sender.send_replace(Arc::new(next));
-        }
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let restart_needed = keep_startup_settings(&state.loaded, &mut next);
+        state.loaded = Arc::new(next);
+        self.publish(&state);
         restart_needed
     }
-}
 
-fn apply_maintenance(config: &mut Config, set: &BTreeSet<MemberId>) {
-    for id in set {
-        if let Some(member) = config.catalog.members.get_mut(id) {
-            member.maintenance = true;
-        }
+    fn publish(&self, state: &State) {
+        let next = state.effective();
+        self.sender.send_if_modified(|current| {
+            if **current == next {
+                return false;
+            }
+            *current = Arc::new(next);
+            true
+        });
     }
 }
 

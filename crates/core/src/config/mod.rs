@@ -162,10 +162,7 @@ pub(crate) fn display_path(path: &serde_path_to_error::Path) -> String {
         match segment {
             Segment::Seq { index } => out.push_str(&format!("[{index}]")),
             Segment::Map { key } | Segment::Enum { variant: key } => {
-                if !out.is_empty() {
-                    out.push('.');
-                }
-                out.push_str(key);
+                out.push_str(&key_segment(key, out.is_empty()))
             }
             Segment::Unknown => out.push_str(".?"),
         }
@@ -174,5 +171,19 @@ pub(crate) fn display_path(path: &serde_path_to_error::Path) -> String {
         "(top level)".to_owned()
     } else {
         out
+    }
+}
+
+/// One path segment for a map key: `.key` (or `key` first) when it is a plain word,
+/// `["key with spaces"]` otherwise.
+pub(crate) fn key_segment(key: &str, first: bool) -> String {
+    let plain = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    match (plain, first) {
+        (true, true) => key.to_owned(),
+        (true, false) => format!(".{key}"),
+        (false, _) => format!("[{key:?}]"),
     }
 }

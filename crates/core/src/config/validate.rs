@@ -652,7 +652,7 @@ fn validate_overrides(
 ) -> CountryOverrides {
     let mut overrides = CountryOverrides::new();
     for (host_text, countries) in &file.overrides {
-        let path = format!("overrides.{host_text:?}");
+        let path = format!("overrides{}", crate::config::key_segment(host_text, false));
         let host = match Fqdn::parse(host_text) {
             Ok(host) => host,
             Err(error) => {
@@ -731,7 +731,13 @@ fn validate_alerts(
         mentions: BTreeMap::new(),
     };
     for (key, mentions) in &located.item.mentions {
-        let field = format!("mentions.{key:?}");
+        // Node file: `[alerts] mentions`; alerts.json: `matrix.members`.
+        let prefix = if located.strict {
+            "mentions"
+        } else {
+            "members"
+        };
+        let field = format!("{prefix}{}", crate::config::key_segment(key, false));
         let Some(member) = resolve_member_key(key, members) else {
             report.dangling(
                 located,

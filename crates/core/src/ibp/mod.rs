@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 
 use crate::config::{
     AlertsFile, ConfigError, ConfigErrors, Located, MemberFile, Origin, Position, RecordFile,
-    ServiceFile, display_path,
+    ServiceFile, display_path, key_segment,
 };
 use crate::ids::MemberId;
 use crate::model::{Resources, ServiceType};
@@ -35,7 +35,7 @@ pub fn parse_members(
     let mut errors = Vec::new();
     let mut members = Vec::new();
     for (key, member) in parsed {
-        let path = format!("[{key:?}]");
+        let path = key_segment(&key, true);
         match convert_member(&key, member) {
             Ok(item) => members.push(Located::sourced(origin, path, item)),
             Err((field, message)) => {
@@ -63,7 +63,7 @@ pub fn parse_services(
     let mut errors = Vec::new();
     let mut services = Vec::new();
     for (key, service) in parsed {
-        let path = format!("[{key:?}]");
+        let path = key_segment(&key, true);
         match convert_service(&key, service) {
             Ok(item) => services.push(Located::sourced(origin, path, item)),
             Err((field, message)) => {

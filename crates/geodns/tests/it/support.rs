@@ -1,0 +1,98 @@
+//! Test helpers: temporary config trees, running the `geodns` binary, and a small HTTP
+//! server on 127.0.0.1 whose documents a test can change.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+
+/// The IBP fixture directory.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ibp")
+}
+
+/// Reads one IBP fixture.
+pub fn fixture(name: &str) -> String {
+    std::fs::read_to_string(fixtures().join(name)).expect("fixture exists")
+}
+
+/// Writes `text` to `dir/name` and returns the path.
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write test file");
+    path
+}
+
+/// Runs the built `geodns` binary with `args` and extra environment, without inheriting
+/// any `GEODNS_*__*` override from the test environment.
+pub fn geodns(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_geodns"));
+    command.args(args);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("GEODNS_") {
+            command.env_remove(name);
+        }
+    }
+    command.envs(env.iter().copied());
+    command.output().expect("run geodns")
+}
+
+/// Standard error of a run, as text.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Standard output of a run, as text.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Documents served by [`serve`], by path; a missing path answers 404.
+#[derive(Clone, Default)]
+pub struct Documents(Arc<Mutex<HashMap<String, String>>>);
+
+impl Documents {
+    /// Sets the body served at `/name`.
+    pub fn set(&self, name: &str, body: &str) {
+        self.0
+            .lock()
+            .expect("lock")
+            .insert(name.to_owned(), body.to_owned());
+    }
+
+    /// Stops serving `/name` (it answers 404).
+    pub fn remove(&self, name: &str) {
+        self.0.lock().expect("lock").remove(name);
+    }
+}
+
+/// Serves `documents` on 127.0.0.1 at a free port until the runtime ends.
+pub async fn serve(documents: Documents) -> SocketAddr {
+    async fn document(
+        State(documents): State<Documents>,
+        UrlPath(name): UrlPath<String>,
+    ) -> Result<String, StatusCode> {
+        documents
+            .0
+            .lock()
+            .expect("lock")
+            .get(&name)
+            .cloned()
+            .ok_or(StatusCode::NOT_FOUND)
+    }
+    let app = Router::new()
+        .route("/{name}", get(document))
+        .with_state(documents);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await.ok() });
+    address
+}
