@@ -9,6 +9,7 @@ mod error;
 mod file;
 mod overrides;
 mod render;
+mod sections;
 mod summary;
 mod validate;
 
@@ -20,12 +21,15 @@ use std::path::PathBuf;
 
 pub use error::{ConfigError, ConfigErrors, Origin, Position};
 pub use file::{
-    AlertsFile, BusMode, BusSection, CheckFile, ConfigFile, DnsSection, GeoIpSection,
-    ListenSection, MatrixSection, MemberFile, MonitorSection, NodeSection, OverrideFile, ProbeType,
-    RecordFile, RedisSection, Secret, ServiceFile, SourcesSection, StorageSection,
+    AlertsFile, CheckFile, ConfigFile, MemberFile, OverrideFile, ProbeType, RecordFile, Secret,
+    ServiceFile,
 };
 pub use overrides::{ENV_PREFIX, Override, overrides_from_env};
 pub use render::CatalogFiles;
+pub use sections::{
+    BusMode, BusSection, DnsSection, GeoIpSection, ListenSection, MatrixSection, MonitorSection,
+    NodeSection, RedisSection, SourcesSection, StorageSection,
+};
 pub use summary::Summary;
 pub use validate::{Located, SourceItems, build};
 

@@ -324,3 +324,15 @@ fn environment_and_flags_override_the_file() {
         stdout(&output)
     );
 }
+
+#[test]
+fn the_shipped_example_is_valid() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/geodns.toml");
+    let output = geodns(&["check-config", "-c", example, "--json"], &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let summary: serde_json::Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+    assert_eq!(summary["members"], 2);
+    assert_eq!(summary["hostnames"], 2);
+    assert_eq!(summary["zones"], 1);
+    assert_eq!(summary["checks"], 3);
+}

@@ -1,6 +1,9 @@
 //! Integration tests of the geodns binary and library, in one test binary.
+#![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
+#![allow(unreachable_pub, reason = "helpers are shared between test modules")]
 
 mod check_config;
 mod import;
 mod reload;
 mod support;
+mod tidy;

@@ -1,0 +1,311 @@
+//! The process-level sections of the node file: `[node]`, `[listen]`, `[storage]`,
+//! `[bus]`, `[redis]`, `[matrix]`, `[geoip]`, `[dns]`, `[monitor]` and `[sources]`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::file::Secret;
+use crate::duration::serde_text;
+use crate::ids::NodeId;
+use crate::model::NodeRole;
+
+/// `[node]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSection {
+    /// This node's id, unique in the cluster.
+    pub id: NodeId,
+    /// Roles this process runs; all four by default.
+    #[serde(default = "all_roles")]
+    pub roles: Vec<NodeRole>,
+    /// Directory for caches and keys.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+}
+
+fn all_roles() -> Vec<NodeRole> {
+    NodeRole::ALL.to_vec()
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from(".")
+}
+
+/// `[listen]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenSection {
+    /// DNS over UDP and TCP.
+    #[serde(default = "default_dns_listen")]
+    pub dns: SocketAddr,
+    /// HTTP API and status page.
+    #[serde(default = "default_api_listen")]
+    pub api: SocketAddr,
+}
+
+fn default_dns_listen() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 53))
+}
+
+fn default_api_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+impl Default for ListenSection {
+    fn default() -> Self {
+        ListenSection {
+            dns: default_dns_listen(),
+            api: default_api_listen(),
+        }
+    }
+}
+
+/// `[storage]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSection {
+    /// `sqlite://path`, `mysql://…` or `postgres://…`.
+    #[serde(default = "default_storage_url")]
+    pub url: String,
+    /// File holding `username:password`, inserted into `url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_file: Option<PathBuf>,
+    /// How long start-up keeps retrying the connection.
+    #[serde(default = "default_connect_retry", with = "serde_text")]
+    pub connect_retry: Duration,
+}
+
+fn default_storage_url() -> String {
+    "sqlite://geodns.db".to_owned()
+}
+
+fn default_connect_retry() -> Duration {
+    Duration::from_secs(30)
+}
+
+impl Default for StorageSection {
+    fn default() -> Self {
+        StorageSection {
+            url: default_storage_url(),
+            credentials_file: None,
+            connect_retry: default_connect_retry(),
+        }
+    }
+}
+
+/// How nodes talk to each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BusMode {
+    /// In-process bus: every role in this one process, no NATS server.
+    #[default]
+    Embedded,
+    /// NATS servers.
+    Nats,
+}
+
+/// `[bus]`
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusSection {
+    /// `embedded` or `nats`.
+    #[serde(default)]
+    pub mode: BusMode,
+    /// NATS server URLs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub urls: Vec<String>,
+    /// NATS user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// NATS password (prefer `credentials_file` or `GEODNS_BUS__PASSWORD`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<Secret>,
+    /// File holding `username:password`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_file: Option<PathBuf>,
+    /// NATS token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<Secret>,
+    /// NATS `.creds` file (JWT + NKey).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nats_creds_file: Option<PathBuf>,
+    /// NKey seed file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nkey_seed_file: Option<PathBuf>,
+    /// CA certificate for TLS to the NATS servers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_ca_file: Option<PathBuf>,
+}
+
+/// `[redis]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSection {
+    /// `redis://` or `rediss://` URL.
+    pub url: String,
+    /// File holding `username:password`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_file: Option<PathBuf>,
+    /// Stream name prefix; the stream is `{prefix}:{member}`.
+    #[serde(default = "default_stream_prefix")]
+    pub stream_prefix: String,
+}
+
+fn default_stream_prefix() -> String {
+    "geodns-stream".to_owned()
+}
+
+/// `[matrix]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatrixSection {
+    /// Homeserver base URL.
+    pub homeserver: String,
+    /// User to log in as (with a password).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Password (prefer `password_file` or `GEODNS_MATRIX__PASSWORD`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<Secret>,
+    /// File holding the password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+    /// Access token instead of a login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<Secret>,
+    /// Room to post to; `[alerts] room` wins when both are set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<String>,
+}
+
+/// `[geoip]`
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeoIpSection {
+    /// MaxMind City (or GeoLite2-City) database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub city: Option<PathBuf>,
+    /// MaxMind ASN database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asn: Option<PathBuf>,
+}
+
+/// `[dns]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsSection {
+    /// Zones served besides the owners of static NS/SOA records.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub zones: Vec<String>,
+    /// TTL of geo-routed answers, seconds.
+    #[serde(default = "default_answer_ttl")]
+    pub answer_ttl: u32,
+}
+
+fn default_answer_ttl() -> u32 {
+    30
+}
+
+impl Default for DnsSection {
+    fn default() -> Self {
+        DnsSection {
+            zones: Vec::new(),
+            answer_ttl: default_answer_ttl(),
+        }
+    }
+}
+
+/// `[monitor]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorSection {
+    /// Checks run at once.
+    #[serde(default = "default_workers")]
+    pub workers: u32,
+    /// Pause between check starts.
+    #[serde(default = "default_separation", with = "serde_text")]
+    pub separation: Duration,
+    /// Outages shorter than this are dropped from history when they end (0: keep all).
+    #[serde(default, with = "serde_text")]
+    pub minimum_offline: Duration,
+}
+
+fn default_workers() -> u32 {
+    10
+}
+
+fn default_separation() -> Duration {
+    Duration::from_millis(100)
+}
+
+impl Default for MonitorSection {
+    fn default() -> Self {
+        MonitorSection {
+            workers: default_workers(),
+            separation: default_separation(),
+            minimum_offline: Duration::ZERO,
+        }
+    }
+}
+
+/// `[sources]`: the original system's JSON files, by path or http(s) URL.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourcesSection {
+    /// `members_professional.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<String>,
+    /// `services_rpc.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub services: Option<String>,
+    /// `geodns-static.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub static_records: Option<String>,
+    /// `alerts.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<String>,
+    /// How often the config file and sources are reloaded.
+    #[serde(default = "default_reload_interval", with = "serde_text")]
+    pub reload_interval: Duration,
+    /// Limit for one download.
+    #[serde(default = "default_fetch_timeout", with = "serde_text")]
+    pub fetch_timeout: Duration,
+}
+
+fn default_reload_interval() -> Duration {
+    Duration::from_secs(3600)
+}
+
+fn default_fetch_timeout() -> Duration {
+    Duration::from_secs(15)
+}
+
+impl Default for SourcesSection {
+    fn default() -> Self {
+        SourcesSection {
+            members: None,
+            services: None,
+            static_records: None,
+            alerts: None,
+            reload_interval: default_reload_interval(),
+            fetch_timeout: default_fetch_timeout(),
+        }
+    }
+}
+
+impl SourcesSection {
+    /// The configured sources as (section key, location) pairs.
+    pub fn locations(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [
+            ("members", &self.members),
+            ("services", &self.services),
+            ("static_records", &self.static_records),
+            ("alerts", &self.alerts),
+        ]
+        .into_iter()
+        .filter_map(|(key, value)| value.as_deref().map(|v| (key, v)))
+    }
+}
