@@ -13,3 +13,4 @@ pub mod geo;
 pub mod ibp;
 pub mod ids;
 pub mod model;
+pub mod records;

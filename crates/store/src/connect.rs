@@ -1,0 +1,228 @@
+//! Opening a store: URL checks, connection with retry, pool limits, migrations.
+
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::migrate::{Migrate, Migrator};
+use sqlx::{AnyPool, Executor};
+use url::Url;
+
+use crate::config::{StoreConfig, redact};
+use crate::dialect::Backend;
+use crate::error::StoreError;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+static MYSQL_MIGRATIONS: Migrator = sqlx::migrate!("migrations/mysql");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// A store on one database. Cheap to clone (the pool is shared).
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pub(crate) pool: AnyPool,
+    pub(crate) backend: Backend,
+    pub(crate) config: StoreConfig,
+}
+
+/// What `migrate` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationReport {
+    /// Versions applied now, with their descriptions.
+    pub applied: Vec<(i64, String)>,
+    /// Versions that were already applied.
+    pub already: Vec<i64>,
+}
+
+impl SqlStore {
+    /// Connects (retrying for `connect_retry`) and applies pending migrations.
+    pub async fn open(config: StoreConfig) -> Result<SqlStore, StoreError> {
+        let store = SqlStore::connect(config).await?;
+        let report = store.migrate().await?;
+        for (version, description) in &report.applied {
+            tracing::info!(version, %description, "applied database migration");
+        }
+        Ok(store)
+    }
+
+    /// Connects, retrying with back-off until `connect_retry` has passed, without migrating.
+    pub async fn connect(config: StoreConfig) -> Result<SqlStore, StoreError> {
+        let backend = config.backend()?;
+        let url = driver_url(backend, &config.url)?;
+        install_default_drivers();
+        let options = pool_options(backend, &config);
+        let deadline = tokio::time::Instant::now() + config.connect_retry;
+        let mut delay = Duration::from_millis(200);
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match options.clone().connect(&url).await {
+                Ok(pool) => {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers run beside the one writer; it is a property of
+                        // the database file, so setting it once is enough.
+                        pool.execute("PRAGMA journal_mode = WAL")
+                            .await
+                            .map_err(crate::error::db("enable WAL"))?;
+                    }
+                    return Ok(SqlStore {
+                        pool,
+                        backend,
+                        config,
+                    });
+                }
+                Err(error)
+                    if tokio::time::Instant::now() + delay < deadline && retryable(&error) =>
+                {
+                    tracing::warn!(backend = backend.name(), url = %redact(&config.url), %error, attempt = attempts, "database not reachable yet; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                Err(error) => return Err(connect_error(backend, &config.url, attempts, &error)),
+            }
+        }
+    }
+
+    /// Which backend this store talks to.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The underlying pool, for tools and tests.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Applies pending migrations; records them so they are never applied twice.
+    pub async fn migrate(&self) -> Result<MigrationReport, StoreError> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::MySql => &MYSQL_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        let migrate_error = |e: sqlx::migrate::MigrateError| StoreError::Migrate(e.to_string());
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(crate::error::db("acquire a connection"))?;
+        conn.ensure_migrations_table(&migrator.table_name)
+            .await
+            .map_err(migrate_error)?;
+        let before: Vec<i64> = conn
+            .list_applied_migrations(&migrator.table_name)
+            .await
+            .map_err(migrate_error)?
+            .into_iter()
+            .map(|m| m.version)
+            .collect();
+        migrator
+            .run_direct(None, &mut *conn, false)
+            .await
+            .map_err(migrate_error)?;
+        let applied = migrator
+            .iter()
+            .filter(|m| !before.contains(&m.version))
+            .map(|m| (m.version, m.description.to_string()))
+            .collect();
+        Ok(MigrationReport {
+            applied,
+            already: before,
+        })
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn pool_options(backend: Backend, config: &StoreConfig) -> AnyPoolOptions {
+    let pool = &config.pool;
+    let mut options = AnyPoolOptions::new()
+        .max_connections(pool.max_connections)
+        .min_connections(pool.min_idle.min(pool.max_connections))
+        .max_lifetime(pool.max_lifetime)
+        .idle_timeout(pool.idle_timeout)
+        .acquire_timeout(pool.acquire_timeout);
+    if backend == Backend::Sqlite {
+        options = options.after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute("PRAGMA synchronous = NORMAL").await?;
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                Ok(())
+            })
+        });
+    }
+    options
+}
+
+/// Adds `mode=rwc` to SQLite URLs (create the file if missing) and creates its directory.
+fn driver_url(backend: Backend, url: &str) -> Result<String, StoreError> {
+    if backend != Backend::Sqlite {
+        Url::parse(url).map_err(|e| {
+            StoreError::Config(format!("invalid database URL `{}`: {e}", redact(url)))
+        })?;
+        return Ok(url.to_owned());
+    }
+    let path = sqlite_path(url);
+    if path.is_empty() || path == ":memory:" {
+        return Err(StoreError::Config(
+            "an in-memory SQLite database would be empty on every pooled connection; use a file (sqlite://geodns.db)".to_owned(),
+        ));
+    }
+    if let Some(parent) = std::path::Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent).map_err(|e| {
+            StoreError::Config(format!("cannot create the directory of `{path}`: {e}"))
+        })?;
+    }
+    if url.contains("mode=") {
+        Ok(url.to_owned())
+    } else if url.contains('?') {
+        Ok(format!("{url}&mode=rwc"))
+    } else {
+        Ok(format!("{url}?mode=rwc"))
+    }
+}
+
+fn sqlite_path(url: &str) -> &str {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    rest.split('?').next().unwrap_or(rest)
+}
+
+fn retryable(error: &sqlx::Error) -> bool {
+    matches!(
+        error,
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_)
+    ) || matches!(error, sqlx::Error::Database(db) if db.message().contains("starting up") || db.message().contains("shutting down"))
+}
+
+fn connect_error(backend: Backend, url: &str, attempts: u32, error: &sqlx::Error) -> StoreError {
+    let (host, database) = match backend {
+        Backend::Sqlite => ("local file".to_owned(), sqlite_path(url).to_owned()),
+        _ => match Url::parse(url) {
+            Ok(parsed) => (
+                format!(
+                    "{}:{}",
+                    parsed.host_str().unwrap_or("?"),
+                    parsed
+                        .port()
+                        .map_or("default".to_owned(), |p| p.to_string())
+                ),
+                parsed.path().trim_start_matches('/').to_owned(),
+            ),
+            Err(_) => ("?".to_owned(), "?".to_owned()),
+        },
+    };
+    StoreError::Connect {
+        backend: backend.name(),
+        host,
+        database,
+        attempts,
+        cause: error.to_string(),
+    }
+}

@@ -1,0 +1,412 @@
+//! Outages: open once per check, close (or drop a flap), list, summarise.
+//!
+//! An open outage holds `open_key` = SHA-256 of its check key, under a unique index, so
+//! the database itself guarantees at most one open outage per check however many
+//! collators record at once. Closing clears `open_key`; the row stays, so resolved
+//! outages remain in every history and uptime query, and a repeat outage is a new row.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use geodns_core::ids::{MemberId, NodeId};
+use geodns_core::model::CheckKind;
+use geodns_core::records::{CheckKey, Outage, OutageStart, Votes};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::connect::SqlStore;
+use crate::dialect::Backend;
+use crate::error::{StoreError, db, is_unique_violation};
+use crate::time::{from_ms, to_ms};
+use crate::traits::{OutageStore, Result};
+
+/// What opening did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenOutcome {
+    /// A new outage row; send the alert.
+    Opened {
+        /// Row id.
+        id: i64,
+    },
+    /// This check already has an open outage; nothing changed.
+    AlreadyOpen {
+        /// The open outage's id.
+        id: i64,
+    },
+}
+
+/// What closing did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseOutcome {
+    /// The outage now has an end.
+    Closed {
+        /// Row id.
+        id: i64,
+        /// How long it lasted.
+        duration: Duration,
+    },
+    /// It was shorter than the flap threshold and was deleted.
+    Dropped {
+        /// The deleted row's id.
+        id: i64,
+        /// How long it lasted.
+        duration: Duration,
+    },
+    /// No open outage for this check.
+    NothingToClose,
+}
+
+/// Open, resolved or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutageState {
+    /// Every outage.
+    #[default]
+    All,
+    /// Still open.
+    Ongoing,
+    /// Ended.
+    Resolved,
+}
+
+/// Which outages to list. A time window selects outages that overlap it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OutageFilter {
+    /// Only this member.
+    pub member: Option<MemberId>,
+    /// Only this hostname.
+    pub domain: Option<String>,
+    /// Only this kind of check.
+    pub kind: Option<CheckKind>,
+    /// Overlapping from this time.
+    pub from: Option<DateTime<Utc>>,
+    /// Overlapping until this time.
+    pub to: Option<DateTime<Utc>>,
+    /// Open, resolved or both.
+    pub state: OutageState,
+    /// At most this many, newest first.
+    pub limit: Option<u32>,
+}
+
+/// Downtime within a window.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DowntimeSummary {
+    /// Outages overlapping the window.
+    pub total_events: usize,
+    /// Of those, still open.
+    pub ongoing_events: usize,
+    /// Of those, ended.
+    pub resolved_events: usize,
+    /// Distinct members affected.
+    pub affected_members: usize,
+    /// Downtime inside the window, summed over outages.
+    pub total_downtime: Duration,
+    /// `total_downtime / total_events`.
+    pub average_downtime: Duration,
+}
+
+const SELECT: &str = "SELECT id, check_type, check_name, member_name, domain_name, endpoint, is_ipv6, \
+    start_ms, end_ms, error, vote_data, additional_data FROM member_events";
+
+fn check_key_digest(key: &CheckKey) -> Vec<u8> {
+    Sha256::digest(key.canonical().as_bytes()).to_vec()
+}
+
+fn invalid(source: geodns_core::records::RecordError) -> StoreError {
+    StoreError::InvalidRecord {
+        what: "outage",
+        source,
+    }
+}
+
+fn decode(row: &AnyRow) -> Result<Outage> {
+    const TABLE: &str = "member_events";
+    let bad = |reason: String| StoreError::BadRow {
+        table: TABLE,
+        reason,
+    };
+    let get_text = |name: &str| row.try_get::<String, _>(name).map_err(db("decode outage"));
+    let kind = match get_text("check_type")?.as_str() {
+        "site" | "1" => CheckKind::Site,
+        "domain" | "2" => CheckKind::Domain,
+        "endpoint" | "3" => CheckKind::Endpoint,
+        other => return Err(bad(format!("check_type `{other}`"))),
+    };
+    let member_text = get_text("member_name")?;
+    let member = MemberId::parse(&member_text).map_err(|e| bad(e.to_string()))?;
+    let votes_text = get_text("vote_data")?;
+    let raw_votes: Map<String, Value> =
+        serde_json::from_str(&votes_text).map_err(|e| bad(format!("vote_data: {e}")))?;
+    let mut votes = Votes::new();
+    for (node, agree) in raw_votes {
+        let node = NodeId::parse(&node).map_err(|e| bad(format!("vote_data: {e}")))?;
+        votes.insert(
+            node,
+            agree
+                .as_bool()
+                .ok_or_else(|| bad("vote_data: a vote is not a boolean".to_owned()))?,
+        );
+    }
+    let data_text = get_text("additional_data")?;
+    let data: Map<String, Value> =
+        serde_json::from_str(&data_text).map_err(|e| bad(format!("additional_data: {e}")))?;
+    let end: Option<i64> = row.try_get("end_ms").map_err(db("decode outage"))?;
+    Ok(Outage {
+        id: row.try_get("id").map_err(db("decode outage"))?,
+        key: CheckKey {
+            kind,
+            check: get_text("check_name")?,
+            member,
+            domain: get_text("domain_name")?,
+            endpoint: get_text("endpoint")?,
+            ipv6: row
+                .try_get::<i64, _>("is_ipv6")
+                .map_err(db("decode outage"))?
+                != 0,
+        },
+        start: from_ms(row.try_get("start_ms").map_err(db("decode outage"))?, TABLE)?,
+        end: end.map(|ms| from_ms(ms, TABLE)).transpose()?,
+        error: get_text("error")?,
+        votes,
+        data,
+    })
+}
+
+impl SqlStore {
+    async fn open_id(&self, digest: &[u8]) -> Result<Option<i64>> {
+        let sql = self
+            .backend
+            .sql("SELECT id FROM member_events WHERE open_key = ?")
+            .into_owned();
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(digest.to_vec())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db("find open outage"))?;
+        row.map(|r| r.try_get::<i64, _>("id").map_err(db("decode outage id")))
+            .transpose()
+    }
+
+    async fn insert_outage(
+        &self,
+        outage: &OutageStart,
+        digest: Vec<u8>,
+    ) -> std::result::Result<(), sqlx::Error> {
+        let key = &outage.key;
+        let votes: Map<String, Value> = outage
+            .votes
+            .iter()
+            .map(|(node, agree)| (node.to_string(), Value::Bool(*agree)))
+            .collect();
+        let sql = "INSERT INTO member_events (check_type, check_name, member_name, domain_name, endpoint, is_ipv6, \
+             start_ms, end_ms, error, vote_data, additional_data, check_key, open_key) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?)".to_string();
+        let query = sqlx::query(AssertSqlSafe(self.backend.sql(&sql).into_owned()))
+            .bind(key.kind.as_str().to_owned())
+            .bind(key.check.clone())
+            .bind(key.member.as_str().to_owned())
+            .bind(key.domain.clone())
+            .bind(key.endpoint.clone())
+            .bind(i16::from(key.ipv6))
+            .bind(to_ms(outage.start))
+            .bind(outage.error.clone())
+            .bind(Value::Object(votes).to_string())
+            .bind(Value::Object(outage.data.clone()).to_string())
+            .bind(digest.clone())
+            .bind(digest);
+        query.execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+impl OutageStore for SqlStore {
+    async fn open_outage(&self, outage: &OutageStart) -> Result<OpenOutcome> {
+        outage.validate().map_err(invalid)?;
+        let digest = check_key_digest(&outage.key);
+        match self.insert_outage(outage, digest.clone()).await {
+            // The open key is unique while the outage is open: it finds the new row on every
+            // backend (MySQL 8 has no RETURNING; the portable driver drops SQLite's row id).
+            Ok(()) => match self.open_id(&digest).await? {
+                Some(id) => Ok(OpenOutcome::Opened { id }),
+                None => Err(StoreError::Conflict {
+                    what: format!("open outage for {} (closed while opening)", outage.key),
+                }),
+            },
+            Err(error) if is_unique_violation(&error) => match self.open_id(&digest).await? {
+                Some(id) => Ok(OpenOutcome::AlreadyOpen { id }),
+                // Closed between our insert and our look-up: the open that raced us won and
+                // is already gone; report it as the one that was open.
+                None => Err(StoreError::Conflict {
+                    what: format!("open outage for {}", outage.key),
+                }),
+            },
+            Err(source) => Err(StoreError::Database {
+                operation: "open outage",
+                source,
+            }),
+        }
+    }
+
+    async fn close_outage(&self, key: &CheckKey, end: DateTime<Utc>) -> Result<CloseOutcome> {
+        key.validate().map_err(invalid)?;
+        let digest = check_key_digest(key);
+        let mut tx = self.pool.begin().await.map_err(db("begin"))?;
+        let lock = if self.backend == Backend::Sqlite {
+            ""
+        } else {
+            " FOR UPDATE"
+        };
+        let sql = self
+            .backend
+            .sql(&format!(
+                "SELECT id, start_ms FROM member_events WHERE open_key = ?{lock}"
+            ))
+            .into_owned();
+        let Some(row) = sqlx::query(AssertSqlSafe(sql))
+            .bind(digest)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db("find open outage"))?
+        else {
+            return Ok(CloseOutcome::NothingToClose);
+        };
+        let id: i64 = row.try_get("id").map_err(db("decode outage"))?;
+        let start = from_ms(
+            row.try_get("start_ms").map_err(db("decode outage"))?,
+            "member_events",
+        )?;
+        let duration = (end - start).to_std().unwrap_or(Duration::ZERO);
+        let flap = self
+            .config
+            .drop_outages_shorter_than
+            .is_some_and(|minimum| duration < minimum);
+        let sql = if flap {
+            "DELETE FROM member_events WHERE id = ?".to_owned()
+        } else {
+            "UPDATE member_events SET end_ms = ?, open_key = NULL WHERE id = ?".to_owned()
+        };
+        let mut query = sqlx::query(AssertSqlSafe(self.backend.sql(&sql).into_owned()));
+        if !flap {
+            query = query.bind(to_ms(end.max(start)));
+        }
+        query
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("close outage"))?;
+        tx.commit().await.map_err(db("commit"))?;
+        Ok(if flap {
+            CloseOutcome::Dropped { id, duration }
+        } else {
+            CloseOutcome::Closed { id, duration }
+        })
+    }
+
+    async fn outages(&self, filter: &OutageFilter) -> Result<Vec<Outage>> {
+        let mut sql = format!("{SELECT} WHERE 1 = 1");
+        let mut binds: Vec<Bind> = Vec::new();
+        if let Some(member) = &filter.member {
+            sql.push_str(" AND member_name = ?");
+            binds.push(Bind::Text(member.to_string()));
+        }
+        if let Some(domain) = &filter.domain {
+            sql.push_str(" AND domain_name = ?");
+            binds.push(Bind::Text(domain.clone()));
+        }
+        if let Some(kind) = filter.kind {
+            sql.push_str(" AND check_type = ?");
+            binds.push(Bind::Text(kind.as_str().to_owned()));
+        }
+        if let Some(to) = filter.to {
+            sql.push_str(" AND start_ms <= ?");
+            binds.push(Bind::Int(to_ms(to)));
+        }
+        if let Some(from) = filter.from {
+            sql.push_str(" AND (end_ms IS NULL OR end_ms >= ?)");
+            binds.push(Bind::Int(to_ms(from)));
+        }
+        match filter.state {
+            OutageState::All => {}
+            OutageState::Ongoing => sql.push_str(" AND end_ms IS NULL"),
+            OutageState::Resolved => sql.push_str(" AND end_ms IS NOT NULL"),
+        }
+        sql.push_str(" ORDER BY start_ms DESC, id DESC");
+        if let Some(limit) = filter.limit {
+            sql.push_str(" LIMIT ?");
+            binds.push(Bind::Int(i64::from(limit)));
+        }
+        let mut query = sqlx::query(AssertSqlSafe(self.backend.sql(&sql).into_owned()));
+        for bind in binds {
+            query = match bind {
+                Bind::Text(text) => query.bind(text),
+                Bind::Int(number) => query.bind(number),
+            };
+        }
+        let rows = query
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("list outages"))?;
+        rows.iter().map(decode).collect()
+    }
+
+    async fn current_outages(&self) -> Result<Vec<Outage>> {
+        self.outages(&OutageFilter {
+            state: OutageState::Ongoing,
+            ..OutageFilter::default()
+        })
+        .await
+    }
+
+    async fn downtime_summary(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<DowntimeSummary> {
+        let outages = self
+            .outages(&OutageFilter {
+                from: Some(from),
+                to: Some(to),
+                ..OutageFilter::default()
+            })
+            .await?;
+        Ok(summarise(&outages, from, to))
+    }
+}
+
+/// A bound value of a dynamically built query.
+enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+/// Counts and downtime clipped to `[from, to]`; open outages count until `to`.
+pub(crate) fn summarise(
+    outages: &[Outage],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> DowntimeSummary {
+    let mut summary = DowntimeSummary {
+        total_events: outages.len(),
+        ..DowntimeSummary::default()
+    };
+    let mut members = BTreeSet::new();
+    for outage in outages {
+        if outage.end.is_some() {
+            summary.resolved_events += 1;
+        } else {
+            summary.ongoing_events += 1;
+        }
+        members.insert(outage.key.member.clone());
+        let start = outage.start.max(from);
+        let end = outage.end.unwrap_or(to).min(to);
+        summary.total_downtime += (end - start).to_std().unwrap_or(Duration::ZERO);
+    }
+    summary.affected_members = members.len();
+    if summary.total_events > 0 {
+        summary.average_downtime =
+            summary.total_downtime / u32::try_from(summary.total_events).unwrap_or(u32::MAX);
+    }
+    summary
+}

@@ -1,0 +1,424 @@
+//! Usage counters: batched upserts in `Add` and `Replace` mode, and grouped queries.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use geodns_core::records::{UsageKey, UsageRow};
+use sha2::{Digest, Sha256};
+use sqlx::any::AnyArguments;
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::connect::SqlStore;
+use crate::dialect::Backend;
+use crate::error::{StoreError, db, is_transient};
+use crate::traits::{Result, UsageStore};
+
+/// Rows per statement. 11 parameters each stays far below every backend's limit.
+const CHUNK: usize = 500;
+/// Attempts for a statement that hit a deadlock or a busy database.
+const ATTEMPTS: u32 = 5;
+const COLUMNS: &str = "row_key, date, node_id, domain_name, member_name, network_asn, \
+    network_name, country_code, country_name, is_ipv6, hits";
+
+/// How written hits combine with stored ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// `hits = hits + n`: a DNS node flushing its own counters.
+    Add,
+    /// `hits = n`: importing a node's totals; replaying the same period is harmless.
+    Replace,
+}
+
+/// A row that was not written, and why; the caller keeps it to retry.
+#[derive(Debug)]
+pub struct FailedRow {
+    /// The row as given.
+    pub row: UsageRow,
+    /// Why it was not written.
+    pub error: StoreError,
+}
+
+/// Outcome of a batch write.
+#[derive(Debug, Default)]
+pub struct BatchReport {
+    /// Distinct counters written (rows with the same key are merged first).
+    pub written: usize,
+    /// Rows not written.
+    pub failed: Vec<FailedRow>,
+}
+
+/// Which usage rows a query covers. Dates are inclusive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageFilter {
+    /// First day.
+    pub from: NaiveDate,
+    /// Last day.
+    pub to: NaiveDate,
+    /// Only this hostname.
+    pub domain: Option<String>,
+    /// Only this member.
+    pub member: Option<String>,
+    /// Only this country code.
+    pub country: Option<String>,
+    /// Only this ASN (`AS3320`).
+    pub asn: Option<String>,
+}
+
+impl UsageFilter {
+    /// Every row from `from` to `to`.
+    pub fn between(from: NaiveDate, to: NaiveDate) -> Self {
+        UsageFilter {
+            from,
+            to,
+            domain: None,
+            member: None,
+            country: None,
+            asn: None,
+        }
+    }
+
+    fn where_clause(&self) -> (String, Vec<String>) {
+        let mut sql = String::from(" WHERE date >= ? AND date <= ?");
+        let mut values = vec![self.from.to_string(), self.to.to_string()];
+        for (column, value) in [
+            ("domain_name", &self.domain),
+            ("member_name", &self.member),
+            ("country_code", &self.country),
+            ("network_asn", &self.asn),
+        ] {
+            if let Some(value) = value {
+                sql.push_str(&format!(" AND {column} = ?"));
+                values.push(value.clone());
+            }
+        }
+        (sql, values)
+    }
+}
+
+/// What usage is grouped by (besides the day).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsageGroup {
+    /// Country code; label: country name.
+    Country,
+    /// ASN; label: network name.
+    Asn,
+    /// Hostname.
+    Domain,
+    /// Member.
+    Member,
+}
+
+impl UsageGroup {
+    fn columns(self) -> (&'static str, &'static str) {
+        match self {
+            UsageGroup::Country => ("country_code", "country_name"),
+            UsageGroup::Asn => ("network_asn", "network_name"),
+            UsageGroup::Domain => ("domain_name", "domain_name"),
+            UsageGroup::Member => ("member_name", "member_name"),
+        }
+    }
+}
+
+/// Hits of one group on one day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageBucket {
+    /// Day.
+    pub date: NaiveDate,
+    /// Country code, ASN, hostname or member.
+    pub key: String,
+    /// Country name, network name, or the key again.
+    pub label: String,
+    /// Sum of hits.
+    pub hits: i64,
+}
+
+/// Totals over a filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UsageSummary {
+    /// Sum of hits.
+    pub total_hits: i64,
+    /// Distinct country codes (including `??`).
+    pub countries: i64,
+    /// Distinct ASNs (including the empty one).
+    pub asns: i64,
+    /// Distinct members.
+    pub members: i64,
+    /// Distinct hostnames.
+    pub domains: i64,
+}
+
+/// The primary key: SHA-256 of the natural key's fields, NUL-separated.
+pub(crate) fn row_key(key: &UsageKey) -> Vec<u8> {
+    let mut hasher = Sha256::new();
+    for part in [
+        key.date.to_string().as_str(),
+        key.node.as_str(),
+        &key.domain,
+        &key.member,
+        &key.asn,
+        &key.network,
+        &key.country_code,
+        &key.country_name,
+        if key.ipv6 { "6" } else { "4" },
+    ] {
+        hasher.update(part.as_bytes());
+        hasher.update([0u8]);
+    }
+    hasher.finalize().to_vec()
+}
+
+fn insert_sql(backend: Backend, rows: usize, mode: WriteMode) -> String {
+    let one = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    let values = vec![one; rows].join(", ");
+    let tail = match mode {
+        WriteMode::Add => backend.upsert_add("requests", "row_key", "hits"),
+        WriteMode::Replace => backend.upsert_set("row_key", &["hits"]),
+    };
+    backend
+        .sql(&format!(
+            "INSERT INTO requests ({COLUMNS}) VALUES {values}{tail}"
+        ))
+        .into_owned()
+}
+
+fn bind_row<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, AnyArguments>,
+    key: &UsageKey,
+    hits: i64,
+) -> sqlx::query::Query<'q, sqlx::Any, AnyArguments> {
+    query
+        .bind(row_key(key))
+        .bind(key.date.to_string())
+        .bind(key.node.as_str().to_owned())
+        .bind(key.domain.clone())
+        .bind(key.member.clone())
+        .bind(key.asn.clone())
+        .bind(key.network.clone())
+        .bind(key.country_code.clone())
+        .bind(key.country_name.clone())
+        .bind(i16::from(key.ipv6))
+        .bind(hits)
+}
+
+/// Merges rows with equal keys (sum for `Add`, last for `Replace`) and sorts them, so one
+/// statement never touches a key twice and concurrent writers lock keys in one order.
+fn merge(
+    rows: Vec<UsageRow>,
+    mode: WriteMode,
+    failed: &mut Vec<FailedRow>,
+) -> BTreeMap<UsageKey, (i64, Vec<UsageRow>)> {
+    let mut merged: BTreeMap<UsageKey, (i64, Vec<UsageRow>)> = BTreeMap::new();
+    for row in rows {
+        let entry = merged.entry(row.key.clone()).or_insert((0, Vec::new()));
+        let next = match mode {
+            WriteMode::Add => entry.0.checked_add(row.hits),
+            WriteMode::Replace => Some(row.hits),
+        };
+        match next {
+            Some(value) => {
+                entry.0 = value;
+                entry.1.push(row);
+            }
+            None => failed.push(FailedRow {
+                error: StoreError::InvalidRecord {
+                    what: "usage row",
+                    source: geodns_core::records::RecordError::Invalid {
+                        field: "hits",
+                        reason: "sum overflows 64 bits".to_owned(),
+                    },
+                },
+                row,
+            }),
+        }
+    }
+    merged
+}
+
+impl SqlStore {
+    async fn execute_with_retry(
+        &self,
+        sql: &str,
+        rows: &[(&UsageKey, i64)],
+    ) -> std::result::Result<(), sqlx::Error> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut query = sqlx::query(AssertSqlSafe(sql.to_owned()));
+            for (key, hits) in rows {
+                query = bind_row(query, key, *hits);
+            }
+            match query.execute(&self.pool).await {
+                Ok(_) => return Ok(()),
+                Err(error) if attempt < ATTEMPTS && is_transient(&error) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// Writes one row per statement, without merging: the baseline the benchmark compares
+    /// batching against. Prefer [`UsageStore::write_usage`].
+    pub async fn write_usage_unbatched(
+        &self,
+        rows: &[UsageRow],
+        mode: WriteMode,
+    ) -> Result<BatchReport> {
+        let sql = insert_sql(self.backend, 1, mode);
+        let mut report = BatchReport::default();
+        for row in rows {
+            if let Err(source) = row.validate() {
+                report.failed.push(FailedRow {
+                    row: row.clone(),
+                    error: StoreError::InvalidRecord {
+                        what: "usage row",
+                        source,
+                    },
+                });
+                continue;
+            }
+            match self.execute_with_retry(&sql, &[(&row.key, row.hits)]).await {
+                Ok(()) => report.written += 1,
+                Err(source) => report.failed.push(FailedRow {
+                    row: row.clone(),
+                    error: StoreError::Database {
+                        operation: "write usage",
+                        source,
+                    },
+                }),
+            }
+        }
+        Ok(report)
+    }
+
+    async fn write_chunk(
+        &self,
+        chunk: &[(&UsageKey, &(i64, Vec<UsageRow>))],
+        mode: WriteMode,
+        report: &mut BatchReport,
+    ) {
+        let values: Vec<(&UsageKey, i64)> =
+            chunk.iter().map(|(key, (hits, _))| (*key, *hits)).collect();
+        let sql = insert_sql(self.backend, values.len(), mode);
+        match self.execute_with_retry(&sql, &values).await {
+            Ok(()) => report.written += values.len(),
+            Err(error) => {
+                tracing::warn!(%error, rows = values.len(), "batched usage write failed; retrying row by row");
+                let single = insert_sql(self.backend, 1, mode);
+                for (key, (hits, originals)) in chunk {
+                    match self.execute_with_retry(&single, &[(*key, *hits)]).await {
+                        Ok(()) => report.written += 1,
+                        Err(source) => {
+                            for row in originals {
+                                let error = StoreError::Database {
+                                    operation: "write usage",
+                                    source: clone_error(&source),
+                                };
+                                report.failed.push(FailedRow {
+                                    row: row.clone(),
+                                    error,
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `sqlx::Error` is not `Clone`; keep its message for every row it failed.
+fn clone_error(error: &sqlx::Error) -> sqlx::Error {
+    sqlx::Error::Protocol(error.to_string())
+}
+
+impl UsageStore for SqlStore {
+    async fn write_usage(&self, rows: &[UsageRow], mode: WriteMode) -> Result<BatchReport> {
+        let mut report = BatchReport::default();
+        let mut valid = Vec::with_capacity(rows.len());
+        for row in rows {
+            match row.validate() {
+                Ok(()) => valid.push(row.clone()),
+                Err(source) => report.failed.push(FailedRow {
+                    row: row.clone(),
+                    error: StoreError::InvalidRecord {
+                        what: "usage row",
+                        source,
+                    },
+                }),
+            }
+        }
+        let merged = merge(valid, mode, &mut report.failed);
+        let entries: Vec<(&UsageKey, &(i64, Vec<UsageRow>))> = merged.iter().collect();
+        for chunk in entries.chunks(CHUNK) {
+            self.write_chunk(chunk, mode, &mut report).await;
+        }
+        Ok(report)
+    }
+
+    async fn usage(&self, filter: &UsageFilter, group: UsageGroup) -> Result<Vec<UsageBucket>> {
+        let (key, label) = group.columns();
+        let (where_sql, values) = filter.where_clause();
+        let hits = self.backend.int("SUM(hits)");
+        let sql = format!(
+            "SELECT date, {key} AS bucket_key, {label} AS bucket_label, {hits} AS hits FROM requests{where_sql} \
+             GROUP BY date, {key}, {label} ORDER BY date, hits DESC, bucket_key"
+        );
+        let sql = self.backend.sql(&sql).into_owned();
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for value in values {
+            query = query.bind(value);
+        }
+        let rows = query
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("query usage"))?;
+        rows.iter()
+            .map(|row| {
+                let date: String = row.try_get("date").map_err(db("decode usage"))?;
+                Ok(UsageBucket {
+                    date: date.parse().map_err(|_| StoreError::BadRow {
+                        table: "requests",
+                        reason: format!("date `{date}`"),
+                    })?,
+                    key: row.try_get("bucket_key").map_err(db("decode usage"))?,
+                    label: row.try_get("bucket_label").map_err(db("decode usage"))?,
+                    hits: row.try_get("hits").map_err(db("decode usage"))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn usage_summary(&self, filter: &UsageFilter) -> Result<UsageSummary> {
+        let (where_sql, values) = filter.where_clause();
+        let hits = self.backend.int("COALESCE(SUM(hits), 0)");
+        let count = |column: &str| self.backend.int(&format!("COUNT(DISTINCT {column})"));
+        let sql = format!(
+            "SELECT {hits} AS total, {} AS countries, {} AS asns, {} AS members, {} AS domains FROM requests{where_sql}",
+            count("country_code"),
+            count("network_asn"),
+            count("member_name"),
+            count("domain_name"),
+        );
+        let sql = self.backend.sql(&sql).into_owned();
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for value in values {
+            query = query.bind(value);
+        }
+        let row = query
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db("summarise usage"))?;
+        let get = |name: &str| {
+            row.try_get::<i64, _>(name)
+                .map_err(db("decode usage summary"))
+        };
+        Ok(UsageSummary {
+            total_hits: get("total")?,
+            countries: get("countries")?,
+            asns: get("asns")?,
+            members: get("members")?,
+            domains: get("domains")?,
+        })
+    }
+}

@@ -1,0 +1,89 @@
+//! The shared store test suite: every case runs against SQLite, MariaDB/MySQL and
+//! PostgreSQL, each in a fresh database. The servers come from `scripts/services`
+//! (`GEODNS_TEST_MYSQL_URL`, `GEODNS_TEST_POSTGRES_URL`); a missing one fails the test.
+#![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
+#![allow(unreachable_pub, reason = "helpers are shared between test modules")]
+
+mod cluster;
+mod harness;
+mod outages;
+mod usage;
+
+/// Generates one test per case and backend: `sqlite::case`, `mysql::case`, `postgres::case`.
+macro_rules! suite {
+    ($($module:ident :: $case:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() { crate::harness::run(crate::harness::Kind::Sqlite, crate::$module::$case).await })*
+        }
+        mod mysql {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() { crate::harness::run(crate::harness::Kind::MySql, crate::$module::$case).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() { crate::harness::run(crate::harness::Kind::Postgres, crate::$module::$case).await })*
+        }
+    };
+}
+
+suite!(
+    harness::migrate_twice_applies_nothing,
+    harness::health_probe_round_trips,
+    usage::add_accumulates,
+    usage::replace_is_idempotent,
+    usage::batch_merges_duplicate_keys,
+    usage::invalid_rows_are_reported_and_the_rest_written,
+    usage::large_batches_span_chunks,
+    usage::queries_group_and_filter,
+    usage::summary_counts,
+    usage::concurrent_writers_end_with_the_exact_sum,
+    usage::hostile_strings_round_trip,
+    outages::open_twice_is_a_no_op,
+    outages::close_without_open_reports_nothing_to_close,
+    outages::resolved_outages_stay_visible,
+    outages::repeat_outage_is_a_new_row,
+    outages::filters_select_by_member_domain_window_state,
+    outages::votes_and_data_round_trip,
+    outages::flap_rule_drops_short_outages,
+    outages::concurrent_opens_record_one_outage,
+    outages::invalid_outages_are_rejected,
+    outages::times_are_stored_as_utc_epoch_milliseconds,
+    cluster::messages_store_read_list,
+    cluster::state_prefix_is_case_sensitive_and_literal,
+    cluster::node_state_must_be_an_object,
+    cluster::consensus_log_is_unique_per_term_and_index,
+    cluster::routes_and_runtime_config,
+    cluster::transactions_commit_roll_back_and_drop,
+);
+
+#[tokio::test]
+async fn connect_failure_names_host_database_and_cause() {
+    let mut config = geodns_store::StoreConfig::new("mysql://geodns:secret@127.0.0.1:1/nowhere");
+    config.connect_retry = std::time::Duration::from_millis(500);
+    let error = geodns_store::SqlStore::connect(config)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with("cannot connect to mysql database `nowhere` on 127.0.0.1:1 after "),
+        "{error}"
+    );
+    assert!(!error.contains("secret"), "{error}");
+}
+
+#[tokio::test]
+async fn unsupported_and_in_memory_urls_are_refused() {
+    let error = geodns_store::SqlStore::connect(geodns_store::StoreConfig::new("oracle://h/db"))
+        .await
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("unsupported database URL `oracle://h/db`")
+    );
+    let error = geodns_store::SqlStore::connect(geodns_store::StoreConfig::new("sqlite::memory:"))
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("in-memory SQLite"), "{error}");
+}
