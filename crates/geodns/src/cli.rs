@@ -1,6 +1,7 @@
 //! The command line: `run`, `check-config`, `import-ibp`. Output goes through one writer
 //! here so `--json` output is never mixed with anything else; logs go to stderr.
 
+use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -12,6 +13,7 @@ use clap::{Args, Parser, Subcommand};
 use geodns_core::config::{Override, Summary, overrides_from_env};
 use geodns_core::ids::NodeId;
 use geodns_core::model::NodeRole;
+use geodns_store::StoreConfig;
 use tokio_util::sync::CancellationToken;
 
 use crate::config_source::Loader;
@@ -25,6 +27,9 @@ Examples:
   geodns check-config -c geodns.toml --json
   geodns import-ibp --members members_professional.json --services services_rpc.json \\
       --static geodns-static.json --alerts alerts.json -o geodns.toml
+  geodns db migrate --url mysql://geodns:secret@db.internal:3306/geodns
+  geodns db check -c geodns.toml
+  geodns db bench --url postgres://geodns@127.0.0.1/geodns --rows 100000
 
 Every config key can also be set by an environment variable: GEODNS_<SECTION>__<KEY>,
 e.g. GEODNS_NODE__ID=dns-eu-1 or GEODNS_BUS__PASSWORD=secret.";
@@ -57,6 +62,52 @@ enum Command {
     CheckConfig(CheckArgs),
     /// Convert the original IBP GeoDNS JSON files into a geodns TOML file.
     ImportIbp(ImportArgs),
+    /// Database tools: migrate, check, bench.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum DbCommand {
+    /// Apply pending schema migrations (a second run applies nothing).
+    Migrate(DbTarget),
+    /// Check the database is reachable, current and writable (write/read/delete a probe).
+    Check {
+        #[command(flatten)]
+        target: DbTarget,
+        /// Time limit for the probe.
+        #[arg(long, default_value = "5s", value_parser = parse_duration)]
+        timeout: Duration,
+    },
+    /// Upsert usage rows batched and one row per statement, and print rows/s for both.
+    Bench {
+        #[command(flatten)]
+        target: DbTarget,
+        /// Rows written batched.
+        #[arg(long, default_value_t = 100_000)]
+        rows: usize,
+        /// Rows written one per statement (default: as many as --rows).
+        #[arg(long)]
+        single_rows: Option<usize>,
+    },
+}
+
+/// Which database: `--url`, or the `[storage]` of a node file, or the `MYSQL_*` variables.
+#[derive(Debug, Args)]
+struct DbTarget {
+    /// Database URL: sqlite://PATH, mysql://…, postgres://…
+    #[arg(long, env = "GEODNS_DB_URL")]
+    url: Option<String>,
+    /// Take the database from this node configuration file instead.
+    #[arg(short, long, conflicts_with = "url")]
+    config: Option<PathBuf>,
+    /// How long to retry connecting.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    connect_retry: Duration,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    geodns_core::duration::parse(text)
 }
 
 #[derive(Debug, Args)]
@@ -203,6 +254,55 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::CheckConfig(args) => check_config(http, args, env()).await,
         Command::ImportIbp(args) => import_ibp(http, args).await,
+        Command::Db(command) => db(http, command).await,
+    }
+}
+
+async fn db_target(http: reqwest::Client, target: &DbTarget) -> anyhow::Result<StoreConfig> {
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let mut config = match (&target.url, &target.config) {
+        (Some(url), _) => StoreConfig::new(url.clone()),
+        (None, Some(path)) => {
+            let loader = Loader::new(http, path.clone(), overrides_from_env(std::env::vars()));
+            let config = loader.load().await?;
+            crate::storage::store_config(&config, &env)?
+        }
+        (None, None) => match geodns_store::mysql_from_env(&env)? {
+            Some(mysql) => StoreConfig::new(mysql.url),
+            None => anyhow::bail!(
+                "name a database: --url URL, -c FILE, or the MYSQL_* environment variables"
+            ),
+        },
+    };
+    config.connect_retry = target.connect_retry;
+    Ok(config)
+}
+
+async fn db(http: reqwest::Client, command: DbCommand) -> anyhow::Result<ExitCode> {
+    let mut stdout = std::io::stdout().lock();
+    match command {
+        DbCommand::Migrate(target) => {
+            crate::db::migrate(db_target(http, &target).await?, &mut stdout).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        DbCommand::Check { target, timeout } => {
+            let ok =
+                crate::db::check(db_target(http, &target).await?, timeout, &mut stdout).await?;
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        DbCommand::Bench {
+            target,
+            rows,
+            single_rows,
+        } => {
+            let config = db_target(http, &target).await?;
+            crate::db::bench(config, rows, single_rows.unwrap_or(rows), &mut stdout).await?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -3,10 +3,13 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod clock;
 pub mod config_source;
+pub mod db;
 pub mod http;
 pub mod import;
 pub mod logging;
 pub mod reload;
 pub mod run;
 mod secrets;
+pub mod storage;

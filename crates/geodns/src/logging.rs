@@ -15,7 +15,7 @@ pub enum LogFormat {
 pub fn init(format: LogFormat, filter: Option<&str>) {
     let filter = filter
         .map(EnvFilter::new)
-        .unwrap_or_else(|| EnvFilter::new("info,hickory_server=warn"));
+        .unwrap_or_else(|| EnvFilter::new("info,hickory_server=warn,sqlx=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

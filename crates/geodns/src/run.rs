@@ -34,6 +34,12 @@ pub async fn run(loader: Loader, shutdown: CancellationToken) -> anyhow::Result<
         zones = summary.zones,
         "configuration loaded"
     );
+    let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+    let store_config = crate::storage::store_config(&config, &env)?;
+    let store = geodns_store::SqlStore::open(store_config.clone())
+        .await
+        .context("cannot open the database")?;
+    tracing::info!(backend = store.backend().name(), url = %geodns_store::redact(&store_config.url), "database ready");
     let live = LiveConfig::new(config);
     let tasks = TaskTracker::new();
     tasks.spawn(run_reloader(loader, live.clone(), shutdown.clone()));
@@ -47,6 +53,7 @@ pub async fn run(loader: Loader, shutdown: CancellationToken) -> anyhow::Result<
     {
         tracing::warn!(grace = ?SHUTDOWN_GRACE, "tasks did not finish in time");
     }
+    store.close().await;
     Ok(())
 }
 

@@ -4,7 +4,6 @@
 use std::path::Path;
 
 use geodns_core::config::{ConfigError, ConfigFile, Origin, Secret};
-use url::Url;
 
 /// Reads every `*_file` secret the configuration names and fills in the value it stands for.
 pub(crate) fn resolve(file: &mut ConfigFile, origin: &Origin) -> Result<(), ConfigError> {
@@ -16,8 +15,17 @@ pub(crate) fn resolve(file: &mut ConfigFile, origin: &Origin) -> Result<(), Conf
     }
     if let Some(path) = file.storage.credentials_file.clone() {
         let (user, password) = read_credentials(&path, origin, "storage.credentials_file")?;
-        file.storage.url = with_credentials(&file.storage.url, &user, &password)
-            .map_err(|message| invalid(origin, "storage.url", message))?;
+        let url = file.storage.url.as_deref().ok_or_else(|| {
+            invalid(
+                origin,
+                "storage.credentials_file",
+                "needs `[storage] url` to put the credentials into".to_owned(),
+            )
+        })?;
+        file.storage.url = Some(
+            with_credentials(url, &user, &password)
+                .map_err(|message| invalid(origin, "storage.url", message))?,
+        );
     }
     if let Some(redis) = file.redis.as_mut()
         && let Some(path) = redis.credentials_file.clone()
@@ -78,14 +86,7 @@ fn with_credentials(url: &str, user: &str, password: &str) -> Result<String, Str
     if url.starts_with("sqlite:") {
         return Err("a sqlite URL takes no credentials".to_owned());
     }
-    let mut parsed = Url::parse(url).map_err(|e| format!("invalid URL: {e}"))?;
-    parsed
-        .set_username(user)
-        .map_err(|()| "this URL cannot carry a user name".to_owned())?;
-    parsed
-        .set_password(Some(password))
-        .map_err(|()| "this URL cannot carry a password".to_owned())?;
-    Ok(parsed.to_string())
+    geodns_store::url_with_credentials(url, Some(user), Some(password)).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -94,8 +95,11 @@ mod tests {
 
     #[test]
     fn credentials_go_into_the_url() {
-        let url = with_credentials("mysql://db.example:3306/geodns", "geo dns", "p@ss:w").unwrap();
-        assert_eq!(url, "mysql://geo%20dns:p%40ss%3Aw@db.example:3306/geodns");
+        let url = with_credentials("mysql://db.example:3306/geodns", "geo dns", "p@ss:w%").unwrap();
+        assert_eq!(
+            url,
+            "mysql://geo%20dns:p%40ss%3Aw%25@db.example:3306/geodns"
+        );
     }
 
     #[test]

@@ -91,13 +91,43 @@ impl SqlStore {
         &self.pool
     }
 
-    /// Applies pending migrations; records them so they are never applied twice.
-    pub async fn migrate(&self) -> Result<MigrationReport, StoreError> {
-        let migrator = match self.backend {
+    fn migrator(&self) -> &'static Migrator {
+        match self.backend {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
             Backend::MySql => &MYSQL_MIGRATIONS,
             Backend::Postgres => &POSTGRES_MIGRATIONS,
-        };
+        }
+    }
+
+    /// Versions this build knows that the database has not applied yet.
+    pub async fn pending_migrations(&self) -> Result<Vec<i64>, StoreError> {
+        let migrator = self.migrator();
+        let migrate_error = |e: sqlx::migrate::MigrateError| StoreError::Migrate(e.to_string());
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(crate::error::db("acquire a connection"))?;
+        conn.ensure_migrations_table(&migrator.table_name)
+            .await
+            .map_err(migrate_error)?;
+        let applied: Vec<i64> = conn
+            .list_applied_migrations(&migrator.table_name)
+            .await
+            .map_err(migrate_error)?
+            .into_iter()
+            .map(|m| m.version)
+            .collect();
+        Ok(migrator
+            .iter()
+            .map(|m| m.version)
+            .filter(|v| !applied.contains(v))
+            .collect())
+    }
+
+    /// Applies pending migrations; records them so they are never applied twice.
+    pub async fn migrate(&self) -> Result<MigrationReport, StoreError> {
+        let migrator = self.migrator();
         let migrate_error = |e: sqlx::migrate::MigrateError| StoreError::Migrate(e.to_string());
         let mut conn = self
             .pool

@@ -257,6 +257,21 @@ impl SqlStore {
         }
     }
 
+    /// Deletes usage rows of the days `from..=to` (retention, benchmarks); returns how many.
+    pub async fn delete_usage_between(&self, from: NaiveDate, to: NaiveDate) -> Result<u64> {
+        let sql = self
+            .backend
+            .sql("DELETE FROM requests WHERE date >= ? AND date <= ?")
+            .into_owned();
+        let result = sqlx::query(AssertSqlSafe(sql))
+            .bind(from.to_string())
+            .bind(to.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(db("delete usage"))?;
+        Ok(result.rows_affected())
+    }
+
     /// Writes one row per statement, without merging: the baseline the benchmark compares
     /// batching against. Prefer [`UsageStore::write_usage`].
     pub async fn write_usage_unbatched(

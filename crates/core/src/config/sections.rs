@@ -67,31 +67,60 @@ impl Default for ListenSection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageSection {
-    /// `sqlite://path`, `mysql://…` or `postgres://…`.
-    #[serde(default = "default_storage_url")]
-    pub url: String,
+    /// `sqlite://path`, `mysql://…` or `postgres://…`. Unset: the `MYSQL_*` environment
+    /// variables if set, else `sqlite://{data_dir}/geodns.db`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     /// File holding `username:password`, inserted into `url`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_file: Option<PathBuf>,
     /// How long start-up keeps retrying the connection.
     #[serde(default = "default_connect_retry", with = "serde_text")]
     pub connect_retry: Duration,
-}
-
-fn default_storage_url() -> String {
-    "sqlite://geodns.db".to_owned()
+    /// Most connections open at once.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+    /// Connections kept open when idle.
+    #[serde(default = "default_min_idle")]
+    pub min_idle: u32,
+    /// A connection is replaced after this long.
+    #[serde(default = "default_max_lifetime", with = "serde_text")]
+    pub max_lifetime: Duration,
+    /// An idle connection above `min_idle` is closed after this long.
+    #[serde(default = "default_idle_timeout", with = "serde_text")]
+    pub idle_timeout: Duration,
 }
 
 fn default_connect_retry() -> Duration {
     Duration::from_secs(30)
 }
 
+fn default_max_connections() -> u32 {
+    40
+}
+
+fn default_min_idle() -> u32 {
+    5
+}
+
+fn default_max_lifetime() -> Duration {
+    Duration::from_secs(4 * 3600)
+}
+
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(120)
+}
+
 impl Default for StorageSection {
     fn default() -> Self {
         StorageSection {
-            url: default_storage_url(),
+            url: None,
             credentials_file: None,
             connect_retry: default_connect_retry(),
+            max_connections: default_max_connections(),
+            min_idle: default_min_idle(),
+            max_lifetime: default_max_lifetime(),
+            idle_timeout: default_idle_timeout(),
         }
     }
 }

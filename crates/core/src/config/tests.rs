@@ -40,7 +40,8 @@ fn defaults_apply_to_a_minimal_file() {
     let config = build_text("[node]\nid = \"n1\"\n").unwrap();
     assert_eq!(config.node.roles.len(), 4);
     assert_eq!(config.listen.dns.to_string(), "0.0.0.0:53");
-    assert_eq!(config.storage.url, "sqlite://geodns.db");
+    assert_eq!(config.storage.url, None);
+    assert_eq!(config.storage.max_connections, 40);
     assert_eq!(config.bus.mode, BusMode::Embedded);
     assert_eq!(config.sources.reload_interval.as_secs(), 3600);
     assert_eq!(config.dns.answer_ttl, 30);
@@ -196,7 +197,7 @@ fn overrides_apply_after_the_file() {
     ];
     let file = parse_file_with_overrides("[node]\nid = \"n1\"\n", &origin(), &overrides).unwrap();
     assert_eq!(file.node.id.as_str(), "n2");
-    assert_eq!(file.storage.url, "postgres://db/geodns");
+    assert_eq!(file.storage.url.as_deref(), Some("postgres://db/geodns"));
     let bad = vec![Override::from_text(
         "GEODNS_NODE__COLOUR",
         &["node", "colour"],

@@ -226,20 +226,23 @@ fn validate_node(file: &ConfigFile, origin: &Origin, report: &mut Report) -> Opt
 }
 
 fn validate_settings(file: &ConfigFile, origin: &Origin, report: &mut Report) {
-    let storage_ok = [
-        "sqlite:",
-        "mysql://",
-        "mariadb://",
-        "postgres://",
-        "postgresql://",
-    ]
-    .iter()
-    .any(|scheme| file.storage.url.starts_with(scheme));
-    if !storage_ok {
-        report.error(origin, "storage.url", format!(
-            "unsupported database URL `{}` (expected sqlite://, mysql://, mariadb:// or postgres://)",
-            redact_url(&file.storage.url)
-        ));
+    if let Some(url) = &file.storage.url {
+        let known = [
+            "sqlite:",
+            "mysql://",
+            "mariadb://",
+            "postgres://",
+            "postgresql://",
+        ];
+        if !known.iter().any(|scheme| url.starts_with(scheme)) {
+            report.error(origin, "storage.url", format!(
+                "unsupported database URL `{}` (expected sqlite://, mysql://, mariadb:// or postgres://)",
+                redact_url(url)
+            ));
+        }
+    }
+    if file.storage.max_connections == 0 {
+        report.error(origin, "storage.max_connections", "must be at least 1");
     }
     validate_bus(file, origin, report);
     if let Some(redis) = &file.redis

@@ -12,7 +12,7 @@ use geodns_store::{
 use serde_json::json;
 use sqlx::{AssertSqlSafe, Row};
 
-use crate::harness::{Kind, fresh};
+use crate::harness::{Kind, finish, fresh};
 
 fn at(minute: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 22, 10, minute, 0).unwrap()
@@ -202,7 +202,7 @@ pub async fn votes_and_data_round_trip(store: SqlStore, _: Kind) {
 }
 
 pub async fn flap_rule_drops_short_outages(_: SqlStore, kind: Kind) {
-    let (store, cleanup) = fresh(kind, |c| {
+    let (store, database) = fresh(kind, |c| {
         c.drop_outages_shorter_than = Some(Duration::from_secs(120))
     })
     .await;
@@ -228,7 +228,7 @@ pub async fn flap_rule_drops_short_outages(_: SqlStore, kind: Kind) {
         store.outages(&OutageFilter::default()).await.unwrap().len(),
         1
     );
-    cleanup.run(&store).await;
+    finish(store, database).await;
 }
 
 pub async fn concurrent_opens_record_one_outage(store: SqlStore, _: Kind) {

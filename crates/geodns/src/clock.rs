@@ -1,0 +1,35 @@
+//! The one place the binary reads the clock: wall time for the roles' `now` arguments and
+//! a monotonic stopwatch for measurements.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+/// The current UTC time.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "this module is the binary's clock"
+)]
+pub fn now() -> DateTime<Utc> {
+    Utc::now()
+}
+
+/// Measures elapsed time on the monotonic clock.
+#[derive(Debug, Clone, Copy)]
+pub struct Stopwatch(Instant);
+
+impl Stopwatch {
+    /// Starts measuring.
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "this module is the binary's clock"
+    )]
+    pub fn start() -> Self {
+        Stopwatch(Instant::now())
+    }
+
+    /// Time since `start`.
+    pub fn elapsed(&self) -> Duration {
+        self.0.elapsed()
+    }
+}

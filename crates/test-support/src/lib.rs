@@ -1,0 +1,175 @@
+//! Test helpers shared by the crates' test suites: fresh, throw-away databases on each
+//! backend. The MariaDB and PostgreSQL servers are the ones `scripts/services` starts
+//! (`GEODNS_TEST_MYSQL_URL`, `GEODNS_TEST_POSTGRES_URL`); a missing one is a test failure
+//! with a message saying how to start it, never a silent pass.
+
+#![forbid(unsafe_code)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use geodns_store::{SqlStore, StoreConfig};
+use sqlx::{AssertSqlSafe, Executor, Row};
+
+/// A database backend under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// SQLite file in a temporary directory.
+    Sqlite,
+    /// MariaDB/MySQL (`GEODNS_TEST_MYSQL_URL`).
+    MySql,
+    /// PostgreSQL (`GEODNS_TEST_POSTGRES_URL`).
+    Postgres,
+}
+
+impl Kind {
+    /// All three.
+    pub const ALL: [Kind; 3] = [Kind::Sqlite, Kind::MySql, Kind::Postgres];
+}
+
+/// Test databases older than this are dropped by the next run (left by a panicking test).
+const STALE_AFTER_SECS: u64 = 3600;
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// The URL of a test service, or a panic saying how to start it.
+pub fn service_url(variable: &str) -> String {
+    match std::env::var(variable) {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!(
+            "{variable} is not set: start the test services with `eval \"$(scripts/services)\"`, or run `scripts/test`"
+        ),
+    }
+}
+
+fn unix_seconds() -> u64 {
+    std::time::UNIX_EPOCH
+        .elapsed()
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// A throw-away database. Call [`TestDatabase::drop_now`] at the end of a test; one left
+/// behind by a panic is dropped by a later run once it is an hour old.
+#[derive(Debug)]
+pub struct TestDatabase {
+    /// Connect here.
+    pub url: String,
+    kind: Kind,
+    name: String,
+    admin_url: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDatabase {
+    /// Creates an empty database on `kind`.
+    pub async fn create(kind: Kind) -> TestDatabase {
+        let name = format!(
+            "geodns_test_{}_{}_{}",
+            unix_seconds(),
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let variable = match kind {
+            Kind::Sqlite => {
+                let dir = tempfile::tempdir().expect("temporary directory");
+                let url = format!("sqlite://{}/{name}.db", dir.path().display());
+                return TestDatabase {
+                    url,
+                    kind,
+                    name,
+                    admin_url: None,
+                    _dir: Some(dir),
+                };
+            }
+            Kind::MySql => "GEODNS_TEST_MYSQL_URL",
+            Kind::Postgres => "GEODNS_TEST_POSTGRES_URL",
+        };
+        let admin_url = service_url(variable);
+        let admin = admin(&admin_url).await;
+        drop_stale(&admin, kind).await;
+        admin
+            .pool()
+            .execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .await
+            .expect("create test database");
+        admin.close().await;
+        let mut url = url::Url::parse(&admin_url).expect("service URL parses");
+        url.set_path(&name);
+        TestDatabase {
+            url: url.to_string(),
+            kind,
+            name,
+            admin_url: Some(admin_url),
+            _dir: None,
+        }
+    }
+
+    /// Store settings for this database with a small pool.
+    pub fn store_config(&self) -> StoreConfig {
+        let mut config = StoreConfig::new(self.url.clone());
+        config.pool.min_idle = 1;
+        config.pool.max_connections = 10;
+        config.connect_retry = Duration::from_secs(5);
+        config
+    }
+
+    /// Drops the database (a no-op for SQLite: its directory goes with `self`).
+    pub async fn drop_now(self) {
+        if let Some(admin_url) = &self.admin_url {
+            let admin = admin(admin_url).await;
+            let force = if self.kind == Kind::Postgres {
+                " WITH (FORCE)"
+            } else {
+                ""
+            };
+            admin
+                .pool()
+                .execute(AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {}{force}",
+                    self.name
+                )))
+                .await
+                .expect("drop test database");
+            admin.close().await;
+        }
+    }
+}
+
+async fn admin(url: &str) -> SqlStore {
+    let mut config = StoreConfig::new(url);
+    config.pool.min_idle = 0;
+    config.pool.max_connections = 1;
+    config.connect_retry = Duration::from_secs(5);
+    SqlStore::connect(config)
+        .await
+        .unwrap_or_else(|e| panic!("test database server at {}: {e}", geodns_store::redact(url)))
+}
+
+async fn drop_stale(admin: &SqlStore, kind: Kind) {
+    let list = match kind {
+        Kind::MySql => {
+            "SELECT schema_name AS name FROM information_schema.schemata WHERE schema_name LIKE 'geodns!_test!_%' ESCAPE '!'"
+        }
+        Kind::Postgres => {
+            "SELECT datname AS name FROM pg_database WHERE datname LIKE 'geodns!_test!_%' ESCAPE '!'"
+        }
+        Kind::Sqlite => return,
+    };
+    let Ok(rows) = sqlx::query(list).fetch_all(admin.pool()).await else {
+        return;
+    };
+    let now = unix_seconds();
+    for row in rows {
+        let Ok(name) = row.try_get::<String, _>("name") else {
+            continue;
+        };
+        let created: Option<u64> = name.split('_').nth(2).and_then(|s| s.parse().ok());
+        if created.is_some_and(|t| now.saturating_sub(t) > STALE_AFTER_SECS) {
+            let _ = admin
+                .pool()
+                .execute(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}")))
+                .await;
+        }
+    }
+}
