@@ -268,7 +268,14 @@ async fn db_target(http: reqwest::Client, target: &DbTarget) -> anyhow::Result<S
             crate::storage::store_config(&config, &env)?
         }
         (None, None) => match geodns_store::mysql_from_env(&env)? {
-            Some(mysql) => StoreConfig::new(mysql.url),
+            Some(mysql) => {
+                let mut config = StoreConfig::new(mysql.url);
+                if let Some(max) = mysql.max_connections {
+                    config.pool.max_connections = max;
+                    config.pool.min_idle = config.pool.min_idle.min(max);
+                }
+                config
+            }
             None => anyhow::bail!(
                 "name a database: --url URL, -c FILE, or the MYSQL_* environment variables"
             ),

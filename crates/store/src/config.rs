@@ -254,7 +254,7 @@ pub fn parse_mysql_dsn(text: &str) -> Result<Url, StoreError> {
 }
 
 /// PostgreSQL settings as the mesh storage seed names them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct PostgresConfig {
     /// User.
     pub user: String,
@@ -286,6 +286,21 @@ impl Default for PostgresConfig {
             max_connections: 10,
             connection_timeout: Duration::from_secs(5),
         }
+    }
+}
+
+impl std::fmt::Debug for PostgresConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresConfig")
+            .field("user", &self.user)
+            .field("password", &"***")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("database", &self.database)
+            .field("ssl_mode", &self.ssl_mode)
+            .field("max_connections", &self.max_connections)
+            .field("connection_timeout", &self.connection_timeout)
+            .finish()
     }
 }
 

@@ -15,6 +15,8 @@ use crate::traits::{Result, UsageStore};
 
 /// Rows per statement. 11 parameters each stays far below every backend's limit.
 const CHUNK: usize = 500;
+/// Statements of one batch in flight at once (MySQL and PostgreSQL).
+const WRITE_LANES: usize = 4;
 /// Attempts for a statement that hit a deadlock or a busy database.
 const ATTEMPTS: u32 = 5;
 const COLUMNS: &str = "row_key, date, node_id, domain_name, member_name, network_asn, \
@@ -365,8 +367,29 @@ impl UsageStore for SqlStore {
         }
         let merged = merge(valid, mode, &mut report.failed);
         let entries: Vec<(&UsageKey, &(i64, Vec<UsageRow>))> = merged.iter().collect();
-        for chunk in entries.chunks(CHUNK) {
-            self.write_chunk(chunk, mode, &mut report).await;
+        let chunks: Vec<_> = entries.chunks(CHUNK).collect();
+        // Chunks hold disjoint keys, so several can run at once on separate connections.
+        // SQLite has one writer at a time: there it stays sequential.
+        let lanes = match self.backend {
+            Backend::Sqlite => 1,
+            Backend::MySql | Backend::Postgres => WRITE_LANES
+                .min(self.config.pool.max_connections as usize)
+                .max(1),
+        };
+        let lane_reports = futures_util::future::join_all((0..lanes).map(|lane| {
+            let mine: Vec<_> = chunks.iter().skip(lane).step_by(lanes).copied().collect();
+            async move {
+                let mut lane_report = BatchReport::default();
+                for chunk in mine {
+                    self.write_chunk(chunk, mode, &mut lane_report).await;
+                }
+                lane_report
+            }
+        }))
+        .await;
+        for lane_report in lane_reports {
+            report.written += lane_report.written;
+            report.failed.extend(lane_report.failed);
         }
         Ok(report)
     }

@@ -110,3 +110,9 @@ fn redacts_passwords() {
     assert_eq!(redact("mysql://u:secret@h/db"), "mysql://u:***@h/db");
     assert_eq!(redact("sqlite://x.db"), "sqlite://x.db");
 }
+
+#[test]
+fn postgres_debug_hides_the_password() {
+    let config = PostgresConfig::from_connection_string("postgres://u:hunter2@h/db").unwrap();
+    assert!(!format!("{config:?}").contains("hunter2"));
+}

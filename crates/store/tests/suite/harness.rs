@@ -49,7 +49,10 @@ pub async fn health_probe_round_trips(store: SqlStore, _kind: Kind) {
     }
     let error = store.health(Duration::from_millis(200)).await.unwrap_err();
     assert_eq!(error.kind(), geodns_store::ErrorKind::Timeout);
-    assert_eq!(error.to_string(), "storage health check: timed out after 200 ms");
+    assert_eq!(
+        error.to_string(),
+        "storage health check: timed out after 200 ms"
+    );
     drop(held);
     store.health(Duration::from_secs(5)).await.unwrap();
 }

@@ -307,3 +307,37 @@ pub async fn hostile_strings_round_trip(store: SqlStore, _: Kind) {
     };
     assert_eq!(store.usage_summary(&one).await.unwrap().total_hits, 1);
 }
+
+/// A trigger makes the database refuse one row; the batch falls back to row-by-row, the
+/// refused row is reported with the database's reason and every other row is written.
+pub async fn a_refused_row_does_not_lose_the_rest(store: SqlStore, kind: Kind) {
+    use sqlx::{AssertSqlSafe, Executor};
+    let trigger = match kind {
+        Kind::Sqlite => "CREATE TRIGGER poison BEFORE INSERT ON requests WHEN NEW.member_name = 'poison' \
+                         BEGIN SELECT RAISE(ABORT, 'poisoned row'); END"
+            .to_owned(),
+        Kind::MySql => "CREATE TRIGGER poison BEFORE INSERT ON requests FOR EACH ROW BEGIN \
+                        IF NEW.member_name = 'poison' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'poisoned row'; END IF; END"
+            .to_owned(),
+        Kind::Postgres => "CREATE FUNCTION poison() RETURNS trigger AS $$ BEGIN \
+                           IF NEW.member_name = 'poison' THEN RAISE EXCEPTION 'poisoned row'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql; \
+                           CREATE TRIGGER poison BEFORE INSERT ON requests FOR EACH ROW EXECUTE FUNCTION poison()"
+            .to_owned(),
+    };
+    store.pool().execute(AssertSqlSafe(trigger)).await.unwrap();
+    let mut rows: Vec<UsageRow> = (0..10)
+        .map(|i| row(key(day(8), &format!("member-{i}"), "DE"), 1))
+        .collect();
+    rows.insert(4, row(key(day(8), "poison", "DE"), 1));
+    let report = store.write_usage(&rows, WriteMode::Add).await.unwrap();
+    assert_eq!(report.written, 10);
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!(report.failed[0].row.key.member, "poison");
+    assert_eq!(report.failed[0].error.kind(), ErrorKind::Database);
+    assert!(
+        report.failed[0].error.to_string().contains("poisoned row"),
+        "{}",
+        report.failed[0].error
+    );
+    assert_eq!(total(&store).await, 10);
+}
