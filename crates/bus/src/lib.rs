@@ -5,3 +5,14 @@
 #![forbid(unsafe_code)]
 
 pub mod wire;
+
+mod bus;
+mod memory;
+mod nats;
+pub mod subjects;
+
+pub use bus::{
+    Bus, BusError, BusMessage, Gathered, SENDER_HEADER, SUBSCRIPTION_CAPACITY, Subscription,
+};
+pub use memory::MemoryBus;
+pub use nats::{ConnectionState, NatsBus, NatsConfig};

@@ -5,6 +5,10 @@
 
 #![forbid(unsafe_code)]
 
+mod nats;
+
+pub use nats::NatsServer;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 

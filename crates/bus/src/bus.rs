@@ -1,0 +1,242 @@
+//! The bus seam: publish, subscribe (bounded, counting what it drops), request one reply,
+//! and fan-out gather. [`crate::NatsBus`] and [`crate::MemoryBus`] implement it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+/// Header naming the sending node on every message geodns publishes.
+pub const SENDER_HEADER: &str = "Geodns-Node";
+
+/// Messages a subscription holds before it starts dropping new ones.
+pub const SUBSCRIPTION_CAPACITY: usize = 4096;
+
+/// A message from the bus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusMessage {
+    /// Subject it was published on.
+    pub subject: String,
+    /// Body.
+    pub payload: Bytes,
+    /// Where to send a reply, if the sender wants one.
+    pub reply: Option<String>,
+    /// Sending node, from [`SENDER_HEADER`] (absent for the original system's nodes).
+    pub sender: Option<String>,
+    /// A server status instead of a message (503: nobody subscribes to the request).
+    pub status: Option<u16>,
+}
+
+/// The server's "no responders" status on a request inbox.
+pub const NO_RESPONDERS: u16 = 503;
+
+/// Why a bus operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BusError {
+    /// Could not connect or configure.
+    #[error("bus connection: {0}")]
+    Connect(String),
+    /// Publishing failed.
+    #[error("publish on {subject}: {message}")]
+    Publish {
+        /// Subject.
+        subject: String,
+        /// Reason.
+        message: String,
+    },
+    /// Subscribing failed.
+    #[error("subscribe to {subject}: {message}")]
+    Subscribe {
+        /// Subject.
+        subject: String,
+        /// Reason.
+        message: String,
+    },
+    /// No reply in time.
+    #[error("request on {subject}: no reply within {millis} ms")]
+    Timeout {
+        /// Subject.
+        subject: String,
+        /// Limit.
+        millis: u128,
+    },
+    /// Nobody listens on the subject.
+    #[error("request on {subject}: no responders")]
+    NoResponders {
+        /// Subject.
+        subject: String,
+    },
+}
+
+/// A bounded stream of messages. When the consumer falls behind, new messages are dropped
+/// and counted instead of growing memory without limit.
+#[derive(Debug)]
+pub struct Subscription {
+    pub(crate) receiver: mpsc::Receiver<BusMessage>,
+    pub(crate) dropped: Arc<AtomicU64>,
+    pub(crate) subject: String,
+}
+
+impl Subscription {
+    pub(crate) fn channel(
+        subject: &str,
+    ) -> (mpsc::Sender<BusMessage>, Arc<AtomicU64>, Subscription) {
+        let (sender, receiver) = mpsc::channel(SUBSCRIPTION_CAPACITY);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let subscription = Subscription {
+            receiver,
+            dropped: dropped.clone(),
+            subject: subject.to_owned(),
+        };
+        (sender, dropped, subscription)
+    }
+
+    /// The next message; `None` once the bus is gone.
+    pub async fn next(&mut self) -> Option<BusMessage> {
+        self.receiver.recv().await
+    }
+
+    /// Messages dropped because this subscription was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// The subject (pattern) subscribed to.
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+}
+
+/// Hands `message` to a subscription without waiting; counts it as dropped when full.
+pub(crate) fn deliver(
+    sender: &mpsc::Sender<BusMessage>,
+    dropped: &AtomicU64,
+    message: BusMessage,
+) -> bool {
+    match sender.try_send(message) {
+        Ok(()) => true,
+        Err(mpsc::error::TrySendError::Full(message)) => {
+            let count = dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if count.is_power_of_two() {
+                tracing::warn!(subject = %message.subject, dropped = count, "subscriber is behind; dropping messages");
+            }
+            true
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
+    }
+}
+
+/// What a fan-out gather collected.
+#[derive(Debug, Default)]
+pub struct Gathered {
+    /// Replies from expected responders, by responder.
+    pub replies: BTreeMap<String, BusMessage>,
+    /// Expected responders that did not answer in time.
+    pub missing: BTreeSet<String>,
+    /// Replies from responders not in the expected set (kept, not discarded).
+    pub others: Vec<BusMessage>,
+}
+
+/// A message bus seen from one node.
+pub trait Bus: Clone + Send + Sync + 'static {
+    /// This node's id, sent with every message.
+    fn node_id(&self) -> &str;
+
+    /// Publishes `payload` on `subject`, with `reply` as the reply subject if given.
+    fn publish_with_reply(
+        &self,
+        subject: &str,
+        reply: Option<&str>,
+        payload: Bytes,
+    ) -> impl Future<Output = Result<(), BusError>> + Send;
+
+    /// Subscribes to `subject` (NATS wildcards allowed).
+    fn subscribe(
+        &self,
+        subject: &str,
+    ) -> impl Future<Output = Result<Subscription, BusError>> + Send;
+
+    /// A fresh, unique reply subject.
+    fn new_inbox(&self) -> String;
+
+    /// Publishes `payload` on `subject`.
+    fn publish(
+        &self,
+        subject: &str,
+        payload: Bytes,
+    ) -> impl Future<Output = Result<(), BusError>> + Send {
+        self.publish_with_reply(subject, None, payload)
+    }
+
+    /// Sends `payload` and waits for the first reply.
+    fn request(
+        &self,
+        subject: &str,
+        payload: Bytes,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<BusMessage, BusError>> + Send {
+        async move {
+            let inbox = self.new_inbox();
+            let mut replies = self.subscribe(&inbox).await?;
+            self.publish_with_reply(subject, Some(&inbox), payload)
+                .await?;
+            match tokio::time::timeout(timeout, replies.next()).await {
+                Ok(Some(reply)) if reply.status == Some(NO_RESPONDERS) => {
+                    Err(BusError::NoResponders {
+                        subject: subject.to_owned(),
+                    })
+                }
+                Ok(Some(reply)) => Ok(reply),
+                _ => Err(BusError::Timeout {
+                    subject: subject.to_owned(),
+                    millis: timeout.as_millis(),
+                }),
+            }
+        }
+    }
+
+    /// Publishes a request and collects replies until every node in `expected` answered
+    /// or `timeout` passed. A reply's responder is its sender header, else what `identify`
+    /// reads from its payload (the original's replies carry `nodeID` in the body).
+    fn gather<F>(
+        &self,
+        subject: &str,
+        payload: Bytes,
+        expected: &BTreeSet<String>,
+        timeout: Duration,
+        identify: F,
+    ) -> impl Future<Output = Result<Gathered, BusError>> + Send
+    where
+        F: Fn(&BusMessage) -> Option<String> + Send + Sync,
+    {
+        async move {
+            let inbox = self.new_inbox();
+            let mut replies = self.subscribe(&inbox).await?;
+            self.publish_with_reply(subject, Some(&inbox), payload)
+                .await?;
+            let mut gathered = Gathered {
+                missing: expected.clone(),
+                ..Gathered::default()
+            };
+            let deadline = tokio::time::Instant::now() + timeout;
+            while !gathered.missing.is_empty() {
+                let Ok(Some(reply)) = tokio::time::timeout_at(deadline, replies.next()).await
+                else {
+                    break;
+                };
+                match reply.sender.clone().or_else(|| identify(&reply)) {
+                    Some(node) if gathered.missing.remove(&node) || expected.contains(&node) => {
+                        gathered.replies.insert(node, reply);
+                    }
+                    _ => gathered.others.push(reply),
+                }
+            }
+            Ok(gathered)
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! The in-process bus: every role in one process, no NATS server. A hub shared by any
+//! number of node handles delivers each message to every matching subscription.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use crate::bus::{Bus, BusError, BusMessage, Subscription, deliver};
+use crate::subjects::matches;
+
+#[derive(Debug, Default)]
+struct Hub {
+    subscriptions: Mutex<Vec<(String, mpsc::Sender<BusMessage>, Arc<AtomicU64>)>>,
+    inboxes: AtomicU64,
+}
+
+/// A node's handle on an in-process hub. Clones share the hub and the node id.
+#[derive(Debug, Clone)]
+pub struct MemoryBus {
+    hub: Arc<Hub>,
+    node_id: Arc<str>,
+}
+
+impl MemoryBus {
+    /// A new hub with a first node on it.
+    pub fn new(node_id: &str) -> Self {
+        MemoryBus {
+            hub: Arc::default(),
+            node_id: node_id.into(),
+        }
+    }
+
+    /// Another node on the same hub.
+    pub fn join(&self, node_id: &str) -> Self {
+        MemoryBus {
+            hub: self.hub.clone(),
+            node_id: node_id.into(),
+        }
+    }
+}
+
+impl Bus for MemoryBus {
+    fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    async fn publish_with_reply(
+        &self,
+        subject: &str,
+        reply: Option<&str>,
+        payload: Bytes,
+    ) -> Result<(), BusError> {
+        let message = BusMessage {
+            subject: subject.to_owned(),
+            payload,
+            reply: reply.map(str::to_owned),
+            sender: Some(self.node_id.to_string()),
+            status: None,
+        };
+        let mut subscriptions = self
+            .hub
+            .subscriptions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        subscriptions.retain(|(pattern, sender, dropped)| {
+            !matches(pattern, subject) || deliver(sender, dropped, message.clone())
+        });
+        Ok(())
+    }
+
+    async fn subscribe(&self, subject: &str) -> Result<Subscription, BusError> {
+        let (sender, dropped, subscription) = Subscription::channel(subject);
+        self.hub
+            .subscriptions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((subject.to_owned(), sender, dropped));
+        Ok(subscription)
+    }
+
+    fn new_inbox(&self) -> String {
+        format!(
+            "_INBOX.{}.{}",
+            self.node_id,
+            self.hub.inboxes.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+}

@@ -1,0 +1,56 @@
+//! NATS subjects: the original system's, as constants, and builders for the per-node ones.
+
+/// Join, heartbeat and leave messages.
+pub const CLUSTER: &str = "consensus.cluster";
+/// Proposals.
+pub const PROPOSE: &str = "consensus.propose";
+/// Votes.
+pub const VOTE: &str = "consensus.vote";
+/// Decisions.
+pub const FINALIZE: &str = "consensus.finalize";
+/// Usage requests to DNS nodes.
+pub const USAGE_REQUEST: &str = "dns.usage.getUsage";
+/// Usage broadcasts (replies to requests without an inbox).
+pub const USAGE_DATA: &str = "dns.usage.usageData";
+/// Downtime requests to monitors.
+pub const DOWNTIME_REQUEST: &str = "monitor.stats.getDowntime";
+/// Downtime broadcasts.
+pub const DOWNTIME_DATA: &str = "monitor.stats.downtimeData";
+/// Country override commands for DNS nodes.
+pub const OVERRIDE_UPDATE: &str = "geodns.override.update";
+
+/// Membership status of one node (geodns only; original nodes do not answer).
+pub fn cluster_status(node_id: &str) -> String {
+    format!("geodns.cluster.status.{node_id}")
+}
+
+/// True if `subject` matches `pattern` with NATS wildcards (`*` one token, `>` the rest).
+pub fn matches(pattern: &str, subject: &str) -> bool {
+    let mut pattern_tokens = pattern.split('.');
+    let mut subject_tokens = subject.split('.');
+    loop {
+        match (pattern_tokens.next(), subject_tokens.next()) {
+            (Some(">"), Some(_)) => return true,
+            (Some("*"), Some(_)) => {}
+            (Some(p), Some(s)) if p == s => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards() {
+        assert!(matches("consensus.*", "consensus.vote"));
+        assert!(!matches("consensus.*", "consensus.vote.x"));
+        assert!(matches("consensus.>", "consensus.vote.x"));
+        assert!(!matches("consensus.>", "consensus"));
+        assert!(matches(PROPOSE, PROPOSE));
+        assert!(!matches(PROPOSE, VOTE));
+        assert_eq!(cluster_status("dns-1"), "geodns.cluster.status.dns-1");
+    }
+}
