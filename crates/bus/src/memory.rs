@@ -10,9 +10,12 @@ use tokio::sync::mpsc;
 use crate::bus::{Bus, BusError, BusMessage, Subscription, deliver};
 use crate::subjects::matches;
 
+/// One subscription on the hub: pattern, queue, dropped counter.
+type Entry = (String, mpsc::Sender<BusMessage>, Arc<AtomicU64>);
+
 #[derive(Debug, Default)]
 struct Hub {
-    subscriptions: Mutex<Vec<(String, mpsc::Sender<BusMessage>, Arc<AtomicU64>)>>,
+    subscriptions: Mutex<Vec<Entry>>,
     inboxes: AtomicU64,
 }
 
