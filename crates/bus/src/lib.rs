@@ -12,7 +12,8 @@ mod nats;
 pub mod subjects;
 
 pub use bus::{
-    Bus, BusError, BusMessage, Gathered, SENDER_HEADER, SUBSCRIPTION_CAPACITY, Subscription,
+    Bus, BusError, BusMessage, Gathered, NO_RESPONDERS, SENDER_HEADER, SUBSCRIPTION_CAPACITY,
+    Subscription,
 };
 pub use memory::MemoryBus;
 pub use nats::{ConnectionState, NatsBus, NatsConfig};
