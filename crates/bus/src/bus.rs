@@ -164,6 +164,11 @@ pub trait Bus: Clone + Send + Sync + 'static {
     /// A fresh, unique reply subject.
     fn new_inbox(&self) -> String;
 
+    /// Waits until everything published so far has left this process.
+    fn flush(&self) -> impl Future<Output = Result<(), BusError>> + Send {
+        async { Ok(()) }
+    }
+
     /// Publishes `payload` on `subject`.
     fn publish(
         &self,

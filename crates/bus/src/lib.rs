@@ -7,6 +7,8 @@
 pub mod wire;
 
 mod bus;
+mod cluster;
+pub mod membership;
 mod memory;
 mod nats;
 pub mod subjects;
@@ -15,5 +17,6 @@ pub use bus::{
     Bus, BusError, BusMessage, Gathered, NO_RESPONDERS, SENDER_HEADER, SUBSCRIPTION_CAPACITY,
     Subscription,
 };
+pub use cluster::{Clock, ClusterHandle, SelfInfo, run_membership};
 pub use memory::MemoryBus;
 pub use nats::{ConnectionState, NatsBus, NatsConfig};

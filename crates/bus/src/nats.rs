@@ -130,7 +130,7 @@ async fn options(config: &NatsConfig, state: Arc<AtomicU8>) -> Result<ConnectOpt
     let mut options = ConnectOptions::new()
         .retry_on_initial_connect()
         .max_reconnects(None)
-        .reconnect_delay_callback(move |attempt| if attempt == 0 { Duration::ZERO } else { wait })
+        .reconnect_delay_callback(move |attempt| if attempt <= 1 { Duration::ZERO } else { wait })
         .connection_timeout(config.connect_timeout)
         .ping_interval(config.ping_interval)
         .client_capacity(config.publish_buffer)
@@ -258,5 +258,12 @@ impl Bus for NatsBus {
 
     fn new_inbox(&self) -> String {
         self.client.new_inbox()
+    }
+
+    async fn flush(&self) -> Result<(), BusError> {
+        self.client.flush().await.map_err(|e| BusError::Publish {
+            subject: "(flush)".to_owned(),
+            message: e.to_string(),
+        })
     }
 }

@@ -30,6 +30,7 @@ Examples:
   geodns db migrate --url mysql://geodns:secret@db.internal:3306/geodns
   geodns db check -c geodns.toml
   geodns db bench --url postgres://geodns@127.0.0.1/geodns --rows 100000
+  geodns cluster status -c geodns.toml --json
 
 Every config key can also be set by an environment variable: GEODNS_<SECTION>__<KEY>,
 e.g. GEODNS_NODE__ID=dns-eu-1 or GEODNS_BUS__PASSWORD=secret.";
@@ -65,6 +66,27 @@ enum Command {
     /// Database tools: migrate, check, bench.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Cluster tools: status.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ClusterCommand {
+    /// Ask a running node (over NATS) which nodes it sees, in which role, and whether active.
+    Status {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The node to ask (default: `[node] id` of the file).
+        #[arg(long)]
+        node: Option<String>,
+        /// Print one JSON array of {node_id, role, last_heard, active}.
+        #[arg(long)]
+        json: bool,
+        /// How long to wait for the answer.
+        #[arg(long, default_value = "5s", value_parser = parse_duration)]
+        timeout: Duration,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -255,7 +277,77 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::CheckConfig(args) => check_config(http, args, env()).await,
         Command::ImportIbp(args) => import_ibp(http, args).await,
         Command::Db(command) => db(http, command).await,
+        Command::Cluster(ClusterCommand::Status {
+            config,
+            node,
+            json,
+            timeout,
+        }) => cluster_status(http, &config.config, node, json, timeout).await,
     }
+}
+
+async fn cluster_status(
+    http: reqwest::Client,
+    path: &std::path::Path,
+    node: Option<String>,
+    json: bool,
+    timeout: Duration,
+) -> anyhow::Result<ExitCode> {
+    use geodns_bus::Bus as _;
+    let config = Loader::new(
+        http,
+        path.to_path_buf(),
+        overrides_from_env(std::env::vars()),
+    )
+    .load()
+    .await?;
+    if config.bus.mode != geodns_core::config::BusMode::Nats {
+        anyhow::bail!(
+            "[bus] mode is embedded: its nodes live inside one process; cluster status needs mode = \"nats\""
+        );
+    }
+    let target = node.unwrap_or_else(|| config.node.id.to_string());
+    let me = format!("{}-cli-{}", config.node.id, std::process::id());
+    let nats = crate::bus::nats_config(&config.bus, &me)?;
+    let bus = geodns_bus::NatsBus::connect(&me, &nats).await?;
+    let reply = bus
+        .request(
+            &geodns_bus::subjects::cluster_status(&target),
+            bytes_empty(),
+            timeout,
+        )
+        .await
+        .with_context(|| format!("node `{target}` did not answer"))?;
+    let nodes: Vec<geodns_bus::membership::NodeStatus> =
+        serde_json::from_slice(&reply.payload).context("malformed status reply")?;
+    let mut stdout = std::io::stdout().lock();
+    if json {
+        writeln!(stdout, "{}", serde_json::to_string(&nodes)?)?;
+    } else {
+        writeln!(
+            stdout,
+            "{:<32} {:<12} {:<25} ACTIVE",
+            "NODE", "ROLE", "LAST HEARD"
+        )?;
+        for status in &nodes {
+            let heard = status
+                .last_heard
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            writeln!(
+                stdout,
+                "{:<32} {:<12} {:<25} {}",
+                status.node_id,
+                status.role,
+                heard,
+                if status.active { "yes" } else { "no" }
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bytes_empty() -> bytes::Bytes {
+    bytes::Bytes::new()
 }
 
 async fn db_target(http: reqwest::Client, target: &DbTarget) -> anyhow::Result<StoreConfig> {

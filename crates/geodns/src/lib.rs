@@ -2,6 +2,7 @@
 //! and the wiring of roles. Split from `main.rs` so integration tests drive the same code.
 #![forbid(unsafe_code)]
 
+pub mod bus;
 pub mod cli;
 pub mod clock;
 pub mod config_source;

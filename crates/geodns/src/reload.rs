@@ -129,7 +129,7 @@ fn keep_startup_settings(current: &Config, next: &mut Config) -> Vec<&'static st
             }
         )*};
     }
-    keep!(node, listen, storage, bus, redis, matrix, geoip);
+    keep!(node, listen, storage, bus, redis, matrix, geoip, cluster);
     changed
 }
 

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use geodns_core::config::Summary;
+use geodns_bus::{Bus, ClusterHandle, MemoryBus, NatsBus, SelfInfo, run_membership};
+use geodns_core::config::{BusMode, Summary};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -40,8 +41,24 @@ pub async fn run(loader: Loader, shutdown: CancellationToken) -> anyhow::Result<
         .await
         .context("cannot open the database")?;
     tracing::info!(backend = store.backend().name(), url = %geodns_store::redact(&store_config.url), "database ready");
-    let live = LiveConfig::new(config);
     let tasks = TaskTracker::new();
+    let cluster = crate::bus::cluster_handle(&config);
+    let me = crate::bus::self_info(&config);
+    match config.bus.mode {
+        BusMode::Embedded => {
+            let bus = MemoryBus::new(config.node.id.as_str());
+            tasks.spawn(membership(bus, me, cluster.clone(), shutdown.clone()));
+        }
+        BusMode::Nats => {
+            let nats = crate::bus::nats_config(&config.bus, &format!("geodns {}", config.node.id))?;
+            let bus = NatsBus::connect(config.node.id.as_str(), &nats)
+                .await
+                .context("cannot set up the NATS connection")?;
+            tracing::info!(servers = ?nats.urls, "NATS bus configured");
+            tasks.spawn(membership(bus, me, cluster.clone(), shutdown.clone()));
+        }
+    }
+    let live = LiveConfig::new(config);
     tasks.spawn(run_reloader(loader, live.clone(), shutdown.clone()));
     tasks.close();
 
@@ -55,6 +72,17 @@ pub async fn run(loader: Loader, shutdown: CancellationToken) -> anyhow::Result<
     }
     store.close().await;
     Ok(())
+}
+
+async fn membership<B: Bus>(
+    bus: B,
+    me: SelfInfo,
+    cluster: ClusterHandle,
+    shutdown: CancellationToken,
+) {
+    if let Err(error) = run_membership(bus, me, cluster, shutdown).await {
+        tracing::error!(%error, "cluster membership stopped");
+    }
 }
 
 /// Cancels `token` on SIGINT or SIGTERM.

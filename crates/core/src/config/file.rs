@@ -12,8 +12,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::sections::{
-    BusSection, DnsSection, GeoIpSection, ListenSection, MatrixSection, MonitorSection,
-    NodeSection, RedisSection, SourcesSection, StorageSection,
+    BusSection, ClusterSection, DnsSection, GeoIpSection, ListenSection, MatrixSection,
+    MonitorSection, NodeSection, RedisSection, SourcesSection, StorageSection,
 };
 use crate::duration::{serde_text, serde_text_opt};
 use crate::ids::MemberId;
@@ -67,6 +67,9 @@ pub struct ConfigFile {
     /// Check scheduling.
     #[serde(default)]
     pub monitor: MonitorSection,
+    /// Membership timing.
+    #[serde(default)]
+    pub cluster: ClusterSection,
     /// Members, services, records and alerts loaded from the original system's JSON files.
     #[serde(default)]
     pub sources: SourcesSection,
@@ -348,6 +351,7 @@ impl ConfigFile {
             geoip: GeoIpSection::default(),
             dns: DnsSection::default(),
             monitor: MonitorSection::default(),
+            cluster: ClusterSection::default(),
             sources: SourcesSection::default(),
             checks: Vec::new(),
             members: Vec::new(),

@@ -27,8 +27,8 @@ pub use file::{
 pub use overrides::{ENV_PREFIX, Override, overrides_from_env};
 pub use render::CatalogFiles;
 pub use sections::{
-    BusMode, BusSection, DnsSection, GeoIpSection, ListenSection, MatrixSection, MonitorSection,
-    NodeSection, RedisSection, SourcesSection, StorageSection,
+    BusMode, BusSection, ClusterSection, DnsSection, GeoIpSection, ListenSection, MatrixSection,
+    MonitorSection, NodeSection, RedisSection, SourcesSection, StorageSection,
 };
 pub use summary::Summary;
 pub use validate::{Located, SourceItems, build};
@@ -59,6 +59,8 @@ pub struct Config {
     pub dns: DnsSection,
     /// Check scheduling.
     pub monitor: MonitorSection,
+    /// Membership timing.
+    pub cluster: ClusterSection,
     /// Where members/services/records/alerts are reloaded from.
     pub sources: SourcesSection,
     /// Members, services, checks, records, overrides and alert routing.

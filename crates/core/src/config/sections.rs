@@ -338,3 +338,44 @@ impl SourcesSection {
         .filter_map(|(key, value)| value.as_deref().map(|v| (key, v)))
     }
 }
+
+/// `[cluster]`: membership timing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSection {
+    /// Between heartbeats.
+    #[serde(default = "default_heartbeat", with = "serde_text")]
+    pub heartbeat: Duration,
+    /// A node is active while heard within this window (it drives quorum sizes).
+    #[serde(default = "default_active_window", with = "serde_text")]
+    pub active_window: Duration,
+    /// A silent node is forgotten after this long.
+    #[serde(default = "default_purge_after", with = "serde_text")]
+    pub purge_after: Duration,
+    /// Address announced to peers (`PublicAddress` on the wire).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub public_address: String,
+}
+
+fn default_heartbeat() -> Duration {
+    Duration::from_secs(90)
+}
+
+fn default_active_window() -> Duration {
+    Duration::from_secs(600)
+}
+
+fn default_purge_after() -> Duration {
+    Duration::from_secs(900)
+}
+
+impl Default for ClusterSection {
+    fn default() -> Self {
+        ClusterSection {
+            heartbeat: default_heartbeat(),
+            active_window: default_active_window(),
+            purge_after: default_purge_after(),
+            public_address: String::new(),
+        }
+    }
+}

@@ -190,6 +190,7 @@ pub fn build(
         geoip: file.geoip,
         dns: file.dns,
         monitor: file.monitor,
+        cluster: file.cluster,
         sources: file.sources,
         catalog: Catalog {
             members,
@@ -281,6 +282,17 @@ fn validate_settings(file: &ConfigFile, origin: &Origin, report: &mut Report) {
     }
     if file.sources.fetch_timeout.is_zero() {
         report.error(origin, "sources.fetch_timeout", "must be more than 0s");
+    }
+    let cluster = &file.cluster;
+    if cluster.heartbeat.is_zero()
+        || cluster.heartbeat >= cluster.active_window
+        || cluster.active_window > cluster.purge_after
+    {
+        report.error(
+            origin,
+            "cluster",
+            "need 0 < heartbeat < active_window <= purge_after",
+        );
     }
     if file.monitor.workers == 0 {
         report.error(origin, "monitor.workers", "must be at least 1");

@@ -3,6 +3,7 @@
 #![allow(unreachable_pub, reason = "helpers are shared between test modules")]
 
 mod check_config;
+mod cluster;
 mod db;
 mod import;
 mod reload;

@@ -1,0 +1,176 @@
+//! The membership task: announces this node (three joins 500 ms apart, then a heartbeat),
+//! keeps the [`Membership`] table from `consensus.cluster` traffic, answers status
+//! requests, and says `leave` on graceful shutdown so peers drop it at once.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::{Bus, BusError};
+use crate::membership::{MalformedLog, Membership, MembershipConfig, NodeStatus, Reaction};
+use crate::subjects;
+use crate::wire::{ClusterMessage, NodeInfo, WireRole, decode, encode};
+
+/// A clock handed in by the binary, so this crate never reads one.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// Shared view of the membership table. Cheap to clone.
+#[derive(Clone)]
+pub struct ClusterHandle {
+    table: Arc<Mutex<Membership>>,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for ClusterHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterHandle").finish_non_exhaustive()
+    }
+}
+
+impl ClusterHandle {
+    /// An empty table for `self_id`.
+    pub fn new(self_id: &str, config: MembershipConfig, clock: Clock) -> Self {
+        ClusterHandle {
+            table: Arc::new(Mutex::new(Membership::new(self_id, config))),
+            clock,
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Membership, DateTime<Utc>) -> T) -> T {
+        let now = (self.clock)();
+        let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&mut table, now)
+    }
+
+    /// Every known node and role.
+    pub fn status(&self) -> Vec<NodeStatus> {
+        self.with(|table, now| table.status(now))
+    }
+
+    /// Active nodes in `role`.
+    pub fn count_active(&self, role: &WireRole) -> usize {
+        self.with(|table, now| table.count_active(role, now))
+    }
+
+    /// Ids of active nodes in `role`.
+    pub fn active_ids(&self, role: &WireRole) -> Vec<String> {
+        self.with(|table, now| table.active_ids(role, now))
+    }
+
+    /// Any traffic from `node_id` refreshes it.
+    pub fn heard(&self, node_id: &str) {
+        self.with(|table, now| table.heard(node_id, now));
+    }
+}
+
+/// How this node announces itself.
+#[derive(Debug, Clone)]
+pub struct SelfInfo {
+    /// Node id.
+    pub node_id: String,
+    /// One wire role per role this process runs.
+    pub roles: Vec<WireRole>,
+    /// Public address (may be empty).
+    pub public_address: String,
+    /// Listen address.
+    pub listen_address: String,
+    /// Listen port.
+    pub listen_port: String,
+}
+
+impl SelfInfo {
+    fn messages(&self, kind: &str, now: DateTime<Utc>) -> Vec<ClusterMessage> {
+        self.roles
+            .iter()
+            .map(|role| ClusterMessage {
+                kind: kind.to_owned(),
+                sender: NodeInfo {
+                    node_id: self.node_id.clone(),
+                    public_address: self.public_address.clone(),
+                    listen_address: self.listen_address.clone(),
+                    listen_port: self.listen_port.clone(),
+                    node_role: role.clone(),
+                    last_heard: now,
+                },
+                members: None,
+            })
+            .collect()
+    }
+}
+
+async fn announce<B: Bus>(bus: &B, me: &SelfInfo, kind: &str, now: DateTime<Utc>) {
+    for message in me.messages(kind, now) {
+        if let Err(error) = bus
+            .publish(subjects::CLUSTER, Bytes::from(encode(&message)))
+            .await
+        {
+            tracing::warn!(%error, kind, "cannot announce membership");
+        }
+    }
+}
+
+/// Runs until `shutdown`, then announces `leave`.
+pub async fn run_membership<B: Bus>(
+    bus: B,
+    me: SelfInfo,
+    handle: ClusterHandle,
+    shutdown: CancellationToken,
+) -> Result<(), BusError> {
+    let mut cluster = bus.subscribe(subjects::CLUSTER).await?;
+    let mut status_requests = bus
+        .subscribe(&subjects::cluster_status(&me.node_id))
+        .await?;
+    let heartbeat = handle.with(|table, _| table.config().heartbeat);
+    let mut burst = tokio::time::interval(Duration::from_millis(500));
+    let mut bursts_left = 3;
+    let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+    let mut purge = tokio::time::interval(Duration::from_secs(1));
+    let mut malformed = MalformedLog::default();
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            _ = burst.tick(), if bursts_left > 0 => {
+                bursts_left -= 1;
+                announce(&bus, &me, "join", (handle.clock)()).await;
+            }
+            _ = beat.tick() => announce(&bus, &me, "join", (handle.clock)()).await,
+            _ = purge.tick() => {
+                for gone in handle.with(|table, now| table.purge(now)) {
+                    tracing::info!(node = %gone, "node silent too long; forgotten");
+                }
+            }
+            Some(message) = cluster.next() => {
+                let sender = message.sender.clone().unwrap_or_else(|| "(unknown)".to_owned());
+                match decode::<ClusterMessage>("cluster", &message.payload) {
+                    Ok(decoded) => {
+                        let reaction = handle.with(|table, now| table.on_message(&decoded, now));
+                        if decoded.kind == "leave" {
+                            tracing::info!(node = %decoded.sender.node_id, "node left the cluster");
+                        }
+                        if reaction == Reaction::ReplyJoin {
+                            announce(&bus, &me, "join", (handle.clock)()).await;
+                        }
+                    }
+                    Err(error) => {
+                        if malformed.record(&sender, (handle.clock)()) {
+                            tracing::warn!(%sender, %error, total = malformed.total, "malformed cluster message");
+                        }
+                    }
+                }
+            }
+            Some(request) = status_requests.next() => {
+                if let Some(reply) = request.reply {
+                    let body = serde_json::to_vec(&handle.status()).unwrap_or_default();
+                    if let Err(error) = bus.publish(&reply, Bytes::from(body)).await {
+                        tracing::warn!(%error, "cannot answer a status request");
+                    }
+                }
+            }
+        }
+    }
+    announce(&bus, &me, "leave", (handle.clock)()).await;
+    bus.flush().await
+}

@@ -1,0 +1,285 @@
+//! Cluster membership as a pure table: who was heard when, in which role, and who counts
+//! as active. No I/O and no clock: every call takes `now`. The task that feeds it from the
+//! bus is `cluster.rs`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::wire::{ClusterMessage, NodeInfo, WireRole};
+
+/// Timing of membership (the original's defaults: 90 s, 10 min, 15 min).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MembershipConfig {
+    /// Between heartbeats.
+    pub heartbeat: Duration,
+    /// A node is active while heard within this window.
+    pub active_window: Duration,
+    /// A silent node is forgotten after this long.
+    pub purge_after: Duration,
+}
+
+impl Default for MembershipConfig {
+    fn default() -> Self {
+        MembershipConfig {
+            heartbeat: Duration::from_secs(90),
+            active_window: Duration::from_secs(600),
+            purge_after: Duration::from_secs(900),
+        }
+    }
+}
+
+/// One node in one role, as `cluster status` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct NodeStatus {
+    /// Node id.
+    pub node_id: String,
+    /// Wire role (`IBPMonitor`, ...).
+    pub role: String,
+    /// When last heard.
+    pub last_heard: DateTime<Utc>,
+    /// Heard within the active window.
+    pub active: bool,
+}
+
+/// What the caller should do after a cluster message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reaction {
+    /// Nothing.
+    None,
+    /// A node is new or changed: answer with our own join so it learns about us.
+    ReplyJoin,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Entry {
+    info: NodeInfo,
+    last_heard: DateTime<Utc>,
+}
+
+/// The membership table of one node.
+#[derive(Debug, Clone)]
+pub struct Membership {
+    config: MembershipConfig,
+    self_id: String,
+    nodes: BTreeMap<(String, WireRole), Entry>,
+}
+
+impl Membership {
+    /// A table for node `self_id`.
+    pub fn new(self_id: &str, config: MembershipConfig) -> Self {
+        Membership {
+            config,
+            self_id: self_id.to_owned(),
+            nodes: BTreeMap::new(),
+        }
+    }
+
+    /// The timing in force.
+    pub fn config(&self) -> MembershipConfig {
+        self.config
+    }
+
+    /// Applies a join or leave. Our own messages only refresh us.
+    pub fn on_message(&mut self, message: &ClusterMessage, now: DateTime<Utc>) -> Reaction {
+        let sender = &message.sender;
+        let key = (sender.node_id.clone(), sender.node_role.clone());
+        if message.kind == "leave" {
+            self.nodes.retain(|(id, _), _| id != &sender.node_id);
+            return Reaction::None;
+        }
+        let mut info = sender.clone();
+        info.last_heard = now;
+        let previous = self.nodes.insert(
+            key,
+            Entry {
+                info: info.clone(),
+                last_heard: now,
+            },
+        );
+        let changed = match previous {
+            None => true,
+            Some(old) => {
+                let mut old_info = old.info;
+                old_info.last_heard = now;
+                old_info != info
+            }
+        };
+        if changed && sender.node_id != self.self_id {
+            Reaction::ReplyJoin
+        } else {
+            Reaction::None
+        }
+    }
+
+    /// Any traffic from `node_id` (a vote, a usage reply) refreshes every role it has.
+    pub fn heard(&mut self, node_id: &str, now: DateTime<Utc>) {
+        for ((id, _), entry) in self.nodes.iter_mut() {
+            if id == node_id {
+                entry.last_heard = now;
+                entry.info.last_heard = now;
+            }
+        }
+    }
+
+    /// Forgets nodes silent for longer than `purge_after`; returns their ids.
+    pub fn purge(&mut self, now: DateTime<Utc>) -> Vec<String> {
+        let limit = self.config.purge_after;
+        let mut gone = Vec::new();
+        self.nodes.retain(|(id, _), entry| {
+            let keep = elapsed(entry.last_heard, now) <= limit;
+            if !keep {
+                gone.push(id.clone());
+            }
+            keep
+        });
+        gone
+    }
+
+    fn is_active(&self, entry: &Entry, now: DateTime<Utc>) -> bool {
+        elapsed(entry.last_heard, now) <= self.config.active_window
+    }
+
+    /// Active nodes in `role` (the original's `CountActiveMonitors`/`CountActiveDns`).
+    pub fn count_active(&self, role: &WireRole, now: DateTime<Utc>) -> usize {
+        self.nodes
+            .iter()
+            .filter(|((_, r), entry)| r == role && self.is_active(entry, now))
+            .count()
+    }
+
+    /// Ids of active nodes in `role`.
+    pub fn active_ids(&self, role: &WireRole, now: DateTime<Utc>) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter(|((_, r), entry)| r == role && self.is_active(entry, now))
+            .map(|((id, _), _)| id.clone())
+            .collect()
+    }
+
+    /// Every known node and role.
+    pub fn status(&self, now: DateTime<Utc>) -> Vec<NodeStatus> {
+        self.nodes
+            .iter()
+            .map(|((id, role), entry)| NodeStatus {
+                node_id: id.clone(),
+                role: role.to_string(),
+                last_heard: entry.last_heard,
+                active: self.is_active(entry, now),
+            })
+            .collect()
+    }
+}
+
+fn elapsed(then: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
+    (now - then).to_std().unwrap_or(Duration::ZERO)
+}
+
+/// Logs a malformed message at most once per sender per minute, and counts them all.
+#[derive(Debug, Default)]
+pub struct MalformedLog {
+    last_logged: BTreeMap<String, DateTime<Utc>>,
+    /// Malformed messages seen, in all.
+    pub total: u64,
+}
+
+impl MalformedLog {
+    /// Records one; true if it should be logged now.
+    pub fn record(&mut self, sender: &str, now: DateTime<Utc>) -> bool {
+        self.total += 1;
+        let due = self
+            .last_logged
+            .get(sender)
+            .is_none_or(|last| elapsed(*last, now) >= Duration::from_secs(60));
+        if due {
+            self.last_logged.insert(sender.to_owned(), now);
+        }
+        due
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::wire::go_zero_time;
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 22, 0, 0, 0).unwrap() + chrono::Duration::seconds(seconds)
+    }
+
+    fn join(id: &str, role: WireRole) -> ClusterMessage {
+        ClusterMessage {
+            kind: "join".into(),
+            sender: NodeInfo {
+                node_id: id.into(),
+                public_address: String::new(),
+                listen_address: "0.0.0.0".into(),
+                listen_port: "0".into(),
+                node_role: role,
+                last_heard: go_zero_time(),
+            },
+            members: None,
+        }
+    }
+
+    #[test]
+    fn newcomers_get_a_reply_and_count_while_heard() {
+        let mut table = Membership::new("me", MembershipConfig::default());
+        assert_eq!(
+            table.on_message(&join("m1", WireRole::Monitor), at(0)),
+            Reaction::ReplyJoin
+        );
+        assert_eq!(
+            table.on_message(&join("m1", WireRole::Monitor), at(90)),
+            Reaction::None,
+            "a heartbeat is not news"
+        );
+        assert_eq!(
+            table.on_message(&join("me", WireRole::Monitor), at(0)),
+            Reaction::None
+        );
+        assert_eq!(table.count_active(&WireRole::Monitor, at(100)), 2);
+        assert_eq!(
+            table.count_active(&WireRole::Monitor, at(90 + 601)),
+            0,
+            "both silent for over 10 min"
+        );
+        assert_eq!(table.count_active(&WireRole::Dns, at(0)), 0);
+    }
+
+    #[test]
+    fn traffic_refreshes_and_silence_purges() {
+        let mut table = Membership::new("me", MembershipConfig::default());
+        table.on_message(&join("m1", WireRole::Monitor), at(0));
+        table.on_message(&join("d1", WireRole::Dns), at(0));
+        table.heard("m1", at(800));
+        assert_eq!(table.purge(at(901)), vec!["d1".to_owned()]);
+        assert_eq!(table.status(at(901)).len(), 1);
+        assert!(table.status(at(901))[0].active);
+    }
+
+    #[test]
+    fn leave_removes_every_role_at_once() {
+        let mut table = Membership::new("me", MembershipConfig::default());
+        table.on_message(&join("n1", WireRole::Monitor), at(0));
+        table.on_message(&join("n1", WireRole::Dns), at(0));
+        let mut leave = join("n1", WireRole::Monitor);
+        leave.kind = "leave".into();
+        table.on_message(&leave, at(1));
+        assert!(table.status(at(1)).is_empty());
+    }
+
+    #[test]
+    fn malformed_messages_are_logged_once_a_minute_per_sender() {
+        let mut log = MalformedLog::default();
+        assert!(log.record("a", at(0)));
+        assert!(!log.record("a", at(30)));
+        assert!(log.record("b", at(30)));
+        assert!(log.record("a", at(61)));
+        assert_eq!(log.total, 4);
+    }
+}

@@ -1,0 +1,66 @@
+//! Connecting this node to the bus: NATS settings from `[bus]` (with secrets from files),
+//! or the in-process bus; and the membership announcement from `[node]`/`[cluster]`.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use geodns_bus::membership::MembershipConfig;
+use geodns_bus::wire::WireRole;
+use geodns_bus::{ClusterHandle, NatsConfig, SelfInfo};
+use geodns_core::config::{BusSection, Config};
+use geodns_core::model::NodeRole;
+
+/// NATS settings from `[bus]`.
+pub fn nats_config(bus: &BusSection, client_name: &str) -> anyhow::Result<NatsConfig> {
+    let mut config = NatsConfig::new(bus.urls.clone());
+    config.name = Some(client_name.to_owned());
+    if let (Some(user), Some(password)) = (&bus.user, &bus.password) {
+        config.user_password = Some((user.clone(), password.expose().to_owned()));
+    }
+    config.token = bus.token.as_ref().map(|t| t.expose().to_owned());
+    if let Some(path) = &bus.nkey_seed_file {
+        let seed = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read bus.nkey_seed_file {}", path.display()))?;
+        config.nkey_seed = Some(seed.trim().to_owned());
+    }
+    config.creds_file = bus.nats_creds_file.clone();
+    config.tls_ca_file = bus.tls_ca_file.clone();
+    Ok(config)
+}
+
+/// The wire roles this node announces: one per role the original knows; a node with only
+/// the API role announces `GeodnsApi`.
+pub fn wire_roles(config: &Config) -> Vec<WireRole> {
+    let mut roles: Vec<WireRole> = config
+        .node
+        .roles
+        .iter()
+        .filter_map(|role| role.wire_name())
+        .map(WireRole::parse)
+        .collect();
+    if roles.is_empty() && config.node.roles.contains(&NodeRole::Api) {
+        roles.push(WireRole::Other("GeodnsApi".to_owned()));
+    }
+    roles
+}
+
+/// How this node announces itself.
+pub fn self_info(config: &Config) -> SelfInfo {
+    SelfInfo {
+        node_id: config.node.id.to_string(),
+        roles: wire_roles(config),
+        public_address: config.cluster.public_address.clone(),
+        listen_address: config.listen.api.ip().to_string(),
+        listen_port: config.listen.api.port().to_string(),
+    }
+}
+
+/// A membership table with the configured timing and the binary's clock.
+pub fn cluster_handle(config: &Config) -> ClusterHandle {
+    let timing = MembershipConfig {
+        heartbeat: config.cluster.heartbeat,
+        active_window: config.cluster.active_window,
+        purge_after: config.cluster.purge_after,
+    };
+    ClusterHandle::new(config.node.id.as_str(), timing, Arc::new(crate::clock::now))
+}

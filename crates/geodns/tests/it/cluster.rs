@@ -1,0 +1,163 @@
+//! Membership across real processes: `geodns run` nodes on one nats-server see each other
+//! within 3 s, a graceful stop is seen at once, a killed node drops out after the window.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use geodns::clock::Stopwatch;
+use geodns_test_support::NatsServer;
+
+use crate::support::{geodns, stderr, stdout, write};
+
+fn node_config(dir: &Path, id: &str, role: &str, nats: &str) -> PathBuf {
+    let data = dir.join(id);
+    std::fs::create_dir_all(&data).unwrap();
+    let text = format!(
+        "[node]\nid = \"{id}\"\nroles = [\"{role}\"]\ndata_dir = \"{}\"\n\n[bus]\nmode = \"nats\"\nurls = [\"{nats}\"]\n\n\
+         [cluster]\nheartbeat = \"1s\"\nactive_window = \"3s\"\npurge_after = \"60s\"\n",
+        data.display()
+    );
+    write(dir, &format!("{id}.toml"), &text)
+}
+
+fn start(config: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_geodns"))
+        .args(["run", "-c", config.to_str().unwrap()])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Status {
+    node_id: String,
+    role: String,
+    active: bool,
+}
+
+fn status(config: &Path) -> Option<Vec<Status>> {
+    let output = geodns(
+        &[
+            "cluster",
+            "status",
+            "-c",
+            config.to_str().unwrap(),
+            "--json",
+            "--timeout",
+            "1s",
+        ],
+        &[],
+    );
+    if !output.status.success() {
+        return None;
+    }
+    Some(
+        serde_json::from_str(stdout(&output).trim())
+            .unwrap_or_else(|e| panic!("{e}: {}", stdout(&output))),
+    )
+}
+
+fn sees(config: &Path, node: &str) -> Option<bool> {
+    status(config)?
+        .into_iter()
+        .find(|s| s.node_id == node)
+        .map(|s| s.active)
+}
+
+fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> Option<Duration> {
+    let watch = Stopwatch::start();
+    while watch.elapsed() < limit {
+        if condition() {
+            return Some(watch.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+struct Killer(Vec<Child>);
+
+impl Drop for Killer {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[test]
+fn nodes_join_leave_and_time_out() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c) = (
+        node_config(dir.path(), "node-a", "monitor", &server.url()),
+        node_config(dir.path(), "node-b", "dns", &server.url()),
+        node_config(dir.path(), "node-c", "collator", &server.url()),
+    );
+    let mut children = Killer(vec![start(&a)]);
+    wait_until(Duration::from_secs(20), || status(&a).is_some())
+        .expect("node-a answers status requests");
+
+    children.0.push(start(&b));
+    let joined = wait_until(Duration::from_secs(10), || {
+        sees(&a, "node-b") == Some(true) && sees(&b, "node-a") == Some(true)
+    })
+    .expect("node-a and node-b see each other");
+    assert!(joined < Duration::from_secs(3), "took {joined:?}");
+    let view = status(&a).unwrap();
+    assert!(
+        view.iter()
+            .any(|s| s.node_id == "node-b" && s.role == "IBPDns" && s.active),
+        "{view:?}"
+    );
+    assert!(
+        view.iter()
+            .any(|s| s.node_id == "node-a" && s.role == "IBPMonitor"),
+        "a node lists itself: {view:?}"
+    );
+
+    // Graceful stop: node-b says leave, node-a forgets it at once.
+    let b_child = children.0.remove(1);
+    Command::new("kill")
+        .args(["-TERM", &b_child.id().to_string()])
+        .status()
+        .unwrap();
+    let output = b_child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let gone = wait_until(Duration::from_secs(5), || sees(&a, "node-b").is_none())
+        .expect("node-b forgotten after leave");
+    assert!(gone < Duration::from_secs(1), "took {gone:?}");
+
+    // Killed: no leave, so node-c stays active until the 3 s window passes.
+    children.0.push(start(&c));
+    wait_until(Duration::from_secs(10), || sees(&a, "node-c") == Some(true)).expect("node-c joins");
+    let killed = children.0.pop().unwrap();
+    let mut killed = Killer(vec![killed]);
+    killed.0[0].kill().unwrap();
+    let _ = killed.0[0].wait();
+    let watch = Stopwatch::start();
+    let inactive = wait_until(Duration::from_secs(10), || {
+        sees(&a, "node-c") == Some(false)
+    })
+    .expect("node-c becomes inactive");
+    assert!(
+        watch.elapsed() >= Duration::from_millis(1500),
+        "a killed node must not vanish at once ({inactive:?})"
+    );
+    assert!(inactive <= Duration::from_secs(6), "took {inactive:?}");
+}
+
+#[test]
+fn cluster_status_refuses_the_embedded_bus() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), "g.toml", "[node]\nid = \"solo\"\n");
+    let output = geodns(&["cluster", "status", "-c", config.to_str().unwrap()], &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("[bus] mode is embedded"),
+        "{}",
+        stderr(&output)
+    );
+}
