@@ -11,6 +11,7 @@ mod cluster;
 pub mod membership;
 mod memory;
 mod nats;
+pub mod redis;
 pub mod subjects;
 
 pub use bus::{

@@ -86,8 +86,9 @@ pub struct NatsBus {
 }
 
 impl NatsBus {
-    /// Connects. Returns at once even if no server is reachable yet: the client keeps
-    /// trying in the background and buffers what is published meanwhile.
+    /// Connects, waiting up to `connect_timeout` for the first connection. Returns even if
+    /// no server is reachable yet: the client keeps trying in the background and buffers
+    /// what is published meanwhile.
     pub async fn connect(node_id: &str, config: &NatsConfig) -> Result<Self, BusError> {
         if config.urls.is_empty() {
             return Err(BusError::Connect(
@@ -105,6 +106,22 @@ impl NatsBus {
             node_id: node_id.into(),
             state,
         })
+    }
+
+    /// Waits (up to 2 s, and only while connected) until the server has processed
+    /// everything this client sent before: a message to a private inbox comes back.
+    async fn round_trip(&self) {
+        if self.client.connection_state() != async_nats::connection::State::Connected {
+            return;
+        }
+        let inbox = self.client.new_inbox();
+        let Ok(mut probe) = self.client.subscribe(inbox.clone()).await else {
+            return;
+        };
+        if self.client.publish(inbox, Bytes::new()).await.is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), probe.next()).await;
+        }
+        let _ = probe.unsubscribe().await;
     }
 
     /// Current connection state.
@@ -253,6 +270,9 @@ impl Bus for NatsBus {
             }
             let _ = subscriber.unsubscribe().await;
         });
+        // The client writes SUB in the background; make sure the server has it before the
+        // caller relies on it (a request right after, from another node, must reach it).
+        self.round_trip().await;
         Ok(subscription)
     }
 

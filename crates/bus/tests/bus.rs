@@ -10,8 +10,12 @@ use geodns_bus::{Bus, MemoryBus, NatsBus, NatsConfig, Subscription};
 use geodns_test_support::NatsServer;
 
 async fn nats(server: &NatsServer, node: &str) -> NatsBus {
+    nats_waiting(server, node, Duration::from_millis(100)).await
+}
+
+async fn nats_waiting(server: &NatsServer, node: &str, reconnect_wait: Duration) -> NatsBus {
     let mut config = NatsConfig::new(vec![server.url()]);
-    config.reconnect_wait = Duration::from_millis(100);
+    config.reconnect_wait = reconnect_wait;
     let bus = NatsBus::connect(node, &config).await.unwrap();
     bus.flush().await.unwrap();
     bus
@@ -147,7 +151,10 @@ async fn nats_gather_names_the_silent_responder() {
 #[tokio::test]
 async fn nats_reconnects_restores_subscriptions_and_delivers_buffered_messages() {
     let mut server = NatsServer::start();
-    let (a, b) = (nats(&server, "node-a").await, nats(&server, "node-b").await);
+    // Core NATS delivers to the subscriptions present when a message arrives: the subscriber
+    // (100 ms) must be back before the publisher (1.5 s) flushes what it buffered.
+    let a = nats_waiting(&server, "node-a", Duration::from_millis(1500)).await;
+    let b = nats(&server, "node-b").await;
     let mut subscription = b.subscribe("geodns.test.reconnect").await.unwrap();
     b.flush().await.unwrap();
     server.stop();

@@ -6,8 +6,10 @@
 #![forbid(unsafe_code)]
 
 mod nats;
+mod redis;
 
 pub use nats::NatsServer;
+pub use redis::RedisCluster;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
