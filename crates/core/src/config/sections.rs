@@ -181,6 +181,13 @@ pub struct RedisSection {
     /// Stream name prefix; the stream is `{prefix}:{member}`.
     #[serde(default = "default_stream_prefix")]
     pub stream_prefix: String,
+    /// Approximate cap on entries per stream (`XADD … MAXLEN ~`).
+    #[serde(default = "default_stream_max_len")]
+    pub stream_max_len: usize,
+}
+
+fn default_stream_max_len() -> usize {
+    10_000
 }
 
 fn default_stream_prefix() -> String {
