@@ -101,49 +101,42 @@ impl SqlStore {
 
     /// Versions this build knows that the database has not applied yet.
     pub async fn pending_migrations(&self) -> Result<Vec<i64>, StoreError> {
-        let migrator = self.migrator();
-        let migrate_error = |e: sqlx::migrate::MigrateError| StoreError::Migrate(e.to_string());
-        let mut conn = self
-            .pool
-            .acquire()
-            .await
-            .map_err(crate::error::db("acquire a connection"))?;
-        conn.ensure_migrations_table(&migrator.table_name)
-            .await
-            .map_err(migrate_error)?;
-        let applied: Vec<i64> = conn
-            .list_applied_migrations(&migrator.table_name)
-            .await
-            .map_err(migrate_error)?
-            .into_iter()
-            .map(|m| m.version)
-            .collect();
-        Ok(migrator
+        let (_, applied) = self.applied_migrations().await?;
+        Ok(self
+            .migrator()
             .iter()
             .map(|m| m.version)
             .filter(|v| !applied.contains(v))
             .collect())
     }
 
-    /// Applies pending migrations; records them so they are never applied twice.
-    pub async fn migrate(&self) -> Result<MigrationReport, StoreError> {
-        let migrator = self.migrator();
-        let migrate_error = |e: sqlx::migrate::MigrateError| StoreError::Migrate(e.to_string());
+    /// A connection with the migrations table in place, and the versions applied so far.
+    async fn applied_migrations(
+        &self,
+    ) -> Result<(sqlx::pool::PoolConnection<sqlx::Any>, Vec<i64>), StoreError> {
+        let table = &self.migrator().table_name;
         let mut conn = self
             .pool
             .acquire()
             .await
             .map_err(crate::error::db("acquire a connection"))?;
-        conn.ensure_migrations_table(&migrator.table_name)
+        conn.ensure_migrations_table(table)
             .await
             .map_err(migrate_error)?;
-        let before: Vec<i64> = conn
-            .list_applied_migrations(&migrator.table_name)
+        let applied = conn
+            .list_applied_migrations(table)
             .await
             .map_err(migrate_error)?
             .into_iter()
             .map(|m| m.version)
             .collect();
+        Ok((conn, applied))
+    }
+
+    /// Applies pending migrations; records them so they are never applied twice.
+    pub async fn migrate(&self) -> Result<MigrationReport, StoreError> {
+        let migrator = self.migrator();
+        let (mut conn, before) = self.applied_migrations().await?;
         migrator
             .run_direct(None, &mut *conn, false)
             .await
@@ -163,6 +156,10 @@ impl SqlStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+fn migrate_error(error: sqlx::migrate::MigrateError) -> StoreError {
+    StoreError::Migrate(error.to_string())
 }
 
 fn pool_options(backend: Backend, config: &StoreConfig) -> AnyPoolOptions {
