@@ -5,7 +5,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use async_nats::{ConnectOptions, Event, HeaderMap};
@@ -82,7 +81,6 @@ pub enum ConnectionState {
 pub struct NatsBus {
     client: async_nats::Client,
     node_id: Arc<str>,
-    state: Arc<AtomicU8>,
 }
 
 impl NatsBus {
@@ -95,8 +93,7 @@ impl NatsBus {
                 "no NATS server URLs configured".to_owned(),
             ));
         }
-        let state = Arc::new(AtomicU8::new(0));
-        let options = options(config, state.clone()).await?;
+        let options = options(config).await?;
         let client = options
             .connect(config.urls.join(","))
             .await
@@ -104,7 +101,6 @@ impl NatsBus {
         Ok(NatsBus {
             client,
             node_id: node_id.into(),
-            state,
         })
     }
 
@@ -126,10 +122,9 @@ impl NatsBus {
 
     /// Current connection state.
     pub fn state(&self) -> ConnectionState {
-        if self.state.load(Ordering::Relaxed) == 1 {
-            ConnectionState::Connected
-        } else {
-            ConnectionState::Disconnected
+        match self.client.connection_state() {
+            async_nats::connection::State::Connected => ConnectionState::Connected,
+            _ => ConnectionState::Disconnected,
         }
     }
 
@@ -142,7 +137,7 @@ impl NatsBus {
     }
 }
 
-async fn options(config: &NatsConfig, state: Arc<AtomicU8>) -> Result<ConnectOptions, BusError> {
+async fn options(config: &NatsConfig) -> Result<ConnectOptions, BusError> {
     let wait = config.reconnect_wait;
     let mut options = ConnectOptions::new()
         .retry_on_initial_connect()
@@ -151,10 +146,7 @@ async fn options(config: &NatsConfig, state: Arc<AtomicU8>) -> Result<ConnectOpt
         .connection_timeout(config.connect_timeout)
         .ping_interval(config.ping_interval)
         .client_capacity(config.publish_buffer)
-        .event_callback(move |event| {
-            let state = state.clone();
-            async move { log_event(&event, &state) }
-        });
+        .event_callback(|event| async move { log_event(&event) });
     if let Some(name) = &config.name {
         options = options.name(name);
     }
@@ -181,16 +173,10 @@ async fn options(config: &NatsConfig, state: Arc<AtomicU8>) -> Result<ConnectOpt
     Ok(options)
 }
 
-fn log_event(event: &Event, state: &AtomicU8) {
+fn log_event(event: &Event) {
     match event {
-        Event::Connected => {
-            state.store(1, Ordering::Relaxed);
-            tracing::info!("connected to NATS");
-        }
-        Event::Disconnected => {
-            state.store(0, Ordering::Relaxed);
-            tracing::warn!("disconnected from NATS; reconnecting");
-        }
+        Event::Connected => tracing::info!("connected to NATS"),
+        Event::Disconnected => tracing::warn!("disconnected from NATS; reconnecting"),
         other => tracing::info!(event = %other, "NATS connection event"),
     }
 }
