@@ -313,7 +313,7 @@ async fn cluster_status(
     let reply = bus
         .request(
             &geodns_bus::subjects::cluster_status(&target),
-            bytes_empty(),
+            bytes::Bytes::new(),
             timeout,
         )
         .await
@@ -344,10 +344,6 @@ async fn cluster_status(
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn bytes_empty() -> bytes::Bytes {
-    bytes::Bytes::new()
 }
 
 async fn db_target(http: reqwest::Client, target: &DbTarget) -> anyhow::Result<StoreConfig> {

@@ -16,18 +16,23 @@ async fn geodns_async(args: Vec<String>) -> std::process::Output {
     .unwrap()
 }
 
+/// `geodns db SUBCOMMAND --url URL`.
+async fn db_command(subcommand: &str, url: &str) -> std::process::Output {
+    geodns_async(vec![
+        "db".into(),
+        subcommand.into(),
+        "--url".into(),
+        url.to_owned(),
+    ])
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn migrate_then_check_on_every_backend() {
     for kind in Kind::ALL {
         let database = TestDatabase::create(kind).await;
         let url = database.url.clone();
-        let check = geodns_async(vec![
-            "db".into(),
-            "check".into(),
-            "--url".into(),
-            url.clone(),
-        ])
-        .await;
+        let check = db_command("check", &url).await;
         assert_eq!(
             check.status.code(),
             Some(1),
@@ -40,26 +45,14 @@ async fn migrate_then_check_on_every_backend() {
             stdout(&check)
         );
 
-        let first = geodns_async(vec![
-            "db".into(),
-            "migrate".into(),
-            "--url".into(),
-            url.clone(),
-        ])
-        .await;
+        let first = db_command("migrate", &url).await;
         assert!(first.status.success(), "{kind:?}: {}", stderr(&first));
         assert!(
             stdout(&first).contains("applied migration 0001 initial"),
             "{kind:?}: {}",
             stdout(&first)
         );
-        let second = geodns_async(vec![
-            "db".into(),
-            "migrate".into(),
-            "--url".into(),
-            url.clone(),
-        ])
-        .await;
+        let second = db_command("migrate", &url).await;
         assert!(second.status.success(), "{kind:?}: {}", stderr(&second));
         assert!(
             stdout(&second).contains("nothing to apply (1 migrations already applied)"),
@@ -67,13 +60,7 @@ async fn migrate_then_check_on_every_backend() {
             stdout(&second)
         );
 
-        let check = geodns_async(vec![
-            "db".into(),
-            "check".into(),
-            "--url".into(),
-            url.clone(),
-        ])
-        .await;
+        let check = db_command("check", &url).await;
         assert!(check.status.success(), "{kind:?}: {}", stderr(&check));
         assert!(
             stdout(&check).contains(": ok (schema current; write/read/delete probe took"),
