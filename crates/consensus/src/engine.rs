@@ -1,0 +1,251 @@
+//! The consensus state machine: `step(input, now) -> outputs`. It holds this node's
+//! debounced local results, the official results, the proposals in flight and the
+//! votes that arrived early; it does no I/O and reads no clock.
+
+mod decide;
+mod inbound;
+mod types;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use geodns_core::ids::{MemberId, NodeId};
+use geodns_core::records::CheckKey;
+
+use crate::auth::{NodeKey, Trust};
+use crate::hysteresis::Debounced;
+use crate::message::{ProposalId, Signed, SigningBytes};
+use crate::results::{ResultEntry, Results, Snapshot};
+
+pub use types::{
+    DecideReason, EngineConfig, Event, Input, Observation, OfficialChange, Outgoing, Output,
+    Pending, Stats,
+};
+
+/// A proposal this node tracks until it is decided.
+#[derive(Debug, Clone)]
+struct Tracked {
+    proposal: Signed<crate::message::Proposal>,
+    votes: BTreeMap<NodeId, bool>,
+    created: DateTime<Utc>,
+    deadline: DateTime<Utc>,
+    attempts: u32,
+    mine: bool,
+    last_broadcast: DateTime<Utc>,
+    my_vote_sent: Option<DateTime<Utc>>,
+}
+
+/// A decided proposal, remembered so late votes, duplicate proposals and repeated
+/// finalize messages are recognised; holds a finalize to resend to a node that missed it.
+#[derive(Debug, Clone)]
+struct DecidedRecord {
+    at: DateTime<Utc>,
+    finalize: Option<Signed<crate::message::Finalize>>,
+    last_resend: Option<DateTime<Utc>>,
+}
+
+/// Durations of the configuration, as chrono deltas.
+#[derive(Debug, Clone, Copy)]
+struct Timing {
+    timeout: TimeDelta,
+    republish: TimeDelta,
+    proposal_ttl: TimeDelta,
+    orphan_ttl: TimeDelta,
+}
+
+/// One node's consensus state. Monitors (`config.voter`) observe, propose, vote and
+/// decide; other roles only apply finalized decisions.
+#[derive(Debug)]
+pub struct Engine {
+    config: EngineConfig,
+    timing: Timing,
+    trust: Trust,
+    key: Option<NodeKey>,
+    /// Active monitors that count toward the quorum (this node included when a voter).
+    monitors: BTreeSet<NodeId>,
+    frozen: bool,
+    debounce: HashMap<CheckKey, Debounced>,
+    local: Results,
+    official: Results,
+    proposals: HashMap<ProposalId, Tracked>,
+    open_by_key: HashMap<(CheckKey, bool), Vec<ProposalId>>,
+    decided: HashMap<ProposalId, DecidedRecord>,
+    decided_order: VecDeque<(DateTime<Utc>, ProposalId)>,
+    orphans: HashMap<ProposalId, Vec<(crate::message::Vote, DateTime<Utc>)>>,
+    orphan_order: VecDeque<(DateTime<Utc>, ProposalId)>,
+    orphan_count: usize,
+    stats: Stats,
+}
+
+fn delta(duration: std::time::Duration) -> TimeDelta {
+    TimeDelta::from_std(duration).unwrap_or(TimeDelta::MAX)
+}
+
+impl Engine {
+    /// A node with no results and no peers. `key` signs what it sends (none: unsigned).
+    pub fn new(config: EngineConfig, trust: Trust, key: Option<NodeKey>) -> Self {
+        let timing = Timing {
+            timeout: delta(config.proposal_timeout),
+            republish: delta(config.republish_interval),
+            proposal_ttl: delta(config.proposal_ttl),
+            orphan_ttl: delta(config.orphan_vote_ttl),
+        };
+        let mut monitors = BTreeSet::new();
+        if config.voter {
+            monitors.insert(config.node.clone());
+        }
+        let frozen = config.voter && monitors.len() < config.min_votes;
+        Engine {
+            config,
+            timing,
+            trust,
+            key,
+            monitors,
+            frozen,
+            debounce: HashMap::new(),
+            local: Results::new(),
+            official: Results::new(),
+            proposals: HashMap::new(),
+            open_by_key: HashMap::new(),
+            decided: HashMap::new(),
+            decided_order: VecDeque::new(),
+            orphans: HashMap::new(),
+            orphan_order: VecDeque::new(),
+            orphan_count: 0,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Feeds one input; returns what to publish, apply and record.
+    pub fn step(&mut self, input: Input, now: DateTime<Utc>) -> Vec<Output> {
+        let mut out = Vec::new();
+        self.step_into(input, now, &mut out);
+        out
+    }
+
+    /// As [`Engine::step`], appending to a caller's buffer.
+    pub fn step_into(&mut self, input: Input, now: DateTime<Utc>, out: &mut Vec<Output>) {
+        match input {
+            Input::Observed(observation) => self.on_observed(observation, now, out),
+            Input::Proposal(proposal) => self.on_proposal(proposal, now, out),
+            Input::Vote(vote) => self.on_vote(vote, now, out),
+            Input::Finalize(finalize) => self.on_finalize(finalize, now, out),
+            Input::Monitors(monitors) => self.on_monitors(monitors, now, out),
+            Input::Maintenance(members) => self.on_maintenance(members, out),
+            Input::Tick => self.on_tick(now, out),
+        }
+    }
+
+    /// The official results, for readers (DNS, API, cache file).
+    pub fn official(&self) -> Arc<Snapshot> {
+        self.official.snapshot()
+    }
+
+    /// This node's own (debounced) results.
+    pub fn local(&self) -> Arc<Snapshot> {
+        self.local.snapshot()
+    }
+
+    /// Loads official results saved before a restart (cache file); outputs nothing.
+    pub fn restore_official(&mut self, entries: impl IntoIterator<Item = (CheckKey, ResultEntry)>) {
+        for (key, entry) in entries {
+            self.official.set(key, entry);
+        }
+    }
+
+    /// Loads local results saved before a restart; each counts as a first result.
+    pub fn restore_local(&mut self, entries: impl IntoIterator<Item = (CheckKey, ResultEntry)>) {
+        for (key, entry) in entries {
+            self.debounce
+                .insert(key.clone(), Debounced::first(entry.status));
+            self.local.set(key, entry);
+        }
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// How much state is held now.
+    pub fn pending(&self) -> Pending {
+        Pending {
+            proposals: self.proposals.len(),
+            orphan_votes: self.orphan_count,
+            decided: self.decided.len(),
+        }
+    }
+
+    /// Active monitors counting toward the quorum.
+    pub fn monitors(&self) -> &BTreeSet<NodeId> {
+        &self.monitors
+    }
+
+    /// Too few active monitors to decide anything: the official state is frozen.
+    pub fn is_frozen(&self) -> bool {
+        self.frozen
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    fn sign<M: SigningBytes>(&self, message: M) -> Signed<M> {
+        match &self.key {
+            Some(key) => key.sign(message),
+            None => Signed::unsigned(message),
+        }
+    }
+
+    fn on_maintenance(&mut self, members: BTreeSet<MemberId>, out: &mut Vec<Output>) {
+        self.local.set_maintenance(members.clone());
+        for (member, on) in self.official.set_maintenance(members) {
+            out.push(Output::Event(Event::Maintenance { member, on }));
+        }
+    }
+
+    fn on_monitors(
+        &mut self,
+        monitors: BTreeSet<NodeId>,
+        now: DateTime<Utc>,
+        out: &mut Vec<Output>,
+    ) {
+        let mode = self.trust.mode();
+        let mut counted: BTreeSet<NodeId> = monitors
+            .into_iter()
+            .filter(|id| {
+                mode == crate::auth::AuthMode::Off
+                    || self.trust.node(id).is_some_and(|node| node.monitor)
+            })
+            .collect();
+        if self.config.voter {
+            counted.insert(self.config.node.clone());
+        }
+        if counted == self.monitors {
+            return;
+        }
+        self.monitors = counted;
+        self.check_frozen(out);
+        let open: Vec<ProposalId> = self.proposals.keys().cloned().collect();
+        for id in open {
+            self.decide(&id, DecideReason::Votes, now, out);
+        }
+    }
+
+    fn check_frozen(&mut self, out: &mut Vec<Output>) {
+        let frozen = self.config.voter && self.monitors.len() < self.config.min_votes;
+        if frozen != self.frozen {
+            self.frozen = frozen;
+            out.push(Output::Event(Event::Frozen {
+                frozen,
+                active: self.monitors.len(),
+                min_votes: self.config.min_votes,
+            }));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,261 @@
+//! Deciding: counting votes under the policy, finalizing, applying passed proposals to
+//! the official results, timeouts, and collecting what is no longer needed.
+
+use chrono::{DateTime, Utc};
+
+use super::types::{DecideReason, Event, OfficialChange, Outgoing, Output};
+use super::{DecidedRecord, Engine};
+use crate::message::{Finalize, Proposal, ProposalId, Signed, Vote};
+use crate::policy::{Decision, Tally};
+use crate::results::ResultEntry;
+
+impl Engine {
+    fn tally(&self, votes: &std::collections::BTreeMap<geodns_core::ids::NodeId, bool>) -> Tally {
+        let mut tally = Tally {
+            active: self.monitors.len(),
+            yes: 0,
+            no: 0,
+        };
+        for (node, agree) in votes {
+            if self.monitors.contains(node) {
+                if *agree {
+                    tally.yes += 1;
+                } else {
+                    tally.no += 1;
+                }
+            }
+        }
+        tally
+    }
+
+    /// Decides a tracked proposal if its votes allow; returns whether it was decided.
+    pub(super) fn decide(
+        &mut self,
+        id: &ProposalId,
+        reason: DecideReason,
+        now: DateTime<Utc>,
+        out: &mut Vec<Output>,
+    ) -> bool {
+        let Some(tracked) = self.proposals.get(id) else {
+            return false;
+        };
+        let tally = self.tally(&tracked.votes);
+        let status = tracked.proposal.message.status;
+        let passed = match self
+            .config
+            .policy
+            .decide(status, tally, self.config.min_votes)
+        {
+            Decision::Open => return false,
+            Decision::Pass => true,
+            Decision::Fail => false,
+        };
+        self.finalize_here(id, passed, reason, now, out);
+        true
+    }
+
+    /// Ends a proposal with this node's decision: apply, broadcast, remember.
+    fn finalize_here(
+        &mut self,
+        id: &ProposalId,
+        passed: bool,
+        reason: DecideReason,
+        now: DateTime<Utc>,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(tracked) = self.untrack(id) else {
+            return;
+        };
+        let tally = self.tally(&tracked.votes);
+        let proposal = tracked.proposal.message;
+        if passed {
+            self.stats.passed += 1;
+            self.apply_official(&proposal, now, out);
+        } else {
+            self.stats.failed += 1;
+        }
+        let votes = tracked
+            .votes
+            .into_iter()
+            .filter(|(node, _)| self.monitors.contains(node))
+            .collect();
+        out.push(Output::Event(Event::Decided {
+            proposal: id.clone(),
+            key: proposal.key.clone(),
+            status: proposal.status,
+            passed,
+            reason,
+            votes,
+            active: tally.active,
+        }));
+        let finalize = self.sign(Finalize {
+            proposal,
+            sender: self.config.node.clone(),
+            passed,
+            decided_at: now,
+        });
+        out.push(Output::Publish(Outgoing::Finalize(finalize.clone())));
+        self.remember_decided(id.clone(), Some(finalize), now);
+    }
+
+    /// Stops tracking a proposal; returns it.
+    pub(super) fn untrack(&mut self, id: &ProposalId) -> Option<super::Tracked> {
+        let tracked = self.proposals.remove(id)?;
+        let index = (
+            tracked.proposal.message.key.clone(),
+            tracked.proposal.message.status,
+        );
+        if let Some(ids) = self.open_by_key.get_mut(&index) {
+            ids.retain(|open| open != id);
+            if ids.is_empty() {
+                self.open_by_key.remove(&index);
+            }
+        }
+        Some(tracked)
+    }
+
+    /// Applies a passed proposal to the official results; reports a status change.
+    pub(super) fn apply_official(
+        &mut self,
+        proposal: &Proposal,
+        decided_at: DateTime<Utc>,
+        out: &mut Vec<Output>,
+    ) {
+        let entry = ResultEntry {
+            status: proposal.status,
+            error: proposal.error.clone(),
+            data: proposal.data.clone(),
+            at: decided_at,
+        };
+        let previous = self
+            .official
+            .set(proposal.key.clone(), entry.clone())
+            .map(|old| old.status);
+        self.stats.applied += 1;
+        if previous != Some(proposal.status) {
+            out.push(Output::Official(OfficialChange {
+                key: proposal.key.clone(),
+                entry,
+                previous,
+                proposal: proposal.id.clone(),
+            }));
+        }
+    }
+
+    pub(super) fn remember_decided(
+        &mut self,
+        id: ProposalId,
+        finalize: Option<Signed<Finalize>>,
+        now: DateTime<Utc>,
+    ) {
+        let record = DecidedRecord {
+            at: now,
+            finalize,
+            last_resend: None,
+        };
+        if self.decided.insert(id.clone(), record).is_none() {
+            self.decided_order.push_back((now, id));
+        }
+        while self.decided.len() > self.config.max_decided {
+            let Some((_, oldest)) = self.decided_order.pop_front() else {
+                break;
+            };
+            self.decided.remove(&oldest);
+        }
+    }
+
+    pub(super) fn buffer_orphan(&mut self, vote: Vote, now: DateTime<Utc>, out: &mut Vec<Output>) {
+        if self.orphan_count >= self.config.max_orphan_votes {
+            self.stats.dropped += 1;
+            out.push(Output::Event(Event::Dropped { what: "vote" }));
+            return;
+        }
+        let id = vote.proposal.clone();
+        let early = self.orphans.entry(id.clone()).or_default();
+        if early.is_empty() {
+            self.orphan_order.push_back((now, id));
+        }
+        early.push((vote, now));
+        self.orphan_count += 1;
+    }
+
+    /// Timeouts, republishing own open proposals, and garbage collection.
+    pub(super) fn on_tick(&mut self, now: DateTime<Utc>, out: &mut Vec<Output>) {
+        let due: Vec<ProposalId> = self
+            .proposals
+            .iter()
+            .filter(|(_, tracked)| tracked.deadline <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in due {
+            self.time_out(&id, now, out);
+        }
+        let republish = self.timing.republish;
+        for tracked in self.proposals.values_mut() {
+            if tracked.mine && now - tracked.last_broadcast >= republish {
+                tracked.last_broadcast = now;
+                self.stats.republished += 1;
+                out.push(Output::Publish(Outgoing::Proposal(
+                    tracked.proposal.clone(),
+                )));
+            }
+        }
+        self.collect(now, out);
+    }
+
+    /// A proposal reached its deadline: decide if the votes now allow, else retry, else
+    /// fail.
+    fn time_out(&mut self, id: &ProposalId, now: DateTime<Utc>, out: &mut Vec<Output>) {
+        if self.decide(id, DecideReason::Votes, now, out) {
+            return;
+        }
+        let timeout = self.timing.timeout;
+        let max_retries = self.config.max_retries;
+        let Some(tracked) = self.proposals.get_mut(id) else {
+            return;
+        };
+        if tracked.attempts < max_retries {
+            tracked.attempts += 1;
+            tracked.deadline = now + timeout;
+            self.stats.retries += 1;
+        } else {
+            self.finalize_here(id, false, DecideReason::Timeout, now, out);
+        }
+    }
+
+    fn collect(&mut self, now: DateTime<Utc>, out: &mut Vec<Output>) {
+        let ttl = self.timing.proposal_ttl;
+        while let Some((at, id)) = self.decided_order.front() {
+            if now - *at < ttl {
+                break;
+            }
+            if self.decided.get(id).is_some_and(|record| record.at == *at) {
+                self.decided.remove(id);
+            }
+            self.decided_order.pop_front();
+        }
+        let orphan_ttl = self.timing.orphan_ttl;
+        while let Some((at, id)) = self.orphan_order.front() {
+            if now - *at < orphan_ttl {
+                break;
+            }
+            let first = self.orphans.get(id).and_then(|early| early.first());
+            if first.is_some_and(|(_, buffered)| buffered == at)
+                && let Some(early) = self.orphans.remove(id)
+            {
+                self.orphan_count -= early.len();
+            }
+            self.orphan_order.pop_front();
+        }
+        // A proposal cannot outlive its retries, but a clock jump could strand one.
+        let stale: Vec<ProposalId> = self
+            .proposals
+            .iter()
+            .filter(|(_, tracked)| now - tracked.created >= ttl)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in stale {
+            self.finalize_here(&id, false, DecideReason::Timeout, now, out);
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! Inputs that start or feed a proposal: this monitor's own results and the proposals,
+//! votes and finalize messages of others.
+
+use chrono::{DateTime, Utc};
+
+use super::types::{DecideReason, Event, Observation, Outgoing, Output};
+use super::{Engine, Tracked};
+use crate::auth::Rejection;
+use crate::hysteresis::Debounced;
+use crate::message::{Finalize, Proposal, ProposalId, Signed, SigningBytes, Vote};
+use crate::results::ResultEntry;
+
+impl Engine {
+    pub(super) fn on_observed(
+        &mut self,
+        observation: Observation,
+        now: DateTime<Utc>,
+        out: &mut Vec<Output>,
+    ) {
+        let Observation {
+            key,
+            ok,
+            error,
+            data,
+            new_id,
+        } = observation;
+        if !self.config.voter || self.official.in_maintenance(&key.member) {
+            return;
+        }
+        let hysteresis = self.config.hysteresis;
+        let (status, changed) = match self.debounce.get_mut(&key) {
+            Some(debounced) => {
+                let changed = debounced.feed(ok, hysteresis);
+                (debounced.status(), changed)
+            }
+            None => {
+                self.debounce.insert(key.clone(), Debounced::first(ok));
+                (ok, true)
+            }
+        };
+        // The entry keeps the error and data of the latest result with the reported
+        // status, so a down check keeps showing why it is down while it recovers.
+        if ok == status || changed {
+            let entry = ResultEntry {
+                status,
+                error: if status { String::new() } else { error },
+                data,
+                at: now,
+            };
+            self.local.set(key.clone(), entry);
+        }
+        if changed {
+            out.push(Output::Local {
+                key: key.clone(),
+                status,
+            });
+        }
+        if self.official.get(&key).is_some_and(|o| o.status == status) {
+            return;
+        }
+        self.propose(key, status, new_id, now, out);
+    }
+
+    fn propose(
+        &mut self,
+        key: geodns_core::records::CheckKey,
+        status: bool,
+        new_id: ProposalId,
+        now: DateTime<Utc>,
+        out: &mut Vec<Output>,
+    ) {
+        let index = (key, status);
+        let existing = self
+            .open_by_key
+            .get(&index)
+            .and_then(|ids| ids.first())
+            .cloned();
+        if let Some(id) = existing {
+            let republish = self.timing.republish;
+            if let Some(tracked) = self.proposals.get_mut(&id)
+                && tracked.mine
+                && now - tracked.last_broadcast >= republish
+            {
+                tracked.last_broadcast = now;
+                self.stats.republished += 1;
+                out.push(Output::Publish(Outgoing::Proposal(
+                    tracked.proposal.clone(),
+                )));
+            }
+            self.cast_vote(&id, now, out);
+            self.decide(&id, DecideReason::Votes, now, out);
+            return;
+        }
+        if self.proposals.contains_key(&new_id) || self.decided.contains_key(&new_id) {
+            return;
+        }
+        if self.proposals.len() >= self.config.max_proposals {
+            self.stats.dropped += 1;
+            out.push(Output::Event(Event::Dropped { what: "proposal" }));
+            return;
+        }
+        let (key, status) = index;
+        let (error, data) = match self.local.get(&key) {
+            Some(entry) => (entry.error.clone(), entry.data.clone()),
+            None => (String::new(), None),
+        };
+        let proposal = self.sign(Proposal {
+            id: new_id.clone(),
+            sender: self.config.node.clone(),
+            key,
+            status,
+            error,
+            data,
+            timestamp: now,
+        });
+        self.stats.proposed += 1;
+        out.push(Output::Publish(Outgoing::Proposal(proposal.clone())));
+        self.track(proposal, true, now);
+        self.cast_vote(&new_id, now, out);
+        self.decide(&new_id, DecideReason::Votes, now, out);
+    }
+
+    fn track(&mut self, proposal: Signed<Proposal>, mine: bool, now: DateTime<Utc>) {
+        let id = proposal.message.id.clone();
+        let index = (proposal.message.key.clone(), proposal.message.status);
+        self.open_by_key.entry(index).or_default().push(id.clone());
+        let tracked = Tracked {
+            proposal,
+            votes: Default::default(),
+            created: now,
+            deadline: now + self.timing.timeout,
+            attempts: 0,
+            mine,
+            last_broadcast: now,
+            my_vote_sent: None,
+        };
+        self.proposals.insert(id.clone(), tracked);
+        if let Some(early) = self.orphans.remove(&id) {
+            self.orphan_count -= early.len();
+            let tracked = self.proposals.get_mut(&id).expect("just inserted");
+            for (vote, _) in early {
+                tracked.votes.insert(vote.voter, vote.agree);
+            }
+        }
+    }
+
+    /// Records and sends this monitor's vote: agree when its local result equals the
+    /// proposed status; abstain without a local result or for a member in maintenance.
+    /// An unchanged vote is re-sent at most once per republish interval.
+    fn cast_vote(&mut self, id: &ProposalId, now: DateTime<Utc>, out: &mut Vec<Output>) {
+        let Some(tracked) = self.proposals.get(id) else {
+            return;
+        };
+        let key = &tracked.proposal.message.key;
+        if !self.config.voter || self.official.in_maintenance(&key.member) {
+            return;
+        }
+        let Some(local) = self.debounce.get(key).map(Debounced::status) else {
+            return;
+        };
+        let agree = local == tracked.proposal.message.status;
+        let republish = self.timing.republish;
+        let me = self.config.node.clone();
+        let vote = self.sign(Vote {
+            proposal: id.clone(),
+            voter: me.clone(),
+            agree,
+            timestamp: now,
+        });
+        let tracked = self.proposals.get_mut(id).expect("looked up above");
+        let previous = tracked.votes.insert(me, agree);
+        let due = tracked
+            .my_vote_sent
+            .is_none_or(|sent| now - sent >= republish);
+        if previous != Some(agree) || due {
+            tracked.my_vote_sent = Some(now);
+            self.stats.votes_sent += 1;
+            out.push(Output::Publish(Outgoing::Vote(vote)));
+        }
+    }
+
+    /// Authenticates a message; a rejection is counted and reported.
+    fn accept<M: SigningBytes>(
+        &mut self,
+        kind: &'static str,
+        signed: &Signed<M>,
+        out: &mut Vec<Output>,
+    ) -> bool {
+        match self.trust.check(signed) {
+            Ok(()) => {
+                self.stats.received += 1;
+                true
+            }
+            Err(reason) => {
+                self.reject(kind, signed.message.signer().clone(), reason, out);
+                false
+            }
+        }
+    }
+
+    fn reject(
+        &mut self,
+        kind: &'static str,
+        sender: geodns_core::ids::NodeId,
+        reason: Rejection,
+        out: &mut Vec<Output>,
+    ) {
+        *self.stats.rejected.entry(reason.as_str()).or_default() += 1;
+        out.push(Output::Event(Event::Rejected {
+            kind,
+            sender,
+            reason,
+        }));
+    }
+
+    pub(super) fn on_proposal(
+        &mut self,
+        signed: Signed<Proposal>,
+        now: DateTime<Utc>,
+        out: &mut Vec<Output>,
+    ) {
+        if signed.message.sender == self.config.node || !self.accept("proposal", &signed, out) {
+            return;
+        }
+        let id = signed.message.id.clone();
+        if let Some(record) = self.decided.get_mut(&id) {
+            // The proposer re-sent a decided proposal: it missed the finalize.
+            let due = record
+                .last_resend
+                .is_none_or(|sent| now - sent >= self.timing.republish);
+            if let (Some(finalize), true) = (&record.finalize, due) {
+                record.last_resend = Some(now);
+                out.push(Output::Publish(Outgoing::Finalize(finalize.clone())));
+            }
+            return;
+        }
+        if !self.config.voter {
+            return;
+        }
+        if !self.proposals.contains_key(&id) {
+            if self.proposals.len() >= self.config.max_proposals {
+                self.stats.dropped += 1;
+                out.push(Output::Event(Event::Dropped { what: "proposal" }));
+                return;
+            }
+            self.track(signed, false, now);
+        }
+        self.cast_vote(&id, now, out);
+        self.decide(&id, DecideReason::Votes, now, out);
+    }
+
+    pub(super) fn on_vote(
+        &mut self,
+        signed: Signed<Vote>,
+        now: DateTime<Utc>,
+        out: &mut Vec<Output>,
+    ) {
+        if signed.message.voter == self.config.node
+            || !self.config.voter
+            || !self.accept("vote", &signed, out)
+        {
+            return;
+        }
+        let vote = signed.message;
+        if self.decided.contains_key(&vote.proposal) {
+            return;
+        }
+        let id = vote.proposal.clone();
+        match self.proposals.get_mut(&id) {
+            Some(tracked) => {
+                tracked.votes.insert(vote.voter, vote.agree);
+                self.decide(&id, DecideReason::Votes, now, out);
+            }
+            None => self.buffer_orphan(vote, now, out),
+        }
+    }
+
+    pub(super) fn on_finalize(
+        &mut self,
+        signed: Signed<Finalize>,
+        now: DateTime<Utc>,
+        out: &mut Vec<Output>,
+    ) {
+        if signed.message.sender == self.config.node || !self.accept("finalize", &signed, out) {
+            return;
+        }
+        let id = signed.message.proposal.id.clone();
+        if self.decided.contains_key(&id) {
+            return;
+        }
+        self.untrack(&id);
+        let finalize = &signed.message;
+        if finalize.passed {
+            self.apply_official(&finalize.proposal, finalize.decided_at, out);
+        }
+        self.remember_decided(id, Some(signed), now);
+    }
+}
