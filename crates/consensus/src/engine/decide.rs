@@ -132,6 +132,16 @@ impl Engine {
             .set(proposal.key.clone(), entry.clone())
             .map(|old| old.status);
         self.stats.applied += 1;
+        // Other open proposals of the same change are moot now: passing them would change
+        // nothing, so they end here without a vote or a finalize (the original lets each
+        // run to its own decision, multiplying traffic when several monitors propose).
+        let index = (proposal.key.clone(), proposal.status);
+        if let Some(moot) = self.open_by_key.remove(&index) {
+            for id in moot {
+                self.proposals.remove(&id);
+                self.remember_decided(id, None, decided_at);
+            }
+        }
         if previous != Some(proposal.status) {
             out.push(Output::Official(OfficialChange {
                 key: proposal.key.clone(),
