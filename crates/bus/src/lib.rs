@@ -8,6 +8,7 @@ pub mod wire;
 
 mod bus;
 mod cluster;
+pub mod consensus;
 pub mod membership;
 mod memory;
 mod nats;

@@ -149,6 +149,10 @@ pub struct Proposal {
     /// When proposed.
     #[serde(rename = "Timestamp", default = "go_zero_time")]
     pub timestamp: DateTime<Utc>,
+    /// geodns extension: base64 ed25519 signature of the sender; absent from original
+    /// nodes, which ignore it.
+    #[serde(rename = "Signature", default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
 }
 
 /// `consensus.vote` payload.
@@ -169,6 +173,10 @@ pub struct Vote {
     /// When voted.
     #[serde(rename = "Timestamp", default = "go_zero_time")]
     pub timestamp: DateTime<Utc>,
+    /// geodns extension: base64 ed25519 signature of the sender; absent from original
+    /// nodes, which ignore it.
+    #[serde(rename = "Signature", default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
 }
 
 /// `consensus.finalize` payload.
@@ -186,6 +194,10 @@ pub struct FinalizeMessage {
     /// When decided.
     #[serde(rename = "DecidedAt", default = "go_zero_time")]
     pub decided_at: DateTime<Utc>,
+    /// geodns extension: base64 ed25519 signature of the sender; absent from original
+    /// nodes, which ignore it.
+    #[serde(rename = "Signature", default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
 }
 
 /// `dns.usage.getUsage` payload. Dates are `YYYY-MM-DD`; filters are optional.

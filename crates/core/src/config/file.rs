@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::consensus::ConsensusSection;
 use super::sections::{
     BusSection, ClusterSection, DnsSection, GeoIpSection, ListenSection, MatrixSection,
     MonitorSection, NodeSection, RedisSection, SourcesSection, StorageSection,
@@ -70,6 +71,9 @@ pub struct ConfigFile {
     /// Membership timing.
     #[serde(default)]
     pub cluster: ClusterSection,
+    /// Consensus rules, authentication and trusted nodes.
+    #[serde(default)]
+    pub consensus: ConsensusSection,
     /// Members, services, records and alerts loaded from the original system's JSON files.
     #[serde(default)]
     pub sources: SourcesSection,
@@ -352,6 +356,7 @@ impl ConfigFile {
             dns: DnsSection::default(),
             monitor: MonitorSection::default(),
             cluster: ClusterSection::default(),
+            consensus: ConsensusSection::default(),
             sources: SourcesSection::default(),
             checks: Vec::new(),
             members: Vec::new(),

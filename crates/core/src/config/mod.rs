@@ -5,6 +5,7 @@
 //! the network. A rejected configuration is never partially applied: callers keep the
 //! previous `Arc<Config>` until a new one validates completely.
 
+mod consensus;
 mod error;
 mod file;
 mod overrides;
@@ -19,6 +20,7 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
+pub use consensus::{AuthName, ConsensusSection, PolicyName, TrustedNodeFile};
 pub use error::{ConfigError, ConfigErrors, Origin, Position};
 pub use file::{
     AlertsFile, CheckFile, ConfigFile, MemberFile, OverrideFile, ProbeType, RecordFile, Secret,
@@ -61,6 +63,8 @@ pub struct Config {
     pub monitor: MonitorSection,
     /// Membership timing.
     pub cluster: ClusterSection,
+    /// Consensus rules, authentication and trusted nodes.
+    pub consensus: ConsensusSection,
     /// Where members/services/records/alerts are reloaded from.
     pub sources: SourcesSection,
     /// Members, services, checks, records, overrides and alert routing.

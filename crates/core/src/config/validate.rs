@@ -113,7 +113,7 @@ impl Report {
         }
     }
 
-    fn warn(&mut self, message: String) {
+    pub(super) fn warn(&mut self, message: String) {
         self.warnings.push(message);
     }
 }
@@ -127,6 +127,12 @@ pub fn build(
     let mut report = Report::default();
     let node = validate_node(&file, origin, &mut report);
     validate_settings(&file, origin, &mut report);
+    super::consensus::validate_consensus(
+        &file.consensus,
+        file.bus.mode == super::BusMode::Embedded,
+        origin,
+        &mut report,
+    );
 
     let mut members: Vec<_> = file
         .members
@@ -191,6 +197,7 @@ pub fn build(
         dns: file.dns,
         monitor: file.monitor,
         cluster: file.cluster,
+        consensus: file.consensus,
         sources: file.sources,
         catalog: Catalog {
             members,

@@ -1,0 +1,111 @@
+//! Consensus messages through the wire format: golden files still read, signatures
+//! survive the round trip and still verify, invalid content is named.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+
+use geodns_consensus::auth::{AuthMode, NodeKey, Trust, TrustedNode};
+
+use super::*;
+
+fn trust_for(name: &str, key: &NodeKey) -> Trust {
+    let node = TrustedNode {
+        key: Some(key.public()),
+        monitor: true,
+    };
+    Trust::new(
+        AuthMode::Strict,
+        BTreeMap::from([(NodeId::parse(name).unwrap(), node)]),
+    )
+}
+
+#[test]
+fn original_messages_read_as_unsigned_typed_messages() {
+    let proposal = decode_proposal(include_bytes!("../../golden/proposal.json")).unwrap();
+    assert!(proposal.signature.is_none());
+    assert_eq!(proposal.message.key.kind, CheckKind::Endpoint);
+    assert_eq!(proposal.message.key.member.as_str(), "Amforc");
+    // Unsigned typed messages write exactly the original's bytes.
+    let golden = include_str!("../../golden/proposal.json").trim_end();
+    assert_eq!(
+        String::from_utf8(encode_proposal(&proposal)).unwrap(),
+        golden
+    );
+    let vote = decode_vote(include_bytes!("../../golden/vote.json")).unwrap();
+    let golden = include_str!("../../golden/vote.json").trim_end();
+    assert_eq!(String::from_utf8(encode_vote(&vote)).unwrap(), golden);
+    let finalize = decode_finalize(include_bytes!("../../golden/finalize.json")).unwrap();
+    assert!(finalize.message.passed);
+}
+
+#[test]
+fn signatures_survive_the_wire_and_verify() {
+    let key = NodeKey::from_seed([9; 32]);
+    let mut proposal = decode_proposal(include_bytes!("../../golden/proposal.json"))
+        .unwrap()
+        .message;
+    proposal.data =
+        Some(serde_json::from_str(r#"{"z":1.5,"a":[true,null],"m":{"k":"v"}}"#).unwrap());
+    let sender = proposal.sender.to_string();
+    let signed = key.sign(proposal);
+    let payload = encode_proposal(&signed);
+    assert!(String::from_utf8_lossy(&payload).contains("\"Signature\":\""));
+    let received = decode_proposal(&payload).unwrap();
+    assert_eq!(received, signed);
+    let trust = trust_for(&sender, &key);
+    assert!(trust.check(&received).is_ok());
+
+    let finalize = key.sign(typed::Finalize {
+        proposal: received.message.clone(),
+        sender: received.message.sender.clone(),
+        passed: true,
+        decided_at: received.message.timestamp,
+    });
+    let received = decode_finalize(&encode_finalize(&finalize)).unwrap();
+    assert!(trust.check(&received).is_ok());
+
+    // One changed byte in the payload and it no longer verifies.
+    let tampered = String::from_utf8(encode_finalize(&finalize))
+        .unwrap()
+        .replace("\"Passed\":true", "\"Passed\":false");
+    assert!(
+        trust
+            .check(&decode_finalize(tampered.as_bytes()).unwrap())
+            .is_err()
+    );
+}
+
+#[test]
+fn invalid_content_is_named() {
+    let cases: [(&str, fn(&[u8]) -> String, &str); 5] = [
+        (
+            r#"{"ProposalID":"p","SenderNodeID":"M1","NodeID":"M2","Agree":true}"#,
+            |p| decode_vote(p).unwrap_err().to_string(),
+            "malformed vote message: vote sender \"M1\" differs from voter \"M2\"",
+        ),
+        (
+            r#"{"ID":"p","SenderNodeID":"M1","CheckType":"planet","CheckName":"x","MemberName":"A"}"#,
+            |p| decode_proposal(p).unwrap_err().to_string(),
+            "malformed proposal message: CheckType: \"planet\" is not site, domain or endpoint",
+        ),
+        (
+            r#"{"ID":"","SenderNodeID":"M1","CheckType":"site","CheckName":"x","MemberName":"A"}"#,
+            |p| decode_proposal(p).unwrap_err().to_string(),
+            "malformed proposal message: proposal id \"\": must be 1 to 64 printable ASCII characters",
+        ),
+        (
+            r#"{"ProposalID":"p","NodeID":"M1","Agree":true,"Signature":"AAAA"}"#,
+            |p| decode_vote(p).unwrap_err().to_string(),
+            "malformed vote message: signature: 3 bytes, expected 64",
+        ),
+        (
+            r#"{"ID":"p","SenderNodeID":"M1","CheckType":"domain","CheckName":"ssl","MemberName":"A"}"#,
+            |p| decode_proposal(p).unwrap_err().to_string(),
+            "malformed proposal message: check: domain: must not be empty",
+        ),
+    ];
+    for (payload, read, want) in cases {
+        assert_eq!(read(payload.as_bytes()), want, "{payload}");
+    }
+}
