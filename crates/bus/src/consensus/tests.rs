@@ -78,7 +78,8 @@ fn signatures_survive_the_wire_and_verify() {
 
 #[test]
 fn invalid_content_is_named() {
-    let cases: [(&str, fn(&[u8]) -> String, &str); 5] = [
+    type Reader = fn(&[u8]) -> String;
+    let cases: [(&str, Reader, &str); 5] = [
         (
             r#"{"ProposalID":"p","SenderNodeID":"M1","NodeID":"M2","Agree":true}"#,
             |p| decode_vote(p).unwrap_err().to_string(),
