@@ -69,6 +69,9 @@ enum Command {
     /// Cluster tools: status.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// Print this node's consensus public key as a `[[consensus.nodes]]` entry, creating
+    /// the key file if it does not exist yet.
+    Key(ConfigArg),
 }
 
 #[derive(Debug, Subcommand)]
@@ -283,6 +286,13 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             json,
             timeout,
         }) => cluster_status(http, &config.config, node, json, timeout).await,
+        Command::Key(config) => {
+            let overrides = overrides_from_env(std::env::vars());
+            let config = Loader::new(http, config.config, overrides).load().await?;
+            let entry = crate::consensus::keys::trusted_entry(&config)?;
+            write!(std::io::stdout().lock(), "{entry}")?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -6,6 +6,7 @@ pub mod bus;
 pub mod cli;
 pub mod clock;
 pub mod config_source;
+pub mod consensus;
 pub mod db;
 pub mod http;
 pub mod import;

@@ -4,8 +4,10 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
+use geodns_bus::redis::{EventPublisher, RedisClient, RedisConfig};
 use geodns_bus::{Bus, ClusterHandle, MemoryBus, NatsBus, SelfInfo, run_membership};
 use geodns_core::config::{BusMode, Summary};
+use geodns_core::model::NodeRole;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -43,11 +45,13 @@ pub async fn run(loader: Loader, shutdown: CancellationToken) -> anyhow::Result<
     tracing::info!(backend = store.backend().name(), url = %geodns_store::redact(&store_config.url), "database ready");
     let tasks = TaskTracker::new();
     let cluster = crate::bus::cluster_handle(&config);
-    let me = crate::bus::self_info(&config);
+    let live = LiveConfig::new(config);
+    tasks.spawn(run_reloader(loader, live.clone(), shutdown.clone()));
+    let config = live.current();
     match config.bus.mode {
         BusMode::Embedded => {
             let bus = MemoryBus::new(config.node.id.as_str());
-            tasks.spawn(membership(bus, me, cluster.clone(), shutdown.clone()));
+            spawn_roles(&tasks, bus, &live, &cluster, store.clone(), &shutdown).await?;
         }
         BusMode::Nats => {
             let nats = crate::bus::nats_config(&config.bus, &format!("geodns {}", config.node.id))?;
@@ -55,11 +59,9 @@ pub async fn run(loader: Loader, shutdown: CancellationToken) -> anyhow::Result<
                 .await
                 .context("cannot set up the NATS connection")?;
             tracing::info!(servers = ?nats.urls, "NATS bus configured");
-            tasks.spawn(membership(bus, me, cluster.clone(), shutdown.clone()));
+            spawn_roles(&tasks, bus, &live, &cluster, store.clone(), &shutdown).await?;
         }
     }
-    let live = LiveConfig::new(config);
-    tasks.spawn(run_reloader(loader, live.clone(), shutdown.clone()));
     tasks.close();
 
     shutdown.cancelled().await;
@@ -72,6 +74,56 @@ pub async fn run(loader: Loader, shutdown: CancellationToken) -> anyhow::Result<
     }
     store.close().await;
     Ok(())
+}
+
+/// Spawns membership, consensus and (for collators) outage recording on `bus`.
+async fn spawn_roles<B: Bus>(
+    tasks: &TaskTracker,
+    bus: B,
+    live: &LiveConfig,
+    cluster: &ClusterHandle,
+    store: geodns_store::SqlStore,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let config = live.current();
+    let me = crate::bus::self_info(&config);
+    tasks.spawn(membership(
+        bus.clone(),
+        me,
+        cluster.clone(),
+        shutdown.clone(),
+    ));
+    let (consensus, _handle) =
+        crate::consensus::start(bus.clone(), live.clone(), cluster.clone(), shutdown.clone())?;
+    tasks.spawn(consensus);
+    if config.node.roles.contains(&NodeRole::Collator) {
+        let events = redis_events(&config).await;
+        let trust = crate::consensus::keys::trust(&config)?;
+        let collator = crate::consensus::run_collator(bus, store, events, trust, shutdown.clone());
+        tasks.spawn(async move {
+            if let Err(error) = collator.await {
+                tracing::error!(error = format!("{error:#}"), "collator stopped");
+            }
+        });
+    }
+    Ok(())
+}
+
+/// The Redis Streams publisher, when `[redis]` is configured and reachable.
+async fn redis_events(config: &geodns_core::config::Config) -> Option<EventPublisher> {
+    let section = config.redis.as_ref()?;
+    let redis = RedisConfig::from_url(&section.url);
+    match RedisClient::connect(&redis).await {
+        Ok(client) => Some(EventPublisher::new(
+            client,
+            &section.stream_prefix,
+            section.stream_max_len,
+        )),
+        Err(error) => {
+            tracing::warn!(%error, "Redis unreachable: outage events are not published");
+            None
+        }
+    }
 }
 
 async fn membership<B: Bus>(

@@ -1,0 +1,116 @@
+//! This node's ed25519 key file: read it, or create it on first start (32 random bytes,
+//! base64, mode 0600, written atomically), and the trust table from `[consensus]`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use base64::Engine as _;
+use geodns_consensus::auth::{AuthMode, NodeKey, PublicKey, Trust, TrustedNode};
+use geodns_core::config::{AuthName, Config};
+use geodns_core::model::NodeRole;
+
+/// Where the key file is: `consensus.key_file`, under `node.data_dir` when relative.
+pub fn key_path(config: &Config) -> PathBuf {
+    let file = &config.consensus.key_file;
+    if file.is_absolute() {
+        file.clone()
+    } else {
+        config.node.data_dir.join(file)
+    }
+}
+
+/// Reads the key, creating it if the file does not exist. Returns the key and whether
+/// it was created now.
+pub fn load_or_create(path: &Path) -> anyhow::Result<(NodeKey, bool)> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .with_context(|| format!("key file {}: not base64", path.display()))?;
+            let seed: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
+                anyhow::anyhow!(
+                    "key file {}: {} bytes, expected a 32-byte ed25519 seed",
+                    path.display(),
+                    b.len()
+                )
+            })?;
+            warn_if_readable_by_others(path);
+            Ok((NodeKey::from_seed(seed), false))
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let mut seed = [0u8; 32];
+            getrandom::fill(&mut seed)
+                .map_err(|e| anyhow::anyhow!("no randomness for a new key: {e}"))?;
+            let text = base64::engine::general_purpose::STANDARD.encode(seed) + "\n";
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+            super::cache::write_atomically(path, text.as_bytes(), true)
+                .with_context(|| format!("cannot write key file {}", path.display()))?;
+            Ok((NodeKey::from_seed(seed), true))
+        }
+        Err(error) => {
+            Err(error).with_context(|| format!("cannot read key file {}", path.display()))
+        }
+    }
+}
+
+#[cfg(unix)]
+fn warn_if_readable_by_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(path = %path.display(), "key file is readable by group or others; chmod 600 it");
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_readable_by_others(_path: &Path) {}
+
+/// The trust table of `[consensus]`. Keys were shape-checked by validation; here they
+/// must also be valid ed25519 points.
+pub fn trust(config: &Config) -> anyhow::Result<Trust> {
+    let mode = match config.consensus.auth {
+        AuthName::Strict => AuthMode::Strict,
+        AuthName::Compat => AuthMode::Compat,
+        AuthName::Off => AuthMode::Off,
+    };
+    let mut nodes = BTreeMap::new();
+    for (index, node) in config.consensus.nodes.iter().enumerate() {
+        let key = node
+            .public_key
+            .as_deref()
+            .map(PublicKey::from_base64)
+            .transpose()
+            .with_context(|| format!("consensus.nodes[{index}].public_key"))?;
+        let trusted = TrustedNode {
+            key,
+            monitor: node.roles.contains(&NodeRole::Monitor),
+        };
+        nodes.insert(node.id.clone(), trusted);
+    }
+    Ok(Trust::new(mode, nodes))
+}
+
+/// This node's `[[consensus.nodes]]` entry, for the other nodes' configuration.
+pub fn trusted_entry(config: &Config) -> anyhow::Result<String> {
+    let path = key_path(config);
+    let (key, created) = load_or_create(&path)?;
+    let roles: Vec<String> = config
+        .node
+        .roles
+        .iter()
+        .map(|role| format!("\"{}\"", role.as_str()))
+        .collect();
+    Ok(format!(
+        "# {} {}\n[[consensus.nodes]]\nid = \"{}\"\nroles = [{}]\npublic_key = \"{}\"\n",
+        if created { "created" } else { "read" },
+        path.display(),
+        config.node.id,
+        roles.join(", "),
+        key.public().to_base64()
+    ))
+}

@@ -1,0 +1,353 @@
+//! The consensus task: the thin I/O shell around [`geodns_consensus::Engine`]. It feeds
+//! the engine bus messages, check results, membership, maintenance and ticks; publishes
+//! what it asks; shares the official results as `Arc<Snapshot>` on a watch channel; and
+//! saves and loads the cache files.
+
+pub mod cache;
+mod collator;
+pub mod keys;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use geodns_bus::consensus::{
+    decode_finalize, decode_proposal, decode_vote, encode_finalize, encode_proposal, encode_vote,
+};
+use geodns_bus::membership::MalformedLog;
+use geodns_bus::wire::WireRole;
+use geodns_bus::{Bus, BusMessage, ClusterHandle, subjects};
+use geodns_consensus::engine::{Event, Observation, Outgoing, Pending, Stats};
+use geodns_consensus::hysteresis::Hysteresis;
+use geodns_consensus::policy::Policy;
+use geodns_consensus::results::Snapshot;
+use geodns_consensus::{Engine, EngineConfig, Input, Output};
+use geodns_core::config::{Config, PolicyName};
+use geodns_core::ids::{MemberId, NodeId};
+use geodns_core::model::NodeRole;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+pub use collator::run_collator;
+
+use crate::reload::LiveConfig;
+
+/// How often the engine is ticked (timeouts, republishing, membership).
+const TICK: Duration = Duration::from_secs(1);
+
+/// What the API and logs can ask of the consensus task.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Status {
+    /// Too few active monitors: official results cannot change.
+    pub frozen: bool,
+    /// Monitors counted toward the quorum.
+    pub active_monitors: usize,
+    /// Counters.
+    pub stats: Stats,
+    /// Held state.
+    pub pending: Option<Pending>,
+    /// Bus messages that could not be read.
+    pub malformed: u64,
+}
+
+/// Handles on a running consensus task. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ConsensusHandle {
+    /// The official results; readers `borrow()` the current `Arc<Snapshot>`.
+    pub official: watch::Receiver<Arc<Snapshot>>,
+    /// Where the monitor role sends its check results.
+    pub observations: mpsc::Sender<Observation>,
+    /// Latest status.
+    pub status: Arc<Mutex<Status>>,
+}
+
+/// The engine's rules from `[consensus]`.
+pub fn engine_config(config: &Config) -> EngineConfig {
+    let section = &config.consensus;
+    let voter = config.node.roles.contains(&NodeRole::Monitor);
+    let mut engine = EngineConfig::new(config.node.id.clone(), voter);
+    engine.policy = match section.policy {
+        PolicyName::Majority => Policy::Majority,
+        PolicyName::HealthyAbove => Policy::HealthyAbove {
+            percent: section.healthy_above_percent,
+        },
+        PolicyName::All => Policy::All,
+        PolicyName::Any => Policy::Any,
+    };
+    engine.min_votes = section.effective_min_votes();
+    engine.proposal_timeout = section.proposal_timeout;
+    engine.republish_interval = section.republish_interval;
+    engine.max_retries = section.max_retries;
+    engine.hysteresis = Hysteresis {
+        fall: section.fall,
+        rise: section.rise,
+    };
+    engine
+}
+
+/// The task's inputs, built at start.
+struct Shell<B> {
+    bus: B,
+    engine: Engine,
+    cluster: ClusterHandle,
+    official: watch::Sender<Arc<Snapshot>>,
+    status: Arc<Mutex<Status>>,
+    malformed: MalformedLog,
+    data_dir: PathBuf,
+    node: String,
+}
+
+/// Starts the engine from the configuration and the cache files; returns the task's
+/// future and its handle. The key file is created on first start for monitors.
+pub fn start<B: Bus>(
+    bus: B,
+    live: LiveConfig,
+    cluster: ClusterHandle,
+    shutdown: CancellationToken,
+) -> anyhow::Result<(impl Future<Output = ()> + Send, ConsensusHandle)> {
+    let config = live.current();
+    let trust = keys::trust(&config)?;
+    let key = if config.node.roles.contains(&NodeRole::Monitor) {
+        let path = keys::key_path(&config);
+        let (key, created) = keys::load_or_create(&path)?;
+        tracing::info!(
+            path = %path.display(),
+            public_key = %key.public().to_base64(),
+            created,
+            "consensus key"
+        );
+        Some(key)
+    } else {
+        None
+    };
+    let mut engine = Engine::new(engine_config(&config), trust, key);
+    let data_dir = config.node.data_dir.clone();
+    for (name, local) in [(cache::OFFICIAL, false), (cache::LOCAL, true)] {
+        let path = data_dir.join(name);
+        match cache::load(&path) {
+            Ok(rows) if local => engine.restore_local(rows),
+            Ok(rows) => engine.restore_official(rows),
+            Err(error) => {
+                tracing::warn!(path = %path.display(), %error, "ignoring an unreadable cache file")
+            }
+        }
+    }
+    let (official, official_rx) = watch::channel(engine.official());
+    let (observations, observations_rx) = mpsc::channel(4096);
+    let status = Arc::new(Mutex::new(Status::default()));
+    let handle = ConsensusHandle {
+        official: official_rx,
+        observations,
+        status: status.clone(),
+    };
+    let shell = Shell {
+        bus,
+        engine,
+        cluster,
+        official,
+        status,
+        malformed: MalformedLog::default(),
+        data_dir,
+        node: config.node.id.to_string(),
+    };
+    let task = async move {
+        if let Err(error) = shell.run(live, observations_rx, shutdown).await {
+            tracing::error!(error = format!("{error:#}"), "consensus stopped");
+        }
+    };
+    Ok((task, handle))
+}
+
+fn maintenance_of(config: &Config) -> BTreeSet<MemberId> {
+    config
+        .catalog
+        .members
+        .iter()
+        .filter(|(_, member)| member.maintenance)
+        .map(|(id, _)| id.clone())
+        .collect()
+}
+
+impl<B: Bus> Shell<B> {
+    async fn run(
+        mut self,
+        live: LiveConfig,
+        mut observations: mpsc::Receiver<Observation>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let subscribe = |subject: &'static str| self.bus.subscribe(subject);
+        let mut proposals = subscribe(subjects::PROPOSE).await.context("subscribe")?;
+        let mut votes = subscribe(subjects::VOTE).await.context("subscribe")?;
+        let mut finalizes = subscribe(subjects::FINALIZE).await.context("subscribe")?;
+        let mut configs = live.subscribe();
+        let cache_every = live.current().consensus.cache_interval;
+        self.input(Input::Maintenance(maintenance_of(&live.current())))
+            .await;
+        let mut tick = tokio::time::interval(TICK);
+        let mut save = tokio::time::interval(cache_every);
+        save.tick().await;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => self.tick().await,
+                _ = save.tick() => self.save_caches(),
+                Some(message) = proposals.next() => self.on_message(message).await,
+                Some(message) = votes.next() => self.on_message(message).await,
+                Some(message) = finalizes.next() => self.on_message(message).await,
+                Some(observation) = observations.recv() => {
+                    self.input(Input::Observed(observation)).await;
+                }
+                Ok(()) = configs.changed() => {
+                    let config = configs.borrow_and_update().clone();
+                    self.input(Input::Maintenance(maintenance_of(&config))).await;
+                }
+            }
+        }
+        self.save_caches();
+        Ok(())
+    }
+
+    async fn tick(&mut self) {
+        let monitors: BTreeSet<NodeId> = self
+            .cluster
+            .active_ids(&WireRole::Monitor)
+            .iter()
+            .filter_map(|id| NodeId::parse(id).ok())
+            .collect();
+        self.input(Input::Monitors(monitors)).await;
+        self.input(Input::Tick).await;
+        let mut status = self.status.lock().unwrap_or_else(PoisonError::into_inner);
+        status.frozen = self.engine.is_frozen();
+        status.active_monitors = self.engine.monitors().len();
+        status.stats = self.engine.stats().clone();
+        status.pending = Some(self.engine.pending());
+        status.malformed = self.malformed.total;
+    }
+
+    async fn on_message(&mut self, message: BusMessage) {
+        let decoded = match message.subject.as_str() {
+            subjects::PROPOSE => decode_proposal(&message.payload).map(Input::Proposal),
+            subjects::VOTE => decode_vote(&message.payload).map(Input::Vote),
+            _ => decode_finalize(&message.payload).map(Input::Finalize),
+        };
+        match decoded {
+            Ok(input) => {
+                let sender = match &input {
+                    Input::Proposal(p) => p.message.sender.to_string(),
+                    Input::Vote(v) => v.message.voter.to_string(),
+                    Input::Finalize(f) => f.message.sender.to_string(),
+                    _ => String::new(),
+                };
+                if self.input(input).await {
+                    self.cluster.heard(&sender);
+                }
+            }
+            Err(error) => {
+                let sender = message.sender.as_deref().unwrap_or("unknown");
+                if self.malformed.record(sender, crate::clock::now()) {
+                    tracing::warn!(%sender, subject = %message.subject, %error, "malformed consensus message");
+                }
+            }
+        }
+    }
+
+    /// Steps the engine and carries out its outputs; false if the input was rejected.
+    async fn input(&mut self, input: Input) -> bool {
+        let outputs = self.engine.step(input, crate::clock::now());
+        let mut accepted = true;
+        let mut official_changed = false;
+        for output in outputs {
+            match output {
+                Output::Publish(message) => self.publish(message).await,
+                Output::Official(change) => {
+                    official_changed = true;
+                    tracing::info!(
+                        check = %change.key,
+                        status = change.entry.status,
+                        previous = ?change.previous,
+                        proposal = %change.proposal,
+                        "official status changed"
+                    );
+                }
+                Output::Local { key, status } => {
+                    tracing::debug!(check = %key, status, "local status changed");
+                }
+                Output::Event(event) => accepted &= log_event(event),
+            }
+        }
+        if official_changed {
+            self.official.send_replace(self.engine.official());
+        }
+        accepted
+    }
+
+    async fn publish(&self, message: Outgoing) {
+        let (subject, payload) = match &message {
+            Outgoing::Proposal(p) => (subjects::PROPOSE, encode_proposal(p)),
+            Outgoing::Vote(v) => (subjects::VOTE, encode_vote(v)),
+            Outgoing::Finalize(f) => (subjects::FINALIZE, encode_finalize(f)),
+        };
+        if let Err(error) = self.bus.publish(subject, Bytes::from(payload)).await {
+            tracing::warn!(%subject, %error, "cannot publish a consensus message");
+        }
+    }
+
+    fn save_caches(&self) {
+        let now = crate::clock::now();
+        let files = [
+            (cache::OFFICIAL, self.engine.official()),
+            (cache::LOCAL, self.engine.local()),
+        ];
+        for (name, snapshot) in files {
+            let path = self.data_dir.join(name);
+            if let Err(error) = cache::save(&path, &self.node, &snapshot, now) {
+                tracing::warn!(path = %path.display(), %error, "cannot save the cache file");
+            }
+        }
+    }
+}
+
+/// Logs an engine event; returns false for a rejection.
+fn log_event(event: Event) -> bool {
+    match event {
+        Event::Decided {
+            proposal,
+            key,
+            status,
+            passed,
+            reason,
+            votes,
+            active,
+        } => {
+            tracing::info!(%proposal, check = %key, status, passed, ?reason, ?votes, active, "decided");
+        }
+        Event::Rejected {
+            kind,
+            sender,
+            reason,
+        } => {
+            tracing::warn!(kind, %sender, %reason, "rejected a consensus message");
+            return false;
+        }
+        Event::Frozen {
+            frozen: true,
+            active,
+            min_votes,
+        } => tracing::error!(
+            active,
+            min_votes,
+            "too few active monitors: official results are frozen"
+        ),
+        Event::Frozen { active, .. } => {
+            tracing::info!(active, "enough monitors again: official results can change")
+        }
+        Event::Maintenance { member, on } => {
+            tracing::info!(%member, maintenance = on, "member maintenance changed")
+        }
+        Event::Dropped { what } => tracing::warn!(what, "consensus bound reached; dropped"),
+    }
+    true
+}

@@ -1,0 +1,272 @@
+//! Consensus through the real I/O shell: three monitors (strict auth, keys created on
+//! first start) on one in-process bus with membership, a collator storing the outage with
+//! its votes in SQLite, official snapshots on every node, forged messages rejected, and
+//! cache files written at shutdown and read at the next start.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytes::Bytes;
+use geodns::consensus::{ConsensusHandle, cache, keys};
+use geodns::reload::LiveConfig;
+use geodns_bus::{Bus, MemoryBus, run_membership};
+use geodns_consensus::engine::Observation;
+use geodns_consensus::message::ProposalId;
+use geodns_core::ids::MemberId;
+use geodns_core::model::CheckKind;
+use geodns_core::records::CheckKey;
+use geodns_store::{OutageFilter, OutageStore, SqlStore};
+use tokio_util::sync::CancellationToken;
+
+use crate::support::write;
+
+const MONITORS: [&str; 3] = ["MON-1", "MON-2", "MON-3"];
+
+fn config_text(dir: &Path, id: &str, roles: &str, trusted: &str) -> PathBuf {
+    let data = dir.join(id);
+    std::fs::create_dir_all(&data).unwrap();
+    let text = format!(
+        "[node]\nid = \"{id}\"\nroles = [{roles}]\ndata_dir = \"{}\"\n\n\
+         [cluster]\nheartbeat = \"1s\"\nactive_window = \"3s\"\npurge_after = \"60s\"\n\n\
+         [consensus]\nauth = \"strict\"\ncache_interval = \"1s\"\n\n{trusted}\n\
+         [[members]]\nname = \"Amforc\"\nlatitude = 50.1\nlongitude = 8.7\n",
+        data.display()
+    );
+    write(dir, &format!("{id}.toml"), &text)
+}
+
+async fn load(path: &Path) -> geodns_core::config::Config {
+    geodns::config_source::Loader::new(
+        geodns::http::client(Duration::from_secs(5)).unwrap(),
+        path.to_path_buf(),
+        Vec::new(),
+    )
+    .load()
+    .await
+    .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn key() -> CheckKey {
+    CheckKey {
+        kind: CheckKind::Site,
+        check: "ping".into(),
+        member: MemberId::parse("Amforc").unwrap(),
+        domain: String::new(),
+        endpoint: String::new(),
+        ipv6: false,
+    }
+}
+
+struct Node {
+    handle: ConsensusHandle,
+    shutdown: CancellationToken,
+    tasks: tokio::task::JoinSet<()>,
+}
+
+async fn start(bus: MemoryBus, path: &Path, store: Option<SqlStore>) -> Node {
+    let config = load(path).await;
+    let cluster = geodns::bus::cluster_handle(&config);
+    let me = geodns::bus::self_info(&config);
+    let shutdown = CancellationToken::new();
+    let live = LiveConfig::new(config.clone());
+    let mut tasks = tokio::task::JoinSet::new();
+    let membership = run_membership(bus.clone(), me, cluster.clone(), shutdown.clone());
+    tasks.spawn(async move { membership.await.unwrap() });
+    let (task, handle) =
+        geodns::consensus::start(bus.clone(), live, cluster, shutdown.clone()).unwrap();
+    tasks.spawn(task);
+    if let Some(store) = store {
+        let trust = keys::trust(&config).unwrap();
+        let collator = geodns::consensus::run_collator(bus, store, None, trust, shutdown.clone());
+        tasks.spawn(async move { collator.await.unwrap() });
+    }
+    Node {
+        handle,
+        shutdown,
+        tasks,
+    }
+}
+
+async fn observe_all(nodes: &[Node], ok: bool, round: u32) {
+    for (index, node) in nodes.iter().enumerate() {
+        let observation = Observation {
+            key: key(),
+            ok,
+            error: if ok {
+                String::new()
+            } else {
+                "100% packet loss".into()
+            },
+            data: None,
+            new_id: ProposalId::parse(&format!("r{round}-n{index}")).unwrap(),
+        };
+        node.handle.observations.send(observation).await.unwrap();
+    }
+}
+
+/// Waits until every node's official status of the check is `want`.
+async fn wait_official(nodes: &[Node], want: bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let statuses: Vec<Option<bool>> = nodes
+            .iter()
+            .map(|n| n.handle.official.borrow().get(&key()).map(|e| e.status))
+            .collect();
+        if statuses.iter().all(|s| *s == Some(want)) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "official statuses {statuses:?}, want {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_monitors_agree_record_the_outage_and_reject_forgeries() {
+    let dir = tempfile::tempdir().unwrap();
+    // First start creates each key; `geodns key` prints the entries the others trust.
+    let mut trusted = String::new();
+    for id in MONITORS {
+        let path = config_text(dir.path(), id, "\"monitor\"", "");
+        trusted.push_str(&keys::trusted_entry(&load(&path).await).unwrap());
+    }
+    let paths: Vec<PathBuf> = MONITORS
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let roles = if i == 0 {
+                "\"monitor\", \"collator\""
+            } else {
+                "\"monitor\""
+            };
+            config_text(dir.path(), id, roles, &trusted)
+        })
+        .collect();
+    let store = SqlStore::open(geodns_store::StoreConfig::new(format!(
+        "sqlite://{}",
+        dir.path().join("geodns.db").display()
+    )))
+    .await
+    .unwrap();
+    let hub = MemoryBus::new("hub");
+    let mut nodes = Vec::new();
+    for (index, path) in paths.iter().enumerate() {
+        let id = MONITORS[index];
+        nodes.push(start(hub.join(id), path, (index == 0).then(|| store.clone())).await);
+    }
+    // Membership: each sees three monitors.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while nodes
+        .iter()
+        .any(|n| n.handle.status.lock().unwrap().active_monitors != 3)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "monitors never saw each other"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    observe_all(&nodes, false, 1).await;
+    wait_official(&nodes, false).await;
+    let outages = store.outages(&OutageFilter::default()).await.unwrap();
+    assert_eq!(outages.len(), 1, "{outages:?}");
+    let votes = &outages[0].votes;
+    assert!(
+        votes.len() >= 2 && votes.values().all(|agree| *agree),
+        "votes {votes:?}"
+    );
+    assert!(outages[0].end.is_none());
+
+    // Forgeries on the bus: an unsigned vote and a proposal from an unknown node.
+    let evil = hub.join("EVIL");
+    let forged_vote = r#"{"ProposalID":"x","SenderNodeID":"MON-2","NodeID":"MON-2","Agree":true}"#;
+    let forged_proposal = r#"{"ID":"y","SenderNodeID":"EVIL","CheckType":"site","CheckName":"ping","MemberName":"Amforc","ProposedStatus":true}"#;
+    evil.publish("consensus.vote", Bytes::from(forged_vote))
+        .await
+        .unwrap();
+    evil.publish("consensus.propose", Bytes::from(forged_proposal))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for (index, node) in nodes.iter().enumerate() {
+        let rejected: u64 = node
+            .handle
+            .status
+            .lock()
+            .unwrap()
+            .stats
+            .rejected
+            .values()
+            .sum();
+        // MON-2 takes a vote in its own name for the echo of its own message and drops it
+        // unverified; the others reject both forgeries.
+        let want = if MONITORS[index] == "MON-2" { 1 } else { 2 };
+        assert_eq!(rejected, want, "{} rejections", MONITORS[index]);
+    }
+    assert!(nodes.iter().all(|n| {
+        n.handle
+            .official
+            .borrow()
+            .get(&key())
+            .is_some_and(|e| !e.status)
+    }));
+
+    // Recovery: two good results each (hysteresis), the outage closes.
+    observe_all(&nodes, true, 2).await;
+    observe_all(&nodes, true, 3).await;
+    wait_official(&nodes, true).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let outages = store.outages(&OutageFilter::default()).await.unwrap();
+        if outages[0].end.is_some() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "outage never closed: {outages:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Shutdown saves the caches; the next start reads them.
+    for node in &mut nodes {
+        node.shutdown.cancel();
+        while node.tasks.join_next().await.is_some() {}
+    }
+    let saved = cache::load(&dir.path().join("MON-2").join(cache::OFFICIAL)).unwrap();
+    assert_eq!(saved.len(), 1);
+    assert!(saved[0].1.status);
+    let restarted = start(hub.join("MON-2"), &paths[1], None).await;
+    assert_eq!(
+        restarted
+            .handle
+            .official
+            .borrow()
+            .get(&key())
+            .map(|e| e.status),
+        Some(true)
+    );
+    restarted.shutdown.cancel();
+}
+
+#[test]
+fn a_corrupt_or_torn_cache_file_is_reported_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(cache::OFFICIAL);
+    assert!(
+        cache::load(&path).unwrap().is_empty(),
+        "a missing file is empty"
+    );
+    std::fs::write(&path, b"{\"version\":1,\"node\":\"x\",\"saved_at\":\"2026-").unwrap();
+    let error = cache::load(&path).unwrap_err();
+    assert!(error.contains("EOF"), "{error}");
+    std::fs::write(&path, br#"{"version":1,"node":"x","saved_at":"2026-01-01T00:00:00Z","results":[{"check_type":"planet","check_name":"c","member":"A","ipv6":false,"status":true,"at":"2026-01-01T00:00:00Z"}]}"#).unwrap();
+    let error = cache::load(&path).unwrap_err();
+    assert_eq!(
+        error,
+        "results[0]: check_type \"planet\" is not site, domain or endpoint"
+    );
+}
