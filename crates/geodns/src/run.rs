@@ -112,7 +112,16 @@ async fn spawn_roles<B: Bus>(
 /// The Redis Streams publisher, when `[redis]` is configured and reachable.
 async fn redis_events(config: &geodns_core::config::Config) -> Option<EventPublisher> {
     let section = config.redis.as_ref()?;
-    let redis = RedisConfig::from_url(&section.url);
+    // The seed's REDIS_CLUSTER_* variables win over the URL, as for the data layer.
+    let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+    let redis = match RedisConfig::from_env(&env) {
+        Ok(Some(from_env)) => from_env,
+        Ok(None) => RedisConfig::from_url(&section.url),
+        Err(error) => {
+            tracing::warn!(%error, "REDIS_CLUSTER_* variables are invalid; using [redis] url");
+            RedisConfig::from_url(&section.url)
+        }
+    };
     match RedisClient::connect(&redis).await {
         Ok(client) => Some(EventPublisher::new(
             client,

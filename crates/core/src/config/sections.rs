@@ -365,11 +365,11 @@ pub struct ClusterSection {
 }
 
 fn default_heartbeat() -> Duration {
-    Duration::from_secs(90)
+    Duration::from_secs(5)
 }
 
 fn default_active_window() -> Duration {
-    Duration::from_secs(600)
+    Duration::from_secs(20)
 }
 
 fn default_purge_after() -> Duration {
