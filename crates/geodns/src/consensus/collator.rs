@@ -38,7 +38,12 @@ pub async fn run_collator<B: Bus, S: OutageStore>(
             _ = shutdown.cancelled() => return Ok(()),
             _ = janitor.tick() => {
                 let dropped = cache.expire(crate::clock::now());
-                tracing::debug!(dropped, cached = cache.len(), "proposal cache janitor");
+                tracing::debug!(
+                    dropped,
+                    cached = cache.len(),
+                    evicted = cache.evicted(),
+                    "proposal cache janitor"
+                );
             }
             Some(message) = messages.next() => {
                 if let Some(finalize) = cache_or_finalize(&mut cache, &trust, &message) {

@@ -275,7 +275,11 @@ impl<B: Bus> Shell<B> {
                 Output::Local { key, status } => {
                     tracing::debug!(check = %key, status, "local status changed");
                 }
-                Output::Event(event) => accepted &= log_event(event),
+                Output::Event(event) => {
+                    // Maintenance is part of the snapshot readers answer from.
+                    official_changed |= matches!(event, Event::Maintenance { .. });
+                    accepted &= log_event(event);
+                }
             }
         }
         if official_changed {

@@ -63,7 +63,7 @@ struct Node {
     tasks: tokio::task::JoinSet<()>,
 }
 
-async fn start(bus: MemoryBus, path: &Path, store: Option<SqlStore>) -> Node {
+async fn start<B: Bus>(bus: B, path: &Path, store: Option<SqlStore>) -> Node {
     let config = load(path).await;
     let cluster = geodns::bus::cluster_handle(&config);
     let me = geodns::bus::self_info(&config);
@@ -125,6 +125,28 @@ async fn wait_official(nodes: &[Node], want: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_monitors_agree_record_the_outage_and_reject_forgeries() {
+    let hub = MemoryBus::new("hub");
+    let buses = MONITORS.iter().map(|id| hub.join(id)).collect();
+    scenario(buses, hub.join("EVIL"), hub.join("MON-2")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_monitors_agree_over_a_real_nats_server() {
+    let server = geodns_test_support::NatsServer::start();
+    let connect = |id: &'static str| {
+        let config = geodns_bus::NatsConfig::new(vec![server.url()]);
+        async move { geodns_bus::NatsBus::connect(id, &config).await.unwrap() }
+    };
+    let mut buses = Vec::new();
+    for id in MONITORS {
+        buses.push(connect(id).await);
+    }
+    scenario(buses, connect("EVIL").await, connect("MON-2").await).await;
+}
+
+/// Three monitors (MON-1 also collator) on `buses`; forgeries from `evil`; MON-2 restarts
+/// on `again` after shutdown.
+async fn scenario<B: Bus>(buses: Vec<B>, evil: B, again: B) {
     let dir = tempfile::tempdir().unwrap();
     // First start creates each key; `geodns key` prints the entries the others trust.
     let mut trusted = String::new();
@@ -150,11 +172,9 @@ async fn three_monitors_agree_record_the_outage_and_reject_forgeries() {
     )))
     .await
     .unwrap();
-    let hub = MemoryBus::new("hub");
     let mut nodes = Vec::new();
-    for (index, path) in paths.iter().enumerate() {
-        let id = MONITORS[index];
-        nodes.push(start(hub.join(id), path, (index == 0).then(|| store.clone())).await);
+    for (index, (path, bus)) in paths.iter().zip(buses).enumerate() {
+        nodes.push(start(bus, path, (index == 0).then(|| store.clone())).await);
     }
     // Membership: each sees three monitors.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -181,7 +201,6 @@ async fn three_monitors_agree_record_the_outage_and_reject_forgeries() {
     assert!(outages[0].end.is_none());
 
     // Forgeries on the bus: an unsigned vote and a proposal from an unknown node.
-    let evil = hub.join("EVIL");
     let forged_vote = r#"{"ProposalID":"x","SenderNodeID":"MON-2","NodeID":"MON-2","Agree":true}"#;
     let forged_proposal = r#"{"ID":"y","SenderNodeID":"EVIL","CheckType":"site","CheckName":"ping","MemberName":"Amforc","ProposedStatus":true}"#;
     evil.publish("consensus.vote", Bytes::from(forged_vote))
@@ -239,7 +258,7 @@ async fn three_monitors_agree_record_the_outage_and_reject_forgeries() {
     let saved = cache::load(&dir.path().join("MON-2").join(cache::OFFICIAL)).unwrap();
     assert_eq!(saved.len(), 1);
     assert!(saved[0].1.status);
-    let restarted = start(hub.join("MON-2"), &paths[1], None).await;
+    let restarted = start(again, &paths[1], None).await;
     assert_eq!(
         restarted
             .handle
