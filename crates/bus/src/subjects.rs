@@ -24,6 +24,11 @@ pub fn cluster_status(node_id: &str) -> String {
     format!("geodns.cluster.status.{node_id}")
 }
 
+/// Consensus status of one node (geodns only).
+pub fn consensus_status(node_id: &str) -> String {
+    format!("geodns.consensus.status.{node_id}")
+}
+
 /// True if `subject` matches `pattern` with NATS wildcards (`*` one token, `>` the rest).
 pub fn matches(pattern: &str, subject: &str) -> bool {
     let mut pattern_tokens = pattern.split('.');

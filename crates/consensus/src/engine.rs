@@ -187,6 +187,11 @@ impl Engine {
         self.frozen
     }
 
+    /// How inbound messages are authenticated.
+    pub fn auth_mode(&self) -> crate::auth::AuthMode {
+        self.trust.mode()
+    }
+
     /// The configuration.
     pub fn config(&self) -> &EngineConfig {
         &self.config

@@ -20,6 +20,8 @@ use crate::config_source::Loader;
 use crate::import::{ImportSources, import};
 use crate::logging::{self, LogFormat};
 
+mod cluster;
+
 const EXAMPLES: &str = "\
 Examples:
   geodns run -c /etc/geodns/geodns.toml
@@ -69,8 +71,30 @@ enum Command {
     /// Cluster tools: status.
     #[command(subcommand)]
     Cluster(ClusterCommand),
-    /// Print this node's consensus public key as a `[[consensus.nodes]]` entry, creating
-    /// the key file if it does not exist yet.
+    /// Consensus tools: status, key.
+    #[command(subcommand)]
+    Consensus(ConsensusCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConsensusCommand {
+    /// Ask a running node (over NATS) for its consensus state: frozen or deciding, active
+    /// monitors, counters, rejections.
+    Status {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The node to ask (default: `[node] id` of the file).
+        #[arg(long)]
+        node: Option<String>,
+        /// Print the JSON report.
+        #[arg(long)]
+        json: bool,
+        /// How long to wait for the answer.
+        #[arg(long, default_value = "5s", value_parser = parse_duration)]
+        timeout: Duration,
+    },
+    /// Print this node's `[[consensus.nodes]]` entry (id, roles, public key) for the other
+    /// nodes' files, creating the key file if it does not exist yet.
     Key(ConfigArg),
 }
 
@@ -285,75 +309,9 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             node,
             json,
             timeout,
-        }) => cluster_status(http, &config.config, node, json, timeout).await,
-        Command::Key(config) => {
-            let overrides = overrides_from_env(std::env::vars());
-            let config = Loader::new(http, config.config, overrides).load().await?;
-            let entry = crate::consensus::keys::trusted_entry(&config)?;
-            write!(std::io::stdout().lock(), "{entry}")?;
-            Ok(ExitCode::SUCCESS)
-        }
+        }) => cluster::cluster_status(http, &config.config, node, json, timeout).await,
+        Command::Consensus(command) => cluster::consensus(http, command).await,
     }
-}
-
-async fn cluster_status(
-    http: reqwest::Client,
-    path: &std::path::Path,
-    node: Option<String>,
-    json: bool,
-    timeout: Duration,
-) -> anyhow::Result<ExitCode> {
-    use geodns_bus::Bus as _;
-    let config = Loader::new(
-        http,
-        path.to_path_buf(),
-        overrides_from_env(std::env::vars()),
-    )
-    .load()
-    .await?;
-    if config.bus.mode != geodns_core::config::BusMode::Nats {
-        anyhow::bail!(
-            "[bus] mode is embedded: its nodes live inside one process; cluster status needs mode = \"nats\""
-        );
-    }
-    let target = node.unwrap_or_else(|| config.node.id.to_string());
-    let me = format!("{}-cli-{}", config.node.id, std::process::id());
-    let nats = crate::bus::nats_config(&config.bus, &me)?;
-    let bus = geodns_bus::NatsBus::connect(&me, &nats).await?;
-    let reply = bus
-        .request(
-            &geodns_bus::subjects::cluster_status(&target),
-            bytes::Bytes::new(),
-            timeout,
-        )
-        .await
-        .with_context(|| format!("node `{target}` did not answer"))?;
-    let nodes: Vec<geodns_bus::membership::NodeStatus> =
-        serde_json::from_slice(&reply.payload).context("malformed status reply")?;
-    let mut stdout = std::io::stdout().lock();
-    if json {
-        writeln!(stdout, "{}", serde_json::to_string(&nodes)?)?;
-    } else {
-        writeln!(
-            stdout,
-            "{:<32} {:<12} {:<25} ACTIVE",
-            "NODE", "ROLE", "LAST HEARD"
-        )?;
-        for status in &nodes {
-            let heard = status
-                .last_heard
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-            writeln!(
-                stdout,
-                "{:<32} {:<12} {:<25} {}",
-                status.node_id,
-                status.role,
-                heard,
-                if status.active { "yes" } else { "no" }
-            )?;
-        }
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 async fn db_target(http: reqwest::Client, target: &DbTarget) -> anyhow::Result<StoreConfig> {

@@ -48,7 +48,7 @@ pub struct TrustedNodeFile {
     pub id: NodeId,
     /// Its roles; only monitors may propose, vote and finalize.
     pub roles: Vec<NodeRole>,
-    /// Its ed25519 public key, standard base64 (`geodns key` prints it).
+    /// Its ed25519 public key, standard base64 (`geodns consensus key` prints it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_key: Option<String>,
 }

@@ -6,6 +6,7 @@
 pub mod cache;
 mod collator;
 pub mod keys;
+pub mod status;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -182,6 +183,12 @@ impl<B: Bus> Shell<B> {
         let mut proposals = subscribe(subjects::PROPOSE).await.context("subscribe")?;
         let mut votes = subscribe(subjects::VOTE).await.context("subscribe")?;
         let mut finalizes = subscribe(subjects::FINALIZE).await.context("subscribe")?;
+        let status_subject = subjects::consensus_status(&self.node);
+        let mut status_requests = self
+            .bus
+            .subscribe(&status_subject)
+            .await
+            .context("subscribe")?;
         let mut configs = live.subscribe();
         let cache_every = live.current().consensus.cache_interval;
         self.input(Input::Maintenance(maintenance_of(&live.current())))
@@ -197,6 +204,7 @@ impl<B: Bus> Shell<B> {
                 Some(message) = proposals.next() => self.on_message(message).await,
                 Some(message) = votes.next() => self.on_message(message).await,
                 Some(message) = finalizes.next() => self.on_message(message).await,
+                Some(request) = status_requests.next() => self.answer_status(request).await,
                 Some(observation) = observations.recv() => {
                     self.input(Input::Observed(observation)).await;
                 }
@@ -296,6 +304,17 @@ impl<B: Bus> Shell<B> {
         };
         if let Err(error) = self.bus.publish(subject, Bytes::from(payload)).await {
             tracing::warn!(%subject, %error, "cannot publish a consensus message");
+        }
+    }
+
+    async fn answer_status(&self, request: BusMessage) {
+        let Some(reply) = request.reply else {
+            return;
+        };
+        let report = status::StatusReport::of(&self.engine, self.malformed.total);
+        let body = serde_json::to_vec(&report).unwrap_or_default();
+        if let Err(error) = self.bus.publish(&reply, Bytes::from(body)).await {
+            tracing::debug!(%error, "cannot answer a consensus status request");
         }
     }
 

@@ -7,15 +7,19 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bytes::Bytes;
+use geodns::consensus::status::StatusReport;
 use geodns::consensus::{ConsensusHandle, cache, keys};
 use geodns::reload::LiveConfig;
-use geodns_bus::{Bus, MemoryBus, run_membership};
+use geodns_bus::redis::{EventPublisher, RedisClient, RedisConfig};
+use geodns_bus::{Bus, MemoryBus, run_membership, subjects};
 use geodns_consensus::engine::Observation;
 use geodns_consensus::message::ProposalId;
 use geodns_core::ids::MemberId;
 use geodns_core::model::CheckKind;
 use geodns_core::records::CheckKey;
 use geodns_store::{OutageFilter, OutageStore, SqlStore};
+use redis::AsyncCommands as _;
+use redis::streams::StreamRangeReply;
 use tokio_util::sync::CancellationToken;
 
 use crate::support::write;
@@ -63,7 +67,12 @@ struct Node {
     tasks: tokio::task::JoinSet<()>,
 }
 
-async fn start<B: Bus>(bus: B, path: &Path, store: Option<SqlStore>) -> Node {
+async fn start<B: Bus>(
+    bus: B,
+    path: &Path,
+    store: Option<SqlStore>,
+    events: Option<EventPublisher>,
+) -> Node {
     let config = load(path).await;
     let cluster = geodns::bus::cluster_handle(&config);
     let me = geodns::bus::self_info(&config);
@@ -77,7 +86,7 @@ async fn start<B: Bus>(bus: B, path: &Path, store: Option<SqlStore>) -> Node {
     tasks.spawn(task);
     if let Some(store) = store {
         let trust = keys::trust(&config).unwrap();
-        let collator = geodns::consensus::run_collator(bus, store, None, trust, shutdown.clone());
+        let collator = geodns::consensus::run_collator(bus, store, events, trust, shutdown.clone());
         tasks.spawn(async move { collator.await.unwrap() });
     }
     Node {
@@ -127,7 +136,7 @@ async fn wait_official(nodes: &[Node], want: bool) {
 async fn three_monitors_agree_record_the_outage_and_reject_forgeries() {
     let hub = MemoryBus::new("hub");
     let buses = MONITORS.iter().map(|id| hub.join(id)).collect();
-    scenario(buses, hub.join("EVIL"), hub.join("MON-2")).await;
+    scenario(buses, hub.join("EVIL"), hub.join("MON-2"), None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -141,14 +150,45 @@ async fn three_monitors_agree_over_a_real_nats_server() {
     for id in MONITORS {
         buses.push(connect(id).await);
     }
-    scenario(buses, connect("EVIL").await, connect("MON-2").await).await;
+    // The collator also publishes to the test Redis, on a stream prefix of its own.
+    let url = geodns_test_support::service_url("GEODNS_TEST_REDIS_URL");
+    let client = RedisClient::connect(&RedisConfig::from_url(&url))
+        .await
+        .unwrap();
+    let prefix = format!("geodns-it-consensus-{}", std::process::id());
+    let events = EventPublisher::new(client, &prefix, 100);
+    scenario(
+        buses,
+        connect("EVIL").await,
+        connect("MON-2").await,
+        Some(events),
+    )
+    .await;
+    let mut raw = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let stream = format!("{prefix}:Amforc");
+    let entries: StreamRangeReply = raw.xrange_all(&stream).await.unwrap();
+    let _: () = raw.del(&stream).await.unwrap();
+    let names: Vec<String> = entries
+        .ids
+        .iter()
+        .map(|entry| entry.get::<String>("name").unwrap())
+        .collect();
+    assert_eq!(names, ["OutageOpened", "OutageClosed"]);
+    let signal: serde_json::Value =
+        serde_json::from_str(&entries.ids[0].get::<String>("signal").unwrap()).unwrap();
+    assert_eq!(signal["check"], "site|ping|Amforc|||v4");
+    assert!(signal["votes"].as_object().unwrap().len() >= 2, "{signal}");
 }
 
 /// Three monitors (MON-1 also collator) on `buses`; forgeries from `evil`; MON-2 restarts
 /// on `again` after shutdown.
-async fn scenario<B: Bus>(buses: Vec<B>, evil: B, again: B) {
+async fn scenario<B: Bus>(buses: Vec<B>, evil: B, again: B, events: Option<EventPublisher>) {
     let dir = tempfile::tempdir().unwrap();
-    // First start creates each key; `geodns key` prints the entries the others trust.
+    // First start creates each key; `geodns consensus key` prints the entries the others trust.
     let mut trusted = String::new();
     for id in MONITORS {
         let path = config_text(dir.path(), id, "\"monitor\"", "");
@@ -173,8 +213,12 @@ async fn scenario<B: Bus>(buses: Vec<B>, evil: B, again: B) {
     .await
     .unwrap();
     let mut nodes = Vec::new();
+    let mut events = events;
     for (index, (path, bus)) in paths.iter().zip(buses).enumerate() {
-        nodes.push(start(bus, path, (index == 0).then(|| store.clone())).await);
+        let collator = index == 0;
+        let store = collator.then(|| store.clone());
+        let events = if collator { events.take() } else { None };
+        nodes.push(start(bus, path, store, events).await);
     }
     // Membership: each sees three monitors.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -232,6 +276,22 @@ async fn scenario<B: Bus>(buses: Vec<B>, evil: B, again: B) {
             .get(&key())
             .is_some_and(|e| !e.status)
     }));
+    // `geodns consensus status` asks the same subject.
+    let reply = evil
+        .request(
+            &subjects::consensus_status("MON-1"),
+            Bytes::new(),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    let report: StatusReport = serde_json::from_slice(&reply.payload).unwrap();
+    assert!(report.voter && !report.frozen, "{report:?}");
+    assert_eq!(report.active_monitors, MONITORS);
+    assert_eq!((report.official, report.official_down), (1, 1));
+    assert_eq!(report.rejected.get("unsigned"), Some(&1), "{report:?}");
+    assert_eq!(report.rejected.get("unknown_node"), Some(&1), "{report:?}");
+    assert!(report.render().contains("state:           deciding"));
 
     // Recovery: two good results each (hysteresis), the outage closes.
     observe_all(&nodes, true, 2).await;
@@ -258,7 +318,7 @@ async fn scenario<B: Bus>(buses: Vec<B>, evil: B, again: B) {
     let saved = cache::load(&dir.path().join("MON-2").join(cache::OFFICIAL)).unwrap();
     assert_eq!(saved.len(), 1);
     assert!(saved[0].1.status);
-    let restarted = start(again, &paths[1], None).await;
+    let restarted = start(again, &paths[1], None, None).await;
     assert_eq!(
         restarted
             .handle

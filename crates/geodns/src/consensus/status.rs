@@ -1,0 +1,163 @@
+//! `geodns consensus status`: the consensus task answers `geodns.consensus.status.<node>`
+//! with a [`StatusReport`]; the command asks over NATS and prints it.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use geodns_consensus::Engine;
+use serde::{Deserialize, Serialize};
+
+/// One node's consensus state, as JSON on the bus and with `--json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusReport {
+    /// Node answering.
+    pub node: String,
+    /// It votes (monitor role).
+    pub voter: bool,
+    /// Too few active monitors: official results cannot change.
+    pub frozen: bool,
+    /// Fewest agreeing monitors for a change.
+    pub min_votes: usize,
+    /// Monitors counted toward the quorum.
+    pub active_monitors: Vec<String>,
+    /// Agreement policy.
+    pub policy: String,
+    /// Authentication mode.
+    pub auth: String,
+    /// Official results held, and how many of them are down.
+    pub official: usize,
+    /// Official results that are down.
+    pub official_down: usize,
+    /// Open proposals.
+    pub open_proposals: usize,
+    /// Buffered early votes.
+    pub early_votes: usize,
+    /// Proposals this node created.
+    pub proposed: u64,
+    /// Votes this node sent.
+    pub votes_sent: u64,
+    /// Decisions here that passed.
+    pub passed: u64,
+    /// Decisions here that failed.
+    pub failed: u64,
+    /// Official changes applied.
+    pub applied: u64,
+    /// Rejected messages per reason.
+    pub rejected: BTreeMap<String, u64>,
+    /// Bus messages that could not be read.
+    pub malformed: u64,
+    /// Dropped at a bound.
+    pub dropped: u64,
+}
+
+impl StatusReport {
+    /// The report of an engine.
+    pub fn of(engine: &Engine, malformed: u64) -> Self {
+        let config = engine.config();
+        let stats = engine.stats();
+        let pending = engine.pending();
+        let official = engine.official();
+        StatusReport {
+            node: config.node.to_string(),
+            voter: config.voter,
+            frozen: engine.is_frozen(),
+            min_votes: config.min_votes,
+            active_monitors: engine.monitors().iter().map(|m| m.to_string()).collect(),
+            policy: config.policy.to_string(),
+            auth: engine.auth_mode().as_str().to_owned(),
+            official: official.len(),
+            official_down: official.iter().filter(|(_, e)| !e.status).count(),
+            open_proposals: pending.proposals,
+            early_votes: pending.orphan_votes,
+            proposed: stats.proposed,
+            votes_sent: stats.votes_sent,
+            passed: stats.passed,
+            failed: stats.failed,
+            applied: stats.applied,
+            rejected: stats
+                .rejected
+                .iter()
+                .map(|(reason, count)| ((*reason).to_owned(), *count))
+                .collect(),
+            malformed,
+            dropped: stats.dropped,
+        }
+    }
+
+    /// Human-readable form.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        let state = match (self.voter, self.frozen) {
+            (false, _) => "observer (applies decisions, does not vote)",
+            (true, true) => "FROZEN: too few active monitors, official results cannot change",
+            (true, false) => "deciding",
+        };
+        let _ = writeln!(text, "node:            {}", self.node);
+        let _ = writeln!(text, "state:           {state}");
+        let _ = writeln!(
+            text,
+            "monitors:        {} active, min_votes {} ({})",
+            self.active_monitors.len(),
+            self.min_votes,
+            self.active_monitors.join(", ")
+        );
+        let _ = writeln!(text, "policy, auth:    {}, {}", self.policy, self.auth);
+        let _ = writeln!(
+            text,
+            "official:        {} results, {} down",
+            self.official, self.official_down
+        );
+        let _ = writeln!(
+            text,
+            "in flight:       {} open proposals, {} early votes",
+            self.open_proposals, self.early_votes
+        );
+        let _ = writeln!(
+            text,
+            "since start:     {} proposed, {} votes sent, {} passed, {} failed, {} applied",
+            self.proposed, self.votes_sent, self.passed, self.failed, self.applied
+        );
+        let rejected: Vec<String> = self
+            .rejected
+            .iter()
+            .map(|(r, n)| format!("{r} {n}"))
+            .collect();
+        let _ = writeln!(
+            text,
+            "rejected:        {} (malformed {}, dropped {})",
+            if rejected.is_empty() {
+                "none".to_owned()
+            } else {
+                rejected.join(", ")
+            },
+            self.malformed,
+            self.dropped
+        );
+        text
+    }
+}
+
+/// Asks node `node` (default: this file's node) over NATS for its consensus status.
+pub async fn ask(
+    config: &geodns_core::config::Config,
+    node: Option<String>,
+    timeout: std::time::Duration,
+) -> anyhow::Result<StatusReport> {
+    use anyhow::Context as _;
+    use geodns_bus::Bus as _;
+    if config.bus.mode != geodns_core::config::BusMode::Nats {
+        anyhow::bail!(
+            "[bus] mode is embedded: its nodes live inside one process; consensus status needs mode = \"nats\""
+        );
+    }
+    let target = node.unwrap_or_else(|| config.node.id.to_string());
+    let me = format!("{}-cli-{}", config.node.id, std::process::id());
+    let nats = crate::bus::nats_config(&config.bus, &me)?;
+    let bus = geodns_bus::NatsBus::connect(&me, &nats).await?;
+    let subject = geodns_bus::subjects::consensus_status(&target);
+    let reply = bus
+        .request(&subject, bytes::Bytes::new(), timeout)
+        .await
+        .with_context(|| format!("node `{target}` did not answer"))?;
+    serde_json::from_slice(&reply.payload).context("malformed consensus status reply")
+}
