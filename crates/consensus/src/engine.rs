@@ -32,6 +32,8 @@ struct Tracked {
     deadline: DateTime<Utc>,
     attempts: u32,
     mine: bool,
+    /// Own proposals: when last sent. Others': when last received or relayed.
+    /// Own proposals: when last sent. Others': when last received or relayed.
     last_broadcast: DateTime<Utc>,
     my_vote_sent: Option<DateTime<Utc>>,
 }
@@ -41,8 +43,19 @@ struct Tracked {
 #[derive(Debug, Clone)]
 struct DecidedRecord {
     at: DateTime<Utc>,
-    finalize: Option<Signed<crate::message::Finalize>>,
+    closure: Closure,
     last_resend: Option<DateTime<Utc>>,
+}
+
+/// How a remembered proposal ended, and so what to resend to a node still acting on it.
+#[derive(Debug, Clone)]
+enum Closure {
+    /// Decided (here or elsewhere): resend this finalize.
+    Finalize(Signed<crate::message::Finalize>),
+    /// Ended because the same change passed in another proposal. Its proposer may see it
+    /// differently (its official state may have moved since), so it gets a finalize that
+    /// closes this proposal without applying it (`passed = false`) and proposes afresh.
+    Moot(crate::message::Proposal),
 }
 
 /// Durations of the configuration, as chrono deltas.

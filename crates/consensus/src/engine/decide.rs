@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::types::{DecideReason, Event, OfficialChange, Outgoing, Output};
-use super::{DecidedRecord, Engine};
+use super::{Closure, DecidedRecord, Engine};
 use crate::message::{Finalize, Proposal, ProposalId, Signed, Vote};
 use crate::policy::{Decision, Tally};
 use crate::results::ResultEntry;
@@ -68,12 +68,13 @@ impl Engine {
         };
         let tally = self.tally(&tracked.votes);
         let proposal = tracked.proposal.message;
-        if passed {
+        let moot = if passed {
             self.stats.passed += 1;
-            self.apply_official(&proposal, now, out);
+            self.apply_official(&proposal, now, out)
         } else {
             self.stats.failed += 1;
-        }
+            Vec::new()
+        };
         let votes = tracked
             .votes
             .into_iter()
@@ -95,7 +96,10 @@ impl Engine {
             decided_at: now,
         });
         out.push(Output::Publish(Outgoing::Finalize(finalize.clone())));
-        self.remember_decided(id.clone(), Some(finalize), now);
+        for (moot, proposal) in moot {
+            self.remember_decided(moot, Closure::Moot(proposal), now);
+        }
+        self.remember_decided(id.clone(), Closure::Finalize(finalize), now);
     }
 
     /// Stops tracking a proposal; returns it.
@@ -115,12 +119,14 @@ impl Engine {
     }
 
     /// Applies a passed proposal to the official results; reports a status change.
+    /// Returns the other open proposals of the same change, which it ended: the caller
+    /// remembers them as moot.
     pub(super) fn apply_official(
         &mut self,
         proposal: &Proposal,
         decided_at: DateTime<Utc>,
         out: &mut Vec<Output>,
-    ) {
+    ) -> Vec<(ProposalId, Proposal)> {
         let entry = ResultEntry {
             status: proposal.status,
             error: proposal.error.clone(),
@@ -136,12 +142,16 @@ impl Engine {
         // nothing, so they end here without a vote or a finalize (the original lets each
         // run to its own decision, multiplying traffic when several monitors propose).
         let index = (proposal.key.clone(), proposal.status);
-        if let Some(moot) = self.open_by_key.remove(&index) {
-            for id in moot {
-                self.proposals.remove(&id);
-                self.remember_decided(id, None, decided_at);
-            }
-        }
+        let moot: Vec<(ProposalId, Proposal)> = self
+            .open_by_key
+            .remove(&index)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|id| {
+                let tracked = self.proposals.remove(&id)?;
+                Some((id, tracked.proposal.message))
+            })
+            .collect();
         if previous != Some(proposal.status) {
             out.push(Output::Official(OfficialChange {
                 key: proposal.key.clone(),
@@ -150,17 +160,18 @@ impl Engine {
                 proposal: proposal.id.clone(),
             }));
         }
+        moot
     }
 
     pub(super) fn remember_decided(
         &mut self,
         id: ProposalId,
-        finalize: Option<Signed<Finalize>>,
+        closure: Closure,
         now: DateTime<Utc>,
     ) {
         let record = DecidedRecord {
             at: now,
-            finalize,
+            closure,
             last_resend: None,
         };
         if self.decided.insert(id.clone(), record).is_none() {
@@ -202,7 +213,15 @@ impl Engine {
         }
         let republish = self.timing.republish;
         for tracked in self.proposals.values_mut() {
-            if tracked.mine && now - tracked.last_broadcast >= republish {
+            // Own proposals are re-sent every interval. Another node's proposal that has
+            // not been heard for two intervals lost its proposer (crashed, restarted, cut
+            // off): relay it, signature and all, so nodes that missed it can vote.
+            let every = if tracked.mine {
+                republish
+            } else {
+                republish * 2
+            };
+            if now - tracked.last_broadcast >= every {
                 tracked.last_broadcast = now;
                 self.stats.republished += 1;
                 out.push(Output::Publish(Outgoing::Proposal(

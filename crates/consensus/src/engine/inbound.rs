@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::types::{DecideReason, Event, Observation, Outgoing, Output};
-use super::{Engine, Tracked};
+use super::{Closure, Engine, Tracked};
 use crate::auth::Rejection;
 use crate::hysteresis::Debounced;
 use crate::message::{Finalize, Proposal, ProposalId, Signed, SigningBytes, Vote};
@@ -223,21 +223,17 @@ impl Engine {
             return;
         }
         let id = signed.message.id.clone();
-        if let Some(record) = self.decided.get_mut(&id) {
+        if self.decided.contains_key(&id) {
             // The proposer re-sent a decided proposal: it missed the finalize.
-            let due = record
-                .last_resend
-                .is_none_or(|sent| now - sent >= self.timing.republish);
-            if let (Some(finalize), true) = (&record.finalize, due) {
-                record.last_resend = Some(now);
-                out.push(Output::Publish(Outgoing::Finalize(finalize.clone())));
-            }
+            self.resend_finalize(&id, now, out);
             return;
         }
         if !self.config.voter {
             return;
         }
-        if !self.proposals.contains_key(&id) {
+        if let Some(tracked) = self.proposals.get_mut(&id) {
+            tracked.last_broadcast = now;
+        } else {
             if self.proposals.len() >= self.config.max_proposals {
                 self.stats.dropped += 1;
                 out.push(Output::Event(Event::Dropped { what: "proposal" }));
@@ -263,6 +259,8 @@ impl Engine {
         }
         let vote = signed.message;
         if self.decided.contains_key(&vote.proposal) {
+            // A vote on a decided proposal: the voter missed the finalize.
+            self.resend_finalize(&vote.proposal, now, out);
             return;
         }
         let id = vote.proposal.clone();
@@ -273,6 +271,35 @@ impl Engine {
             }
             None => self.buffer_orphan(vote, now, out),
         }
+    }
+
+    /// Re-sends the finalize of a decided proposal to a node that still acts on it, at
+    /// most once per republish interval.
+    fn resend_finalize(&mut self, id: &ProposalId, now: DateTime<Utc>, out: &mut Vec<Output>) {
+        let republish = self.timing.republish;
+        let Some(record) = self.decided.get_mut(id) else {
+            return;
+        };
+        if record
+            .last_resend
+            .is_some_and(|sent| now - sent < republish)
+        {
+            return;
+        }
+        record.last_resend = Some(now);
+        let finalize = match &record.closure {
+            Closure::Finalize(finalize) => finalize.clone(),
+            Closure::Moot(proposal) => {
+                let closing = Finalize {
+                    proposal: proposal.clone(),
+                    sender: self.config.node.clone(),
+                    passed: false,
+                    decided_at: record.at,
+                };
+                self.sign(closing)
+            }
+        };
+        out.push(Output::Publish(Outgoing::Finalize(finalize)));
     }
 
     pub(super) fn on_finalize(
@@ -290,9 +317,14 @@ impl Engine {
         }
         self.untrack(&id);
         let finalize = &signed.message;
-        if finalize.passed {
-            self.apply_official(&finalize.proposal, finalize.decided_at, out);
+        let moot = if finalize.passed {
+            self.apply_official(&finalize.proposal, finalize.decided_at, out)
+        } else {
+            Vec::new()
+        };
+        for (moot, proposal) in moot {
+            self.remember_decided(moot, Closure::Moot(proposal), now);
         }
-        self.remember_decided(id, Some(signed), now);
+        self.remember_decided(id, Closure::Finalize(signed), now);
     }
 }

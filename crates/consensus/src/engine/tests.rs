@@ -235,8 +235,12 @@ fn a_majority_of_at_least_two_passes_or_fails_a_proposal() {
         "O:false E:decided:true F:x:pass"
     );
     assert!(!engine.official().get(&key("Amforc")).unwrap().status);
-    // Late votes and repeated finalize messages for a decided proposal change nothing.
-    assert_eq!(s(vote_in(&mut engine, "x", "C", false, 3)), "");
+    // A late vote changes nothing, but its voter evidently missed the finalize: it is
+    // sent again, at most once per republish interval.
+    assert_eq!(s(vote_in(&mut engine, "x", "C", false, 3)), "F:x:pass");
+    assert_eq!(s(vote_in(&mut engine, "x", "C", false, 4)), "");
+    assert_eq!(s(vote_in(&mut engine, "x", "C", false, 13)), "F:x:pass");
+    assert!(!engine.official().get(&key("Amforc")).unwrap().status);
 
     let mut refusing = monitor_a(3);
     set_official(&mut refusing, true, 0);
@@ -468,4 +472,48 @@ fn non_voters_only_apply_finalized_decisions() {
     assert!(!dns.official().get(&key("Amforc")).unwrap().status);
     assert_eq!(dns.pending().proposals, 0);
     assert_eq!(dns.pending().orphan_votes, 0);
+}
+
+#[test]
+fn a_node_still_acting_on_a_moot_proposal_gets_it_closed() {
+    // B and C both proposed "down"; C's passed here first, which ends B's as moot.
+    let mut engine = monitor_a(3);
+    set_official(&mut engine, true, 0);
+    observe(&mut engine, "Amforc", false, "own", 0);
+    observe(&mut engine, "Amforc", false, "own", 0);
+    propose_in(&mut engine, "b", "B", false, 1);
+    let c = proposal("c", "C", "Amforc", false, 1);
+    engine.step(Input::Proposal(Signed::unsigned(c)), at(1));
+    assert_eq!(
+        s(vote_in(&mut engine, "c", "C", true, 2)),
+        "O:false E:decided:true F:c:pass"
+    );
+    assert_eq!(engine.pending().proposals, 0, "b ended as moot");
+    // B re-sends its proposal (its official state may differ): it gets a finalize that
+    // closes b without applying it, so B proposes afresh.
+    let outputs = propose_in(&mut engine, "b", "B", false, 12);
+    let closing = outputs.iter().find_map(|o| match o {
+        Output::Publish(Outgoing::Finalize(f)) => Some(f.message.clone()),
+        _ => None,
+    });
+    let closing = closing.unwrap();
+    assert_eq!((closing.proposal.id.as_str(), closing.passed), ("b", false));
+    assert_eq!(closing.sender.as_str(), "A");
+}
+
+#[test]
+fn a_proposal_whose_proposer_went_quiet_is_relayed() {
+    let mut engine = monitor_a(3);
+    observe(&mut engine, "Amforc", true, "own", 0);
+    // B's proposal; A disagrees, so it stays open.
+    propose_in(&mut engine, "x", "B", false, 1);
+    let relayed = |outputs: Vec<Output>| summary(&outputs).contains(&"P:x".to_owned());
+    assert!(!relayed(engine.step(Input::Tick, at(20))));
+    // B re-sent it at 15: not quiet yet at 30.
+    propose_in(&mut engine, "x", "B", false, 15);
+    assert!(!relayed(engine.step(Input::Tick, at(30))));
+    // Quiet for two republish intervals: relayed once, then again two intervals later.
+    assert!(relayed(engine.step(Input::Tick, at(35))));
+    assert!(!relayed(engine.step(Input::Tick, at(45))));
+    assert!(relayed(engine.step(Input::Tick, at(55))));
 }

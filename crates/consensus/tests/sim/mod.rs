@@ -22,6 +22,9 @@ use network::{Network, Rng};
 const CHAOS_TICKS: u64 = 400;
 const HEAL_TICKS: u64 = 300;
 const QUIET_TICKS: u64 = 130;
+/// After healing, every node holds the true state within this many ticks: hysteresis
+/// (2 results 5 ticks apart), delivery delay and a republish interval fit well inside.
+const CONVERGENCE_BOUND: u64 = 60;
 const CHECK_EVERY: u64 = 5;
 /// A monitor stops counting this many ticks after it was last reachable.
 const MEMBERSHIP_LAG: u64 = 3;
@@ -145,6 +148,11 @@ pub(crate) fn run(params: Params) -> Result<Report, String> {
             sim.describe()
         ));
     };
+    if converged_after > CONVERGENCE_BOUND {
+        return Err(format!(
+            "converged only {converged_after} ticks after healing (bound {CONVERGENCE_BOUND})"
+        ));
+    }
     sim.report.converged_after = converged_after;
     sim.network.quiet();
     for _ in 0..QUIET_TICKS {
