@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::types::{DecideReason, Event, OfficialChange, Outgoing, Output};
 use super::{Closure, DecidedRecord, Engine};
-use crate::message::{Finalize, Proposal, ProposalId, Signed, Vote};
+use crate::message::{Finalize, Proposal, ProposalId, Vote};
 use crate::policy::{Decision, Tally};
 use crate::results::ResultEntry;
 
