@@ -79,20 +79,8 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum ConsensusCommand {
     /// Ask a running node (over NATS) for its consensus state: frozen or deciding, active
-    /// monitors, counters, rejections.
-    Status {
-        #[command(flatten)]
-        config: ConfigArg,
-        /// The node to ask (default: `[node] id` of the file).
-        #[arg(long)]
-        node: Option<String>,
-        /// Print the JSON report.
-        #[arg(long)]
-        json: bool,
-        /// How long to wait for the answer.
-        #[arg(long, default_value = "5s", value_parser = parse_duration)]
-        timeout: Duration,
-    },
+    /// monitors, counters, rejections. `--json` prints the report.
+    Status(AskArgs),
     /// Print this node's `[[consensus.nodes]]` entry (id, roles, public key) for the other
     /// nodes' files, creating the key file if it does not exist yet.
     Key(ConfigArg),
@@ -100,20 +88,25 @@ enum ConsensusCommand {
 
 #[derive(Debug, Subcommand)]
 enum ClusterCommand {
-    /// Ask a running node (over NATS) which nodes it sees, in which role, and whether active.
-    Status {
-        #[command(flatten)]
-        config: ConfigArg,
-        /// The node to ask (default: `[node] id` of the file).
-        #[arg(long)]
-        node: Option<String>,
-        /// Print one JSON array of {node_id, role, last_heard, active}.
-        #[arg(long)]
-        json: bool,
-        /// How long to wait for the answer.
-        #[arg(long, default_value = "5s", value_parser = parse_duration)]
-        timeout: Duration,
-    },
+    /// Ask a running node (over NATS) which nodes it sees, in which role, and whether
+    /// active. `--json` prints one array of {node_id, role, last_heard, active}.
+    Status(AskArgs),
+}
+
+/// Asking a running node over NATS.
+#[derive(Debug, Args)]
+struct AskArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// The node to ask (default: `[node] id` of the file).
+    #[arg(long)]
+    node: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    /// How long to wait for the answer.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    timeout: Duration,
 }
 
 #[derive(Debug, Subcommand)]
@@ -304,12 +297,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::CheckConfig(args) => check_config(http, args, env()).await,
         Command::ImportIbp(args) => import_ibp(http, args).await,
         Command::Db(command) => db(http, command).await,
-        Command::Cluster(ClusterCommand::Status {
-            config,
-            node,
-            json,
-            timeout,
-        }) => cluster::cluster_status(http, &config.config, node, json, timeout).await,
+        Command::Cluster(ClusterCommand::Status(ask)) => cluster::cluster_status(http, ask).await,
         Command::Consensus(command) => cluster::consensus(http, command).await,
     }
 }

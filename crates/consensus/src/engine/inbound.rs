@@ -274,15 +274,18 @@ impl Engine {
     }
 
     /// Re-sends the finalize of a decided proposal to a node that still acts on it, at
-    /// most once per republish interval.
+    /// most once per republish interval. Within one interval of the decision, votes and
+    /// copies still in flight are normal and get nothing.
     fn resend_finalize(&mut self, id: &ProposalId, now: DateTime<Utc>, out: &mut Vec<Output>) {
         let republish = self.timing.republish;
         let Some(record) = self.decided.get_mut(id) else {
             return;
         };
-        if record
-            .last_resend
-            .is_some_and(|sent| now - sent < republish)
+        let recent = now - record.at < republish;
+        if recent
+            || record
+                .last_resend
+                .is_some_and(|sent| now - sent < republish)
         {
             return;
         }

@@ -3,48 +3,51 @@
 
 use std::io::Write as _;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use geodns_core::config::overrides_from_env;
 
-use super::ConsensusCommand;
+use super::{AskArgs, ConsensusCommand};
 use crate::config_source::Loader;
 
-pub(super) async fn cluster_status(
+/// Loads the file and asks node `--node` (default: the file's node) on `subject(node)`.
+async fn ask_node(
     http: reqwest::Client,
-    path: &std::path::Path,
-    node: Option<String>,
-    json: bool,
-    timeout: Duration,
-) -> anyhow::Result<ExitCode> {
+    ask: &AskArgs,
+    subject: fn(&str) -> String,
+) -> anyhow::Result<bytes::Bytes> {
     use geodns_bus::Bus as _;
-    let config = Loader::new(
-        http,
-        path.to_path_buf(),
-        overrides_from_env(std::env::vars()),
-    )
-    .load()
-    .await?;
+    let overrides = overrides_from_env(std::env::vars());
+    let config = Loader::new(http, ask.config.config.clone(), overrides)
+        .load()
+        .await?;
     if config.bus.mode != geodns_core::config::BusMode::Nats {
         anyhow::bail!(
-            "[bus] mode is embedded: its nodes live inside one process; cluster status needs mode = \"nats\""
+            "[bus] mode is embedded: its nodes live inside one process; asking a node needs mode = \"nats\""
         );
     }
-    let target = node.unwrap_or_else(|| config.node.id.to_string());
+    let target = ask
+        .node
+        .clone()
+        .unwrap_or_else(|| config.node.id.to_string());
     let me = format!("{}-cli-{}", config.node.id, std::process::id());
     let nats = crate::bus::nats_config(&config.bus, &me)?;
     let bus = geodns_bus::NatsBus::connect(&me, &nats).await?;
     let reply = bus
-        .request(
-            &geodns_bus::subjects::cluster_status(&target),
-            bytes::Bytes::new(),
-            timeout,
-        )
+        .request(&subject(&target), bytes::Bytes::new(), ask.timeout)
         .await
         .with_context(|| format!("node `{target}` did not answer"))?;
+    Ok(reply.payload)
+}
+
+pub(super) async fn cluster_status(
+    http: reqwest::Client,
+    ask: AskArgs,
+) -> anyhow::Result<ExitCode> {
+    let payload = ask_node(http, &ask, geodns_bus::subjects::cluster_status).await?;
+    let json = ask.json;
     let nodes: Vec<geodns_bus::membership::NodeStatus> =
-        serde_json::from_slice(&reply.payload).context("malformed status reply")?;
+        serde_json::from_slice(&payload).context("malformed status reply")?;
     let mut stdout = std::io::stdout().lock();
     if json {
         writeln!(stdout, "{}", serde_json::to_string(&nodes)?)?;
@@ -75,21 +78,17 @@ pub(super) async fn consensus(
     http: reqwest::Client,
     command: ConsensusCommand,
 ) -> anyhow::Result<ExitCode> {
-    let (ConsensusCommand::Status { config, .. } | ConsensusCommand::Key(config)) = &command;
-    let overrides = overrides_from_env(std::env::vars());
-    let loaded = Loader::new(http, config.config.clone(), overrides)
-        .load()
-        .await?;
     let text = match command {
-        ConsensusCommand::Key(_) => crate::consensus::keys::trusted_entry(&loaded)?,
-        ConsensusCommand::Status {
-            node,
-            json,
-            timeout,
-            ..
-        } => {
-            let report = crate::consensus::status::ask(&loaded, node, timeout).await?;
-            if json {
+        ConsensusCommand::Key(config) => {
+            let overrides = overrides_from_env(std::env::vars());
+            let loaded = Loader::new(http, config.config, overrides).load().await?;
+            crate::consensus::keys::trusted_entry(&loaded)?
+        }
+        ConsensusCommand::Status(ask) => {
+            let payload = ask_node(http, &ask, geodns_bus::subjects::consensus_status).await?;
+            let report: crate::consensus::status::StatusReport =
+                serde_json::from_slice(&payload).context("malformed consensus status reply")?;
+            if ask.json {
                 serde_json::to_string(&report)? + "\n"
             } else {
                 report.render()

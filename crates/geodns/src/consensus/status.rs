@@ -136,28 +136,3 @@ impl StatusReport {
         text
     }
 }
-
-/// Asks node `node` (default: this file's node) over NATS for its consensus status.
-pub async fn ask(
-    config: &geodns_core::config::Config,
-    node: Option<String>,
-    timeout: std::time::Duration,
-) -> anyhow::Result<StatusReport> {
-    use anyhow::Context as _;
-    use geodns_bus::Bus as _;
-    if config.bus.mode != geodns_core::config::BusMode::Nats {
-        anyhow::bail!(
-            "[bus] mode is embedded: its nodes live inside one process; consensus status needs mode = \"nats\""
-        );
-    }
-    let target = node.unwrap_or_else(|| config.node.id.to_string());
-    let me = format!("{}-cli-{}", config.node.id, std::process::id());
-    let nats = crate::bus::nats_config(&config.bus, &me)?;
-    let bus = geodns_bus::NatsBus::connect(&me, &nats).await?;
-    let subject = geodns_bus::subjects::consensus_status(&target);
-    let reply = bus
-        .request(&subject, bytes::Bytes::new(), timeout)
-        .await
-        .with_context(|| format!("node `{target}` did not answer"))?;
-    serde_json::from_slice(&reply.payload).context("malformed consensus status reply")
-}

@@ -117,6 +117,19 @@ fn nodes_join_leave_and_time_out() {
             .any(|s| s.node_id == "node-a" && s.role == "IBPMonitor"),
         "a node lists itself: {view:?}"
     );
+    // The lone monitor says, when asked, that its official results are frozen.
+    let args = ["consensus", "status", "-c", a.to_str().unwrap(), "--json"];
+    let output = geodns(&args, &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+    assert_eq!(report["frozen"], true, "{report}");
+    assert_eq!(report["active_monitors"], serde_json::json!(["node-a"]));
+    let output = geodns(&["consensus", "status", "-c", a.to_str().unwrap()], &[]);
+    assert!(
+        stdout(&output).contains("FROZEN: too few active monitors"),
+        "{}",
+        stdout(&output)
+    );
 
     // Graceful stop: node-b says leave, node-a forgets it at once.
     let b_child = children.0.remove(1);
