@@ -196,11 +196,19 @@ impl<B: Bus> Shell<B> {
         let mut tick = tokio::time::interval(TICK);
         let mut save = tokio::time::interval(cache_every);
         save.tick().await;
+        let mut saving: Option<tokio::task::JoinHandle<()>> = None;
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tick.tick() => self.tick().await,
-                _ = save.tick() => self.save_caches(),
+                _ = save.tick() => {
+                    // Two saves never write the same files at once: a save still running
+                    // (it had a whole interval) is waited for first.
+                    if let Some(previous) = saving.take() {
+                        previous.await.ok();
+                    }
+                    saving = Some(self.save_caches());
+                }
                 Some(message) = proposals.next() => self.on_message(message).await,
                 Some(message) = votes.next() => self.on_message(message).await,
                 Some(message) = finalizes.next() => self.on_message(message).await,
@@ -214,7 +222,10 @@ impl<B: Bus> Shell<B> {
                 }
             }
         }
-        self.save_caches();
+        if let Some(previous) = saving.take() {
+            previous.await.ok();
+        }
+        self.save_caches().await.ok();
         Ok(())
     }
 
@@ -318,18 +329,22 @@ impl<B: Bus> Shell<B> {
         }
     }
 
-    fn save_caches(&self) {
+    /// Saves both cache files off the runtime's threads (serialising and syncing a large
+    /// result set takes a while); the snapshots are `Arc`s, so nothing is copied here.
+    fn save_caches(&self) -> tokio::task::JoinHandle<()> {
         let now = crate::clock::now();
         let files = [
-            (cache::OFFICIAL, self.engine.official()),
-            (cache::LOCAL, self.engine.local()),
+            (self.data_dir.join(cache::OFFICIAL), self.engine.official()),
+            (self.data_dir.join(cache::LOCAL), self.engine.local()),
         ];
-        for (name, snapshot) in files {
-            let path = self.data_dir.join(name);
-            if let Err(error) = cache::save(&path, &self.node, &snapshot, now) {
-                tracing::warn!(path = %path.display(), %error, "cannot save the cache file");
+        let node = self.node.clone();
+        tokio::task::spawn_blocking(move || {
+            for (path, snapshot) in files {
+                if let Err(error) = cache::save(&path, &node, &snapshot, now) {
+                    tracing::warn!(path = %path.display(), %error, "cannot save the cache file");
+                }
             }
-        }
+        })
     }
 }
 
