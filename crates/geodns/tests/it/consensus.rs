@@ -310,6 +310,27 @@ async fn scenario<B: Bus>(buses: Vec<B>, evil: B, again: B, events: Option<Event
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
+    // Liveness: a monitor that stops (and says leave) stops counting within the next
+    // tick; the two left are still enough (min_votes 2), so nothing freezes.
+    let stopped = nodes.pop().unwrap();
+    stopped.shutdown.cancel();
+    let mut stopped = stopped;
+    while stopped.tasks.join_next().await.is_some() {}
+    let watch = tokio::time::Instant::now();
+    while nodes[0].handle.status.lock().unwrap().active_monitors != 2 {
+        assert!(
+            watch.elapsed() < Duration::from_secs(5),
+            "MON-3 still counts"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        watch.elapsed() < Duration::from_millis(2500),
+        "took {:?}",
+        watch.elapsed()
+    );
+    assert!(!nodes[0].handle.status.lock().unwrap().frozen);
+
     // Shutdown saves the caches; the next start reads them.
     for node in &mut nodes {
         node.shutdown.cancel();
