@@ -91,8 +91,11 @@ pub struct Engine {
     stats: Stats,
 }
 
+/// A configured duration as a delta, capped at 100 years so that `now + delta` and
+/// `2 * delta` can never overflow whatever the configuration says.
 fn delta(duration: std::time::Duration) -> TimeDelta {
-    TimeDelta::from_std(duration).unwrap_or(TimeDelta::MAX)
+    const CAP: std::time::Duration = std::time::Duration::from_secs(100 * 365 * 86_400);
+    TimeDelta::from_std(duration.min(CAP)).unwrap_or(TimeDelta::zero())
 }
 
 impl Engine {

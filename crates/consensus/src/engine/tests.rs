@@ -519,3 +519,18 @@ fn a_proposal_whose_proposer_went_quiet_is_relayed() {
     assert!(!relayed(engine.step(Input::Tick, at(45))));
     assert!(relayed(engine.step(Input::Tick, at(55))));
 }
+
+#[test]
+fn absurd_durations_in_the_configuration_do_not_overflow() {
+    let mut engine = engine_with(3, |c| {
+        c.proposal_timeout = std::time::Duration::MAX;
+        c.republish_interval = std::time::Duration::MAX;
+        c.proposal_ttl = std::time::Duration::MAX;
+        c.orphan_vote_ttl = std::time::Duration::MAX;
+    });
+    observe(&mut engine, "Amforc", false, "p1", 0);
+    propose_in(&mut engine, "x", "B", true, 1);
+    vote_in(&mut engine, "y", "C", true, 2);
+    engine.step(Input::Tick, at(3));
+    assert_eq!(engine.pending().proposals, 2);
+}
