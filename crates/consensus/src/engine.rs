@@ -91,6 +91,17 @@ pub struct Engine {
     stats: Stats,
 }
 
+impl Timing {
+    fn of(config: &EngineConfig) -> Self {
+        Timing {
+            timeout: delta(config.proposal_timeout),
+            republish: delta(config.republish_interval),
+            proposal_ttl: delta(config.proposal_ttl),
+            orphan_ttl: delta(config.orphan_vote_ttl),
+        }
+    }
+}
+
 /// A configured duration as a delta, capped at 100 years so that `now + delta` and
 /// `2 * delta` can never overflow whatever the configuration says.
 fn delta(duration: std::time::Duration) -> TimeDelta {
@@ -101,12 +112,7 @@ fn delta(duration: std::time::Duration) -> TimeDelta {
 impl Engine {
     /// A node with no results and no peers. `key` signs what it sends (none: unsigned).
     pub fn new(config: EngineConfig, trust: Trust, key: Option<NodeKey>) -> Self {
-        let timing = Timing {
-            timeout: delta(config.proposal_timeout),
-            republish: delta(config.republish_interval),
-            proposal_ttl: delta(config.proposal_ttl),
-            orphan_ttl: delta(config.orphan_vote_ttl),
-        };
+        let timing = Timing::of(&config);
         let mut monitors = BTreeSet::new();
         if config.voter {
             monitors.insert(config.node.clone());
@@ -131,6 +137,27 @@ impl Engine {
             orphan_count: 0,
             stats: Stats::default(),
         }
+    }
+
+    /// Takes new rules and a new trust table (a configuration reload). The node id and
+    /// role stay as they are; proposals in flight are decided under the new rules.
+    pub fn reconfigure(
+        &mut self,
+        mut config: EngineConfig,
+        trust: Trust,
+        now: DateTime<Utc>,
+    ) -> Vec<Output> {
+        config.node = self.config.node.clone();
+        config.voter = self.config.voter;
+        self.timing = Timing::of(&config);
+        self.config = config;
+        self.trust = trust;
+        let mut out = Vec::new();
+        // Re-filter the active monitors through the new trust table, then re-decide.
+        let monitors = std::mem::take(&mut self.monitors);
+        self.on_monitors(monitors, now, &mut out);
+        self.check_frozen(&mut out);
+        out
     }
 
     /// Feeds one input; returns what to publish, apply and record.

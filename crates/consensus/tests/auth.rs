@@ -303,3 +303,41 @@ fn public_keys_parse_from_base64_with_clear_errors() {
         assert!(error.contains(want), "{text}: {error}");
     }
 }
+
+#[test]
+fn a_reloaded_trust_table_and_rules_take_effect_at_once() {
+    let only_m2: BTreeMap<NodeId, TrustedNode> = BTreeMap::from([(
+        id("M2"),
+        TrustedNode {
+            key: Some(key_of(2).public()),
+            monitor: true,
+        },
+    )]);
+    let config = EngineConfig::new(id("M1"), true);
+    let mut engine = Engine::new(
+        config.clone(),
+        Trust::new(AuthMode::Strict, only_m2),
+        Some(key_of(1)),
+    );
+    let everyone: BTreeSet<NodeId> = ["M1", "M2", "M3", "DNS-1"].into_iter().map(id).collect();
+    engine.step(Input::Monitors(everyone.clone()), at(0));
+    assert_eq!(engine.monitors().len(), 2);
+    let outputs = engine.step(Input::Vote(key_of(3).sign(vote("p", "M3"))), at(1));
+    assert_eq!(rejections(&outputs), vec![Rejection::UnknownNode]);
+
+    // M3 added to the configuration: its votes count, and so does it.
+    engine.reconfigure(config.clone(), trust(AuthMode::Strict), at(2));
+    engine.step(Input::Monitors(everyone), at(3));
+    assert_eq!(engine.monitors().len(), 3);
+    let outputs = engine.step(Input::Vote(key_of(3).sign(vote("p", "M3"))), at(4));
+    assert!(rejections(&outputs).is_empty());
+
+    // min_votes raised above the active monitors: frozen, and said so.
+    let mut stricter = config;
+    stricter.min_votes = 4;
+    let outputs = engine.reconfigure(stricter, trust(AuthMode::Strict), at(5));
+    let frozen = outputs
+        .iter()
+        .any(|o| matches!(o, Output::Event(Event::Frozen { frozen: true, .. })));
+    assert!(frozen && engine.is_frozen(), "{outputs:?}");
+}

@@ -98,8 +98,8 @@ async fn spawn_roles<B: Bus>(
     tasks.spawn(consensus);
     if config.node.roles.contains(&NodeRole::Collator) {
         let events = redis_events(&config).await;
-        let trust = crate::consensus::keys::trust(&config)?;
-        let collator = crate::consensus::run_collator(bus, store, events, trust, shutdown.clone());
+        let collator =
+            crate::consensus::run_collator(bus, store, events, live.clone(), shutdown.clone());
         tasks.spawn(async move {
             if let Err(error) = collator.await {
                 tracing::error!(error = format!("{error:#}"), "collator stopped");

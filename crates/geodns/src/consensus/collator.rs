@@ -16,6 +16,8 @@ use geodns_core::records::OutageStart;
 use geodns_store::{CloseOutcome, OpenOutcome, OutageStore};
 use tokio_util::sync::CancellationToken;
 
+use crate::reload::LiveConfig;
+
 /// How often expired cache entries are dropped.
 const JANITOR: Duration = Duration::from_secs(30);
 
@@ -24,7 +26,7 @@ pub async fn run_collator<B: Bus, S: OutageStore>(
     bus: B,
     store: S,
     mut events: Option<EventPublisher>,
-    trust: Trust,
+    live: LiveConfig,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let mut messages = bus
@@ -33,9 +35,21 @@ pub async fn run_collator<B: Bus, S: OutageStore>(
         .context("subscribe to consensus messages")?;
     let mut cache = ProposalCache::new(CacheLimits::default());
     let mut janitor = tokio::time::interval(JANITOR);
+    let mut configs = live.subscribe();
+    let mut trust = super::keys::trust(&live.current())?;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
+            Ok(()) = configs.changed() => {
+                let config = configs.borrow_and_update().clone();
+                match super::keys::trust(&config) {
+                    Ok(reloaded) => trust = reloaded,
+                    Err(error) => {
+                        let error = format!("{error:#}");
+                        tracing::warn!(%error, "collator keeps its trusted nodes");
+                    }
+                }
+            }
             _ = janitor.tick() => {
                 let dropped = cache.expire(crate::clock::now());
                 tracing::debug!(

@@ -26,7 +26,7 @@ use geodns_consensus::hysteresis::Hysteresis;
 use geodns_consensus::policy::Policy;
 use geodns_consensus::results::Snapshot;
 use geodns_consensus::{Engine, EngineConfig, Input, Output};
-use geodns_core::config::{Config, PolicyName};
+use geodns_core::config::{Config, ConsensusSection, PolicyName};
 use geodns_core::ids::{MemberId, NodeId};
 use geodns_core::model::NodeRole;
 use tokio::sync::{mpsc, watch};
@@ -197,6 +197,7 @@ impl<B: Bus> Shell<B> {
         let mut save = tokio::time::interval(cache_every);
         save.tick().await;
         let mut saving: Option<tokio::task::JoinHandle<()>> = None;
+        let mut section = live.current().consensus.clone();
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -219,6 +220,7 @@ impl<B: Bus> Shell<B> {
                 Ok(()) = configs.changed() => {
                     let config = configs.borrow_and_update().clone();
                     self.input(Input::Maintenance(maintenance_of(&config))).await;
+                    self.reload(&config, &mut section).await;
                 }
             }
         }
@@ -227,6 +229,39 @@ impl<B: Bus> Shell<B> {
         }
         self.save_caches().await.ok();
         Ok(())
+    }
+
+    /// Applies a reloaded `[consensus]`: rules and trusted nodes at once; the key file and
+    /// the cache interval only at the next start.
+    async fn reload(&mut self, config: &Config, running: &mut ConsensusSection) {
+        let next = &config.consensus;
+        if next == running {
+            return;
+        }
+        if next.key_file != running.key_file || next.cache_interval != running.cache_interval {
+            tracing::warn!(
+                "consensus.key_file and consensus.cache_interval take effect only after a restart"
+            );
+        }
+        let trust = match keys::trust(config) {
+            Ok(trust) => trust,
+            Err(error) => {
+                let error = format!("{error:#}");
+                tracing::warn!(%error, "reloaded [consensus] not applied; keeping the running one");
+                return;
+            }
+        };
+        let outputs = self
+            .engine
+            .reconfigure(engine_config(config), trust, crate::clock::now());
+        self.carry_out(outputs).await;
+        tracing::info!(
+            trusted = next.nodes.len(),
+            policy = ?next.policy,
+            min_votes = next.effective_min_votes(),
+            "consensus settings reloaded"
+        );
+        *running = next.clone();
     }
 
     async fn tick(&mut self) {
@@ -276,6 +311,11 @@ impl<B: Bus> Shell<B> {
     /// Steps the engine and carries out its outputs; false if the input was rejected.
     async fn input(&mut self, input: Input) -> bool {
         let outputs = self.engine.step(input, crate::clock::now());
+        self.carry_out(outputs).await
+    }
+
+    /// Publishes, shares and logs what the engine asked for; false if it rejected a message.
+    async fn carry_out(&mut self, outputs: Vec<Output>) -> bool {
         let mut accepted = true;
         let mut official_changed = false;
         for output in outputs {

@@ -63,6 +63,7 @@ fn key() -> CheckKey {
 
 struct Node {
     handle: ConsensusHandle,
+    live: LiveConfig,
     shutdown: CancellationToken,
     tasks: tokio::task::JoinSet<()>,
 }
@@ -82,15 +83,16 @@ async fn start<B: Bus>(
     let membership = run_membership(bus.clone(), me, cluster.clone(), shutdown.clone());
     tasks.spawn(async move { membership.await.unwrap() });
     let (task, handle) =
-        geodns::consensus::start(bus.clone(), live, cluster, shutdown.clone()).unwrap();
+        geodns::consensus::start(bus.clone(), live.clone(), cluster, shutdown.clone()).unwrap();
     tasks.spawn(task);
     if let Some(store) = store {
-        let trust = keys::trust(&config).unwrap();
-        let collator = geodns::consensus::run_collator(bus, store, events, trust, shutdown.clone());
+        let collator =
+            geodns::consensus::run_collator(bus, store, events, live.clone(), shutdown.clone());
         tasks.spawn(async move { collator.await.unwrap() });
     }
     Node {
         handle,
+        live,
         shutdown,
         tasks,
     }
@@ -188,23 +190,19 @@ async fn three_monitors_agree_over_a_real_nats_server() {
 /// on `again` after shutdown.
 async fn scenario<B: Bus>(buses: Vec<B>, evil: B, again: B, events: Option<EventPublisher>) {
     let dir = tempfile::tempdir().unwrap();
-    // First start creates each key; `geodns consensus key` prints the entries the others trust.
-    let mut trusted = String::new();
-    for id in MONITORS {
-        let path = config_text(dir.path(), id, "\"monitor\"", "");
-        trusted.push_str(&keys::trusted_entry(&load(&path).await).unwrap());
-    }
+    // Each node starts trusting nobody (its key file is created on this first start), so
+    // it counts only itself and is frozen.
+    let roles = |i: usize| {
+        if i == 0 {
+            "\"monitor\", \"collator\""
+        } else {
+            "\"monitor\""
+        }
+    };
     let paths: Vec<PathBuf> = MONITORS
         .iter()
         .enumerate()
-        .map(|(i, id)| {
-            let roles = if i == 0 {
-                "\"monitor\", \"collator\""
-            } else {
-                "\"monitor\""
-            };
-            config_text(dir.path(), id, roles, &trusted)
-        })
+        .map(|(i, id)| config_text(dir.path(), id, roles(i), ""))
         .collect();
     let store = SqlStore::open(geodns_store::StoreConfig::new(format!(
         "sqlite://{}",
@@ -219,6 +217,21 @@ async fn scenario<B: Bus>(buses: Vec<B>, evil: B, again: B, events: Option<Event
         let store = collator.then(|| store.clone());
         let events = if collator { events.take() } else { None };
         nodes.push(start(bus, path, store, events).await);
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for node in &nodes {
+        let status = node.handle.status.lock().unwrap().clone();
+        assert!(status.frozen && status.active_monitors == 1, "{status:?}");
+    }
+    // `geodns consensus key` prints each entry; the files list them and are reloaded.
+    let mut trusted = String::new();
+    for path in &paths {
+        trusted.push_str(&keys::trusted_entry(&load(path).await).unwrap());
+    }
+    for (index, node) in nodes.iter().enumerate() {
+        let path = config_text(dir.path(), MONITORS[index], roles(index), &trusted);
+        let restart_needed = node.live.replace(load(&path).await);
+        assert!(restart_needed.is_empty(), "{restart_needed:?}");
     }
     // Membership: each sees three monitors.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
