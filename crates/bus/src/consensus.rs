@@ -107,27 +107,40 @@ pub fn decode_proposal(payload: &[u8]) -> Result<Signed<typed::Proposal>, Consen
     })
 }
 
+fn vote_from_wire(message: &wire::Vote) -> Result<Signed<typed::Vote>, MessageError> {
+    if !message.sender_node_id.is_empty() && message.sender_node_id != message.node_id {
+        return Err(MessageError::VoterMismatch {
+            sender: message.sender_node_id.clone(),
+            voter: message.node_id.clone(),
+        });
+    }
+    Ok(Signed {
+        message: typed::Vote {
+            proposal: ProposalId::parse(&message.proposal_id)?,
+            voter: node("NodeID", &message.node_id)?,
+            agree: message.agree,
+            timestamp: message.timestamp,
+        },
+        signature: signature(&message.signature)?,
+    })
+}
+
+fn vote_to_wire(signed: &Signed<typed::Vote>) -> wire::Vote {
+    let vote = &signed.message;
+    wire::Vote {
+        proposal_id: vote.proposal.to_string(),
+        sender_node_id: vote.voter.to_string(),
+        node_id: vote.voter.to_string(),
+        agree: vote.agree,
+        timestamp: vote.timestamp,
+        signature: signed.signature.as_ref().map(Signature::to_base64),
+    }
+}
+
 /// Reads a `consensus.vote` payload. `SenderNodeID` and `NodeID` must name the same node.
 pub fn decode_vote(payload: &[u8]) -> Result<Signed<typed::Vote>, ConsensusDecodeError> {
     let message: wire::Vote = decode("vote", payload)?;
-    let read = || -> Result<Signed<typed::Vote>, MessageError> {
-        if !message.sender_node_id.is_empty() && message.sender_node_id != message.node_id {
-            return Err(MessageError::VoterMismatch {
-                sender: message.sender_node_id.clone(),
-                voter: message.node_id.clone(),
-            });
-        }
-        Ok(Signed {
-            message: typed::Vote {
-                proposal: ProposalId::parse(&message.proposal_id)?,
-                voter: node("NodeID", &message.node_id)?,
-                agree: message.agree,
-                timestamp: message.timestamp,
-            },
-            signature: signature(&message.signature)?,
-        })
-    };
-    read().map_err(invalid("vote"))
+    vote_from_wire(&message).map_err(invalid("vote"))
 }
 
 /// Reads a `consensus.finalize` payload.
@@ -145,6 +158,11 @@ pub fn decode_finalize(payload: &[u8]) -> Result<Signed<typed::Finalize>, Consen
                 sender: node("SenderNodeID", sender)?,
                 passed: message.passed,
                 decided_at: message.decided_at,
+                votes: message
+                    .votes
+                    .iter()
+                    .map(vote_from_wire)
+                    .collect::<Result<_, _>>()?,
             },
             signature: signature(&message.signature)?,
         })
@@ -162,15 +180,7 @@ pub fn encode_proposal(signed: &Signed<typed::Proposal>) -> Vec<u8> {
 
 /// Writes a `consensus.vote` payload.
 pub fn encode_vote(signed: &Signed<typed::Vote>) -> Vec<u8> {
-    let vote = &signed.message;
-    encode(&wire::Vote {
-        proposal_id: vote.proposal.to_string(),
-        sender_node_id: vote.voter.to_string(),
-        node_id: vote.voter.to_string(),
-        agree: vote.agree,
-        timestamp: vote.timestamp,
-        signature: signed.signature.as_ref().map(Signature::to_base64),
-    })
+    encode(&vote_to_wire(signed))
 }
 
 /// Writes a `consensus.finalize` payload.
@@ -181,6 +191,7 @@ pub fn encode_finalize(signed: &Signed<typed::Finalize>) -> Vec<u8> {
         sender_node_id: finalize.sender.to_string(),
         passed: finalize.passed,
         decided_at: finalize.decided_at,
+        votes: finalize.votes.iter().map(vote_to_wire).collect(),
         signature: signed.signature.as_ref().map(Signature::to_base64),
     })
 }

@@ -194,6 +194,10 @@ pub struct FinalizeMessage {
     /// When decided.
     #[serde(rename = "DecidedAt", default = "go_zero_time")]
     pub decided_at: DateTime<Utc>,
+    /// geodns extension: the signed agreeing votes behind a passed decision (its quorum
+    /// certificate); absent from original nodes, which ignore it.
+    #[serde(rename = "Votes", default, skip_serializing_if = "Vec::is_empty")]
+    pub votes: Vec<Vote>,
     /// geodns extension: base64 ed25519 signature of the sender; absent from original
     /// nodes, which ignore it.
     #[serde(rename = "Signature", default, skip_serializing_if = "Option::is_none")]

@@ -8,7 +8,7 @@ use base64::Engine as _;
 use ed25519_dalek::{Signer as _, SigningKey, Verifier as _, VerifyingKey};
 use geodns_core::ids::NodeId;
 
-use crate::message::{Signature, Signed, SigningBytes};
+use crate::message::{Finalize, Signature, Signed, SigningBytes};
 
 /// How strictly messages are authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -49,15 +49,19 @@ pub enum Rejection {
     /// The sender is trusted but is not a monitor, so may not propose, vote or finalize.
     #[error("sender is not a monitor")]
     NotAMonitor,
+    /// A passed finalize without enough valid agreeing votes of trusted monitors.
+    #[error("no quorum certificate")]
+    NoQuorum,
 }
 
 impl Rejection {
     /// Every reason, for metrics.
-    pub const ALL: [Rejection; 4] = [
+    pub const ALL: [Rejection; 5] = [
         Rejection::Unsigned,
         Rejection::BadSignature,
         Rejection::UnknownNode,
         Rejection::NotAMonitor,
+        Rejection::NoQuorum,
     ];
 
     /// Short name for metrics and logs.
@@ -67,6 +71,7 @@ impl Rejection {
             Rejection::BadSignature => "bad_signature",
             Rejection::UnknownNode => "unknown_node",
             Rejection::NotAMonitor => "not_a_monitor",
+            Rejection::NoQuorum => "no_quorum",
         }
     }
 }
@@ -185,6 +190,42 @@ impl Trust {
     /// The configured node, if any.
     pub fn node(&self, id: &NodeId) -> Option<&TrustedNode> {
         self.nodes.get(id)
+    }
+
+    /// Accepts or rejects a finalize: its sender as for any message and, for a passed one
+    /// in strict mode, its quorum certificate: at least `min_votes` distinct trusted
+    /// monitors whose signed votes agree with this very proposal. In compat mode a
+    /// certificate is checked when there is one (original nodes send none).
+    pub fn check_finalize(
+        &self,
+        signed: &Signed<Finalize>,
+        min_votes: usize,
+    ) -> Result<(), Rejection> {
+        self.check(signed)?;
+        let finalize = &signed.message;
+        let required = match self.mode {
+            AuthMode::Off => false,
+            AuthMode::Compat => !finalize.votes.is_empty(),
+            AuthMode::Strict => true,
+        };
+        if !finalize.passed || !required {
+            return Ok(());
+        }
+        let voters: std::collections::BTreeSet<&NodeId> = finalize
+            .votes
+            .iter()
+            .filter(|vote| {
+                vote.message.proposal == finalize.proposal.id
+                    && vote.message.agree
+                    && self.check(*vote).is_ok()
+            })
+            .map(|vote| &vote.message.voter)
+            .collect();
+        if voters.len() >= min_votes.max(1) {
+            Ok(())
+        } else {
+            Err(Rejection::NoQuorum)
+        }
     }
 
     /// Accepts or rejects a consensus message (all three kinds are monitor-only).

@@ -27,7 +27,8 @@ pub use types::{
 #[derive(Debug, Clone)]
 struct Tracked {
     proposal: Signed<crate::message::Proposal>,
-    votes: BTreeMap<NodeId, bool>,
+    /// Latest vote of each node, signed, for the quorum certificate of a finalize.
+    votes: BTreeMap<NodeId, Signed<crate::message::Vote>>,
     created: DateTime<Utc>,
     deadline: DateTime<Utc>,
     attempts: u32,
@@ -37,6 +38,9 @@ struct Tracked {
     last_broadcast: DateTime<Utc>,
     my_vote_sent: Option<DateTime<Utc>>,
 }
+
+/// A vote that arrived before its proposal, with when it arrived.
+type EarlyVote = (Signed<crate::message::Vote>, DateTime<Utc>);
 
 /// A decided proposal, remembered so late votes, duplicate proposals and repeated
 /// finalize messages are recognised; holds a finalize to resend to a node that missed it.
@@ -85,7 +89,7 @@ pub struct Engine {
     open_by_key: HashMap<(CheckKey, bool), Vec<ProposalId>>,
     decided: HashMap<ProposalId, DecidedRecord>,
     decided_order: VecDeque<(DateTime<Utc>, ProposalId)>,
-    orphans: HashMap<ProposalId, Vec<(crate::message::Vote, DateTime<Utc>)>>,
+    orphans: HashMap<ProposalId, Vec<EarlyVote>>,
     orphan_order: VecDeque<(DateTime<Utc>, ProposalId)>,
     orphan_count: usize,
     stats: Stats,

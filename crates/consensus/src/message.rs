@@ -105,6 +105,11 @@ pub struct Finalize {
     pub passed: bool,
     /// When decided.
     pub decided_at: DateTime<Utc>,
+    /// The agreeing votes behind a passed decision, each signed by its voter: the
+    /// quorum certificate strict nodes check, so one monitor's key alone cannot change
+    /// official results. Not covered by the finalize's own signature (each vote carries
+    /// its own); empty from original nodes.
+    pub votes: Vec<Signed<Vote>>,
 }
 
 /// An ed25519 signature over a message's [`SigningBytes`].

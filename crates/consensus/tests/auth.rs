@@ -73,6 +73,10 @@ fn monitor(mode: AuthMode) -> Engine {
         sender: id("M2"),
         passed: true,
         decided_at: at(0),
+        votes: vec![
+            key_of(2).sign(vote("seed", "M2")),
+            key_of(3).sign(vote("seed", "M3")),
+        ],
     };
     engine.step(Input::Finalize(key_of(2).sign(finalize)), at(0));
     for n in 0..2 {
@@ -179,6 +183,7 @@ fn strict_mode_rejects_every_forgery_and_counts_it() {
                 sender: id("EVIL"),
                 passed: true,
                 decided_at: at(4),
+                votes: Vec::new(),
             })),
             Rejection::UnknownNode,
         ),
@@ -189,6 +194,7 @@ fn strict_mode_rejects_every_forgery_and_counts_it() {
                 sender: id("M2"),
                 passed: true,
                 decided_at: at(4),
+                votes: Vec::new(),
             })),
             Rejection::Unsigned,
         ),
@@ -340,4 +346,107 @@ fn a_reloaded_trust_table_and_rules_take_effect_at_once() {
         .iter()
         .any(|o| matches!(o, Output::Event(Event::Frozen { frozen: true, .. })));
     assert!(frozen && engine.is_frozen(), "{outputs:?}");
+}
+
+/// A passed finalize for `p` from M2, signed by M2, with these votes.
+fn finalize_with(votes: Vec<Signed<Vote>>) -> Input {
+    Input::Finalize(key_of(2).sign(Finalize {
+        proposal: proposal("p", "M2", false),
+        sender: id("M2"),
+        passed: true,
+        decided_at: at(4),
+        votes,
+    }))
+}
+
+#[test]
+fn strict_mode_needs_a_quorum_certificate_to_change_official_results() {
+    let disagree = |voter: &str, key: u8| {
+        let mut vote = vote("p", voter);
+        vote.agree = false;
+        key_of(key).sign(vote)
+    };
+    let cases: Vec<(&str, Vec<Signed<Vote>>)> = vec![
+        ("no votes: a stolen key alone", vec![]),
+        ("one vote", vec![key_of(2).sign(vote("p", "M2"))]),
+        (
+            "the same voter twice",
+            vec![
+                key_of(2).sign(vote("p", "M2")),
+                key_of(2).sign(vote("p", "M2")),
+            ],
+        ),
+        (
+            "a forged second vote",
+            vec![
+                key_of(2).sign(vote("p", "M2")),
+                key_of(2).sign(vote("p", "M3")),
+            ],
+        ),
+        (
+            "a vote for another proposal",
+            vec![
+                key_of(2).sign(vote("p", "M2")),
+                key_of(3).sign(vote("q", "M3")),
+            ],
+        ),
+        (
+            "a disagreeing vote",
+            vec![key_of(2).sign(vote("p", "M2")), disagree("M3", 3)],
+        ),
+        (
+            "a DNS node's vote",
+            vec![
+                key_of(2).sign(vote("p", "M2")),
+                key_of(4).sign(vote("p", "DNS-1")),
+            ],
+        ),
+    ];
+    for (what, votes) in cases {
+        let mut engine = monitor(AuthMode::Strict);
+        let outputs = engine.step(finalize_with(votes), at(5));
+        assert_eq!(rejections(&outputs), vec![Rejection::NoQuorum], "{what}");
+        assert!(
+            official_status(&engine),
+            "{what}: the official state did not move"
+        );
+    }
+    // Two agreeing trusted monitors: applied.
+    let mut engine = monitor(AuthMode::Strict);
+    let votes = vec![
+        key_of(2).sign(vote("p", "M2")),
+        key_of(3).sign(vote("p", "M3")),
+    ];
+    let outputs = engine.step(finalize_with(votes), at(5));
+    assert!(rejections(&outputs).is_empty(), "{outputs:?}");
+    assert!(!official_status(&engine));
+    // Compat mode takes an original node's finalize, which carries no votes.
+    let mut compat = monitor(AuthMode::Compat);
+    compat.step(finalize_with(Vec::new()), at(5));
+    assert!(!official_status(&compat));
+}
+
+#[test]
+fn a_decision_here_carries_its_certificate() {
+    let mut engine = monitor(AuthMode::Strict);
+    engine.step(
+        Input::Proposal(key_of(2).sign(proposal("p", "M2", false))),
+        at(2),
+    );
+    let outputs = engine.step(Input::Vote(key_of(2).sign(vote("p", "M2"))), at(3));
+    let finalize = outputs
+        .iter()
+        .find_map(|o| match o {
+            Output::Publish(Outgoing::Finalize(f)) => Some(f.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let voters: Vec<&str> = finalize
+        .message
+        .votes
+        .iter()
+        .map(|v| v.message.voter.as_str())
+        .collect();
+    assert_eq!(voters, ["M1", "M2"]);
+    assert!(trust(AuthMode::Strict).check_finalize(&finalize, 2).is_ok());
 }

@@ -61,9 +61,30 @@ fn signatures_survive_the_wire_and_verify() {
         sender: received.message.sender.clone(),
         passed: true,
         decided_at: received.message.timestamp,
+        votes: Vec::new(),
     });
     let received = decode_finalize(&encode_finalize(&finalize)).unwrap();
     assert!(trust.check(&received).is_ok());
+
+    // The quorum certificate travels in a `Votes` field, each vote with its signature.
+    let mut certified = finalize.message.clone();
+    let vote = typed::Vote {
+        proposal: certified.proposal.id.clone(),
+        voter: certified.sender.clone(),
+        agree: true,
+        timestamp: certified.decided_at,
+    };
+    certified.votes = vec![key.sign(vote)];
+    let certified = key.sign(certified);
+    let payload = encode_finalize(&certified);
+    assert!(String::from_utf8_lossy(&payload).contains("\"Votes\":[{\"ProposalID\""));
+    let received = decode_finalize(&payload).unwrap();
+    assert_eq!(received, certified);
+    assert!(trust.check_finalize(&received, 1).is_ok());
+    assert!(
+        trust.check_finalize(&received, 2).is_err(),
+        "one voter is not two"
+    );
 
     // One changed byte in the payload and it no longer verifies.
     let tampered = String::from_utf8(encode_finalize(&finalize))

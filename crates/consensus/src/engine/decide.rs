@@ -5,20 +5,23 @@ use chrono::{DateTime, Utc};
 
 use super::types::{DecideReason, Event, OfficialChange, Outgoing, Output};
 use super::{Closure, DecidedRecord, Engine};
-use crate::message::{Finalize, Proposal, ProposalId, Vote};
+use crate::message::{Finalize, Proposal, ProposalId, Signed, Vote};
 use crate::policy::{Decision, Tally};
 use crate::results::ResultEntry;
 
 impl Engine {
-    fn tally(&self, votes: &std::collections::BTreeMap<geodns_core::ids::NodeId, bool>) -> Tally {
+    fn tally(
+        &self,
+        votes: &std::collections::BTreeMap<geodns_core::ids::NodeId, Signed<Vote>>,
+    ) -> Tally {
         let mut tally = Tally {
             active: self.monitors.len(),
             yes: 0,
             no: 0,
         };
-        for (node, agree) in votes {
+        for (node, vote) in votes {
             if self.monitors.contains(node) {
-                if *agree {
+                if vote.message.agree {
                     tally.yes += 1;
                 } else {
                     tally.no += 1;
@@ -75,11 +78,20 @@ impl Engine {
             self.stats.failed += 1;
             Vec::new()
         };
-        let votes = tracked
+        let counted: Vec<Signed<Vote>> = tracked
             .votes
-            .into_iter()
-            .filter(|(node, _)| self.monitors.contains(node))
+            .into_values()
+            .filter(|vote| self.monitors.contains(&vote.message.voter))
             .collect();
+        let votes = counted
+            .iter()
+            .map(|vote| (vote.message.voter.clone(), vote.message.agree))
+            .collect();
+        // A passed decision carries the agreeing votes: its quorum certificate.
+        let certificate = match passed {
+            true => counted.into_iter().filter(|v| v.message.agree).collect(),
+            false => Vec::new(),
+        };
         out.push(Output::Event(Event::Decided {
             proposal: id.clone(),
             key: proposal.key.clone(),
@@ -94,6 +106,7 @@ impl Engine {
             sender: self.config.node.clone(),
             passed,
             decided_at: now,
+            votes: certificate,
         });
         out.push(Output::Publish(Outgoing::Finalize(finalize.clone())));
         for (moot, proposal) in moot {
@@ -185,13 +198,18 @@ impl Engine {
         }
     }
 
-    pub(super) fn buffer_orphan(&mut self, vote: Vote, now: DateTime<Utc>, out: &mut Vec<Output>) {
+    pub(super) fn buffer_orphan(
+        &mut self,
+        vote: Signed<Vote>,
+        now: DateTime<Utc>,
+        out: &mut Vec<Output>,
+    ) {
         if self.orphan_count >= self.config.max_orphan_votes {
             self.stats.dropped += 1;
             out.push(Output::Event(Event::Dropped { what: "vote" }));
             return;
         }
-        let id = vote.proposal.clone();
+        let id = vote.message.proposal.clone();
         let early = self.orphans.entry(id.clone()).or_default();
         if early.is_empty() {
             self.orphan_order.push_back((now, id));

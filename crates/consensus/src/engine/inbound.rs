@@ -139,7 +139,7 @@ impl Engine {
             self.orphan_count -= early.len();
             let tracked = self.proposals.get_mut(&id).expect("just inserted");
             for (vote, _) in early {
-                tracked.votes.insert(vote.voter, vote.agree);
+                tracked.votes.insert(vote.message.voter.clone(), vote);
             }
         }
     }
@@ -168,7 +168,10 @@ impl Engine {
             timestamp: now,
         });
         let tracked = self.proposals.get_mut(id).expect("looked up above");
-        let previous = tracked.votes.insert(me, agree);
+        let previous = tracked
+            .votes
+            .insert(me, vote.clone())
+            .map(|old| old.message.agree);
         let due = tracked
             .my_vote_sent
             .is_none_or(|sent| now - sent >= republish);
@@ -186,13 +189,24 @@ impl Engine {
         signed: &Signed<M>,
         out: &mut Vec<Output>,
     ) -> bool {
-        match self.trust.check(signed) {
+        let verdict = self.trust.check(signed);
+        self.count_verdict(kind, signed.message.signer(), verdict, out)
+    }
+
+    fn count_verdict(
+        &mut self,
+        kind: &'static str,
+        sender: &geodns_core::ids::NodeId,
+        verdict: Result<(), Rejection>,
+        out: &mut Vec<Output>,
+    ) -> bool {
+        match verdict {
             Ok(()) => {
                 self.stats.received += 1;
                 true
             }
             Err(reason) => {
-                self.reject(kind, signed.message.signer().clone(), reason, out);
+                self.reject(kind, sender.clone(), reason, out);
                 false
             }
         }
@@ -257,19 +271,18 @@ impl Engine {
         {
             return;
         }
-        let vote = signed.message;
-        if self.decided.contains_key(&vote.proposal) {
+        let id = signed.message.proposal.clone();
+        if self.decided.contains_key(&id) {
             // A vote on a decided proposal: the voter missed the finalize.
-            self.resend_finalize(&vote.proposal, now, out);
+            self.resend_finalize(&id, now, out);
             return;
         }
-        let id = vote.proposal.clone();
         match self.proposals.get_mut(&id) {
             Some(tracked) => {
-                tracked.votes.insert(vote.voter, vote.agree);
+                tracked.votes.insert(signed.message.voter.clone(), signed);
                 self.decide(&id, DecideReason::Votes, now, out);
             }
-            None => self.buffer_orphan(vote, now, out),
+            None => self.buffer_orphan(signed, now, out),
         }
     }
 
@@ -298,6 +311,7 @@ impl Engine {
                     sender: self.config.node.clone(),
                     passed: false,
                     decided_at: record.at,
+                    votes: Vec::new(),
                 };
                 self.sign(closing)
             }
@@ -311,7 +325,11 @@ impl Engine {
         now: DateTime<Utc>,
         out: &mut Vec<Output>,
     ) {
-        if signed.message.sender == self.config.node || !self.accept("finalize", &signed, out) {
+        if signed.message.sender == self.config.node {
+            return;
+        }
+        let verdict = self.trust.check_finalize(&signed, self.config.min_votes);
+        if !self.count_verdict("finalize", &signed.message.sender, verdict, out) {
             return;
         }
         let id = signed.message.proposal.id.clone();

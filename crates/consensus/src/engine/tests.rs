@@ -137,6 +137,7 @@ fn set_official(engine: &mut Engine, status: bool, t: i64) {
         sender: node("B"),
         passed: true,
         decided_at: at(t),
+        votes: Vec::new(),
     };
     engine.step(Input::Finalize(Signed::unsigned(finalize)), at(t));
 }
@@ -373,6 +374,7 @@ fn finalize_messages_apply_passed_proposals_once() {
         sender: node("B"),
         passed,
         decided_at: at(1),
+        votes: Vec::new(),
     };
     let cases = [
         (passed("f1", false, true), "O:false"),

@@ -60,7 +60,8 @@ pub async fn run_collator<B: Bus, S: OutageStore>(
                 );
             }
             Some(message) = messages.next() => {
-                if let Some(finalize) = cache_or_finalize(&mut cache, &trust, &message) {
+                let min_votes = live.current().consensus.effective_min_votes();
+                if let Some(finalize) = cache_or_finalize(&mut cache, &trust, min_votes, &message) {
                     store_decision(&mut cache, &store, events.as_mut(), finalize).await;
                 }
             }
@@ -72,6 +73,7 @@ pub async fn run_collator<B: Bus, S: OutageStore>(
 fn cache_or_finalize(
     cache: &mut ProposalCache,
     trust: &Trust,
+    min_votes: usize,
     message: &BusMessage,
 ) -> Option<Signed<Finalize>> {
     let now = crate::clock::now();
@@ -90,7 +92,7 @@ fn cache_or_finalize(
             Err(error) => rejected("vote", &error),
         },
         subjects::FINALIZE => match decode_finalize(&message.payload) {
-            Ok(f) if trust.check(&f).is_ok() => return Some(f),
+            Ok(f) if trust.check_finalize(&f, min_votes).is_ok() => return Some(f),
             Ok(f) => rejected("finalize", &f.message.sender),
             Err(error) => rejected("finalize", &error),
         },
