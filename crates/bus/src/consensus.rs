@@ -42,15 +42,12 @@ fn signature(text: &Option<String>) -> Result<Option<Signature>, MessageError> {
 }
 
 fn check_kind(text: &str) -> Result<CheckKind, MessageError> {
-    match text {
-        "site" => Ok(CheckKind::Site),
-        "domain" => Ok(CheckKind::Domain),
-        "endpoint" => Ok(CheckKind::Endpoint),
-        other => Err(field(
+    CheckKind::parse(text).ok_or_else(|| {
+        field(
             "CheckType",
-            format!("{other:?} is not site, domain or endpoint"),
-        )),
-    }
+            format!("{text:?} is not site, domain or endpoint"),
+        )
+    })
 }
 
 fn proposal_from_wire(message: &wire::Proposal) -> Result<typed::Proposal, MessageError> {

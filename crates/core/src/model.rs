@@ -117,6 +117,16 @@ pub enum CheckKind {
 }
 
 impl CheckKind {
+    /// Reads the original system's wire value (`site`, `domain`, `endpoint`).
+    pub fn parse(text: &str) -> Option<CheckKind> {
+        match text {
+            "site" => Some(CheckKind::Site),
+            "domain" => Some(CheckKind::Domain),
+            "endpoint" => Some(CheckKind::Endpoint),
+            _ => None,
+        }
+    }
+
     /// The original system's wire value (`site`, `domain`, `endpoint`).
     pub fn as_str(self) -> &'static str {
         match self {

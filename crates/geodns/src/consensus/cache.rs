@@ -150,16 +150,12 @@ pub fn load(path: &Path) -> Result<Vec<(CheckKey, ResultEntry)>, String> {
 }
 
 fn row_to_entry(row: Row) -> Result<(CheckKey, ResultEntry), String> {
-    let kind = match row.check_type.as_str() {
-        "site" => CheckKind::Site,
-        "domain" => CheckKind::Domain,
-        "endpoint" => CheckKind::Endpoint,
-        other => {
-            return Err(format!(
-                "check_type {other:?} is not site, domain or endpoint"
-            ));
-        }
-    };
+    let kind = CheckKind::parse(&row.check_type).ok_or_else(|| {
+        format!(
+            "check_type {:?} is not site, domain or endpoint",
+            row.check_type
+        )
+    })?;
     let key = CheckKey {
         kind,
         check: row.check_name,
