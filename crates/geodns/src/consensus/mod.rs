@@ -21,7 +21,7 @@ use geodns_bus::consensus::{
 use geodns_bus::membership::MalformedLog;
 use geodns_bus::wire::WireRole;
 use geodns_bus::{Bus, BusMessage, ClusterHandle, subjects};
-use geodns_consensus::engine::{Event, Observation, Outgoing, Pending, Stats};
+use geodns_consensus::engine::{Event, Observation, Outgoing};
 use geodns_consensus::hysteresis::Hysteresis;
 use geodns_consensus::policy::Policy;
 use geodns_consensus::results::Snapshot;
@@ -33,26 +33,12 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 pub use collator::run_collator;
+use status::StatusReport;
 
 use crate::reload::LiveConfig;
 
 /// How often the engine is ticked (timeouts, republishing, membership).
 const TICK: Duration = Duration::from_secs(1);
-
-/// What the API and logs can ask of the consensus task.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Status {
-    /// Too few active monitors: official results cannot change.
-    pub frozen: bool,
-    /// Monitors counted toward the quorum.
-    pub active_monitors: usize,
-    /// Counters.
-    pub stats: Stats,
-    /// Held state.
-    pub pending: Option<Pending>,
-    /// Bus messages that could not be read.
-    pub malformed: u64,
-}
 
 /// Handles on a running consensus task. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -61,8 +47,8 @@ pub struct ConsensusHandle {
     pub official: watch::Receiver<Arc<Snapshot>>,
     /// Where the monitor role sends its check results.
     pub observations: mpsc::Sender<Observation>,
-    /// Latest status.
-    pub status: Arc<Mutex<Status>>,
+    /// The consensus state as of the last tick (what `consensus status` reports).
+    pub status: Arc<Mutex<StatusReport>>,
 }
 
 /// The engine's rules from `[consensus]`.
@@ -95,7 +81,7 @@ struct Shell<B> {
     engine: Engine,
     cluster: ClusterHandle,
     official: watch::Sender<Arc<Snapshot>>,
-    status: Arc<Mutex<Status>>,
+    status: Arc<Mutex<StatusReport>>,
     malformed: MalformedLog,
     data_dir: PathBuf,
     node: String,
@@ -138,7 +124,7 @@ pub fn start<B: Bus>(
     }
     let (official, official_rx) = watch::channel(engine.official());
     let (observations, observations_rx) = mpsc::channel(4096);
-    let status = Arc::new(Mutex::new(Status::default()));
+    let status = Arc::new(Mutex::new(StatusReport::of(&engine, 0)));
     let handle = ConsensusHandle {
         official: official_rx,
         observations,
@@ -273,12 +259,8 @@ impl<B: Bus> Shell<B> {
             .collect();
         self.input(Input::Monitors(monitors)).await;
         self.input(Input::Tick).await;
-        let mut status = self.status.lock().unwrap_or_else(PoisonError::into_inner);
-        status.frozen = self.engine.is_frozen();
-        status.active_monitors = self.engine.monitors().len();
-        status.stats = self.engine.stats().clone();
-        status.pending = Some(self.engine.pending());
-        status.malformed = self.malformed.total;
+        let report = StatusReport::of(&self.engine, self.malformed.total);
+        *self.status.lock().unwrap_or_else(PoisonError::into_inner) = report;
     }
 
     async fn on_message(&mut self, message: BusMessage) {
