@@ -10,6 +10,7 @@ use std::time::Duration;
 use async_nats::{ConnectOptions, Event, HeaderMap};
 use bytes::Bytes;
 use futures_util::StreamExt;
+use geodns_core::secret::redact;
 
 use crate::bus::{Bus, BusError, BusMessage, SENDER_HEADER, Subscription, deliver};
 
@@ -43,7 +44,10 @@ pub struct NatsConfig {
 impl std::fmt::Debug for NatsConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NatsConfig")
-            .field("urls", &self.urls)
+            .field(
+                "urls",
+                &self.urls.iter().map(|u| redact(u)).collect::<Vec<_>>(),
+            )
             .field("name", &self.name)
             .field("user", &self.user_password.as_ref().map(|(user, _)| user))
             .field("token", &self.token.as_ref().map(|_| "***"))

@@ -4,7 +4,10 @@
 //! geodns publishes every finalized status change and alert as a [`StreamEvent`].
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
+
+use geodns_core::secret::{Secret, SecretUrl, encode_userinfo, parse_credentials};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
@@ -42,11 +45,11 @@ pub struct RedisConfig {
     /// Cluster mode (`REDIS_CLUSTER_MODE_ON`).
     pub cluster: bool,
     /// `host:port` seeds (`REDIS_CLUSTER_ADDRESSES`), or one full URL.
-    pub addresses: Vec<String>,
+    pub addresses: Vec<SecretUrl>,
     /// User (`REDIS_CLUSTER_USERNAME`).
     pub username: Option<String>,
     /// Password (`REDIS_CLUSTER_PASSWORD`).
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// TLS (`REDIS_CLUSTER_TLS`).
     pub tls: bool,
     /// Accept any certificate (`REDIS_CLUSTER_SKIP_VERIFY`); off unless asked for.
@@ -66,7 +69,7 @@ impl std::fmt::Debug for RedisConfig {
             .field("cluster", &self.cluster)
             .field("addresses", &self.addresses)
             .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("password", &self.password)
             .field("tls", &self.tls)
             .field("skip_verify", &self.skip_verify)
             .finish_non_exhaustive()
@@ -83,13 +86,14 @@ const POOL_VARIABLES: [&str; 5] = [
 
 impl RedisConfig {
     /// A single instance or cluster seed at `url` (`redis://`, `rediss://`).
-    pub fn from_url(url: &str) -> Self {
+    pub fn from_url(url: impl Into<SecretUrl>) -> Self {
+        let url = url.into();
         RedisConfig {
             cluster: false,
-            addresses: vec![url.to_owned()],
+            tls: url.expose().starts_with("rediss://"),
+            addresses: vec![url],
             username: None,
             password: None,
-            tls: url.starts_with("rediss://"),
             skip_verify: false,
             dial_timeout: Duration::from_secs(5),
             response_timeout: Duration::from_secs(5),
@@ -124,20 +128,16 @@ impl RedisConfig {
         };
         let (mut username, mut password) = (
             get("REDIS_CLUSTER_USERNAME").map(str::to_owned),
-            get("REDIS_CLUSTER_PASSWORD").map(str::to_owned),
+            get("REDIS_CLUSTER_PASSWORD").map(|p| Secret(p.to_owned())),
         );
         if let Some(path) = get("REDIS_CLUSTER_SECRET_FILE") {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                RedisError::ConfigMissing(format!("REDIS_CLUSTER_SECRET_FILE {path}: {e}"))
-            })?;
-            let line = text.lines().next().unwrap_or("");
-            let (user, pass) = line.split_once(':').ok_or_else(|| {
-                RedisError::ConfigMissing(format!(
-                    "REDIS_CLUSTER_SECRET_FILE {path}: must hold username:password"
-                ))
-            })?;
-            username = Some(user.to_owned()).filter(|u| !u.is_empty());
-            password = Some(pass.to_owned());
+            let path = Path::new(path);
+            let credentials =
+                parse_credentials(path, std::fs::read_to_string(path)).map_err(|e| {
+                    RedisError::ConfigMissing(format!("REDIS_CLUSTER_SECRET_FILE: {e}"))
+                })?;
+            username = Some(credentials.user);
+            password = Some(credentials.password);
         }
         let mut pool = BTreeMap::new();
         for name in POOL_VARIABLES {
@@ -154,8 +154,9 @@ impl RedisConfig {
             cluster: flag("REDIS_CLUSTER_MODE_ON")?,
             addresses: addresses
                 .split(',')
-                .map(|a| a.trim().to_owned())
+                .map(str::trim)
                 .filter(|a| !a.is_empty())
+                .map(SecretUrl::from)
                 .collect(),
             username,
             password,
@@ -172,8 +173,9 @@ impl RedisConfig {
         self.addresses
             .iter()
             .map(|address| {
+                let address = address.expose();
                 let mut url = if address.contains("://") {
-                    address.clone()
+                    address.to_owned()
                 } else {
                     format!("{}://{address}", if self.tls { "rediss" } else { "redis" })
                 };
@@ -182,7 +184,11 @@ impl RedisConfig {
                     let scheme_end = url.find("://").map_or(0, |i| i + 3);
                     url.insert_str(
                         scheme_end,
-                        &format!("{}:{}@", encode(user), encode(password)),
+                        &format!(
+                            "{}:{}@",
+                            encode_userinfo(user),
+                            encode_userinfo(password.expose())
+                        ),
                     );
                 }
                 if self.tls && self.skip_verify && !url.ends_with("#insecure") {
@@ -192,18 +198,6 @@ impl RedisConfig {
             })
             .collect()
     }
-}
-
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// A connected Redis: one instance or a cluster.

@@ -14,3 +14,4 @@ pub mod ibp;
 pub mod ids;
 pub mod model;
 pub mod records;
+pub mod secret;

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use geodns_bus::membership::MembershipConfig;
 use geodns_bus::wire::WireRole;
 use geodns_bus::{ClusterHandle, NatsConfig, SelfInfo};
@@ -11,21 +10,19 @@ use geodns_core::config::{BusSection, Config};
 use geodns_core::model::NodeRole;
 
 /// NATS settings from `[bus]`.
-pub fn nats_config(bus: &BusSection, client_name: &str) -> anyhow::Result<NatsConfig> {
-    let mut config = NatsConfig::new(bus.urls.clone());
+pub fn nats_config(bus: &BusSection, client_name: &str) -> NatsConfig {
+    let urls = bus.urls.iter().map(|u| u.expose().to_owned()).collect();
+    let mut config = NatsConfig::new(urls);
     config.name = Some(client_name.to_owned());
     if let (Some(user), Some(password)) = (&bus.user, &bus.password) {
         config.user_password = Some((user.clone(), password.expose().to_owned()));
     }
     config.token = bus.token.as_ref().map(|t| t.expose().to_owned());
-    if let Some(path) = &bus.nkey_seed_file {
-        let seed = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read bus.nkey_seed_file {}", path.display()))?;
-        config.nkey_seed = Some(seed.trim().to_owned());
-    }
+    // The seed file was read when the configuration was loaded (`secrets::resolve`).
+    config.nkey_seed = bus.nkey_seed.as_ref().map(|s| s.expose().to_owned());
     config.creds_file = bus.nats_creds_file.clone();
     config.tls_ca_file = bus.tls_ca_file.clone();
-    Ok(config)
+    config
 }
 
 /// The wire roles this node announces: one per role the original knows; a node with only

@@ -61,7 +61,7 @@ impl Location {
     fn origin(&self) -> Origin {
         match self {
             Location::File(path) => Origin(path.display().to_string()),
-            Location::Url(url) => Origin(url.clone()),
+            Location::Url(url) => Origin(geodns_core::secret::redact(url)),
         }
     }
 }
@@ -91,7 +91,7 @@ async fn fetch_url(
     timeout: Duration,
 ) -> Result<String, LoadError> {
     let error = |message: String| LoadError::Fetch {
-        origin: url.to_owned(),
+        origin: geodns_core::secret::redact(url),
         message,
     };
     let response = http
@@ -165,13 +165,25 @@ impl Loader {
             Duration::ZERO,
         )
         .await?;
-        let mut file = config::parse_file_with_overrides(&text, &origin, &self.overrides)
+        let file = config::parse_file_with_overrides(&text, &origin, &self.overrides)
             .map_err(ConfigErrors::from)?;
-        crate::secrets::resolve(&mut file, &origin).map_err(ConfigErrors::from)?;
+        let file = resolve_secrets(file, origin.clone()).await?;
         let base = self.path.parent().unwrap_or(Path::new(".")).to_path_buf();
         let sources = load_sources(&self.http, &file, &base).await?;
         Ok(config::build(file, &origin, sources)?)
     }
+}
+
+/// Reads the secret files `file` names, on a blocking thread (they are plain file reads).
+async fn resolve_secrets(mut file: ConfigFile, origin: Origin) -> Result<ConfigFile, LoadError> {
+    let path = origin.0.clone();
+    tokio::task::spawn_blocking(move || crate::secrets::resolve(&mut file, &origin).map(|()| file))
+        .await
+        .map_err(|error| LoadError::Read {
+            origin: path,
+            message: format!("reading the secret files failed: {error}"),
+        })?
+        .map_err(|error| LoadError::Invalid(error.into()))
 }
 
 /// Fetches and parses every `[sources]` entry of `file`.

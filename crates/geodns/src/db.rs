@@ -5,7 +5,7 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use geodns_core::ids::NodeId;
 use geodns_core::records::{UsageKey, UsageRow};
-use geodns_store::{HealthCheck, SqlStore, StoreConfig, StoreError, UsageStore, WriteMode, redact};
+use geodns_store::{HealthCheck, SqlStore, StoreConfig, StoreError, UsageStore, WriteMode};
 
 use crate::clock::Stopwatch;
 
@@ -64,7 +64,7 @@ pub async fn check(
 }
 
 fn describe(config: &StoreConfig, store: &SqlStore) -> String {
-    format!("{} {}", store.backend().name(), redact(&config.url))
+    format!("{} {}", store.backend().name(), config.url)
 }
 
 /// Rows for the benchmark: distinct keys spread like real traffic, on a far-future day

@@ -42,7 +42,7 @@ pub async fn run(loader: Loader, shutdown: CancellationToken) -> anyhow::Result<
     let store = geodns_store::SqlStore::open(store_config.clone())
         .await
         .context("cannot open the database")?;
-    tracing::info!(backend = store.backend().name(), url = %geodns_store::redact(&store_config.url), "database ready");
+    tracing::info!(backend = store.backend().name(), url = %store_config.url, "database ready");
     let tasks = TaskTracker::new();
     let cluster = crate::bus::cluster_handle(&config);
     let live = LiveConfig::new(config);
@@ -54,11 +54,11 @@ pub async fn run(loader: Loader, shutdown: CancellationToken) -> anyhow::Result<
             spawn_roles(&tasks, bus, &live, &cluster, store.clone(), &shutdown).await?;
         }
         BusMode::Nats => {
-            let nats = crate::bus::nats_config(&config.bus, &format!("geodns {}", config.node.id))?;
+            let nats = crate::bus::nats_config(&config.bus, &format!("geodns {}", config.node.id));
             let bus = NatsBus::connect(config.node.id.as_str(), &nats)
                 .await
                 .context("cannot set up the NATS connection")?;
-            tracing::info!(servers = ?nats.urls, "NATS bus configured");
+            tracing::info!(servers = ?config.bus.urls, "NATS bus configured");
             spawn_roles(&tasks, bus, &live, &cluster, store.clone(), &shutdown).await?;
         }
     }
@@ -116,10 +116,10 @@ async fn redis_events(config: &geodns_core::config::Config) -> Option<EventPubli
     let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
     let redis = match RedisConfig::from_env(&env) {
         Ok(Some(from_env)) => from_env,
-        Ok(None) => RedisConfig::from_url(&section.url),
+        Ok(None) => RedisConfig::from_url(section.url.clone()),
         Err(error) => {
             tracing::warn!(%error, "REDIS_CLUSTER_* variables are invalid; using [redis] url");
-            RedisConfig::from_url(&section.url)
+            RedisConfig::from_url(section.url.clone())
         }
     };
     match RedisClient::connect(&redis).await {

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use geodns_core::config::Config;
+use geodns_core::secret::SecretUrl;
 use geodns_store::{PoolSettings, StoreConfig, StoreError, mysql_from_env};
 
 /// The store settings for `config`, reading `MYSQL_*` from `env` when no URL is configured.
@@ -30,10 +31,10 @@ pub fn store_config(
                 }
                 mysql.url
             }
-            None => format!(
+            None => SecretUrl::new(format!(
                 "sqlite://{}",
                 config.node.data_dir.join("geodns.db").display()
-            ),
+            )),
         },
     };
     let minimum = config.monitor.minimum_offline;

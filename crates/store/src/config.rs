@@ -7,12 +7,15 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
+use geodns_core::config::pool_defaults;
+use geodns_core::secret::{SecretUrl, decode_userinfo, encode_userinfo, parse_credentials};
 use url::Url;
 
 use crate::dialect::Backend;
 use crate::error::StoreError;
 
-/// Connection pool limits. Defaults are the original collator's (data2).
+/// Connection pool limits. Defaults are the original collator's (data2), defined once in
+/// `geodns_core::config::pool_defaults`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolSettings {
     /// Most connections open at once.
@@ -30,11 +33,11 @@ pub struct PoolSettings {
 impl Default for PoolSettings {
     fn default() -> Self {
         PoolSettings {
-            max_connections: 40,
-            min_idle: 5,
-            max_lifetime: Duration::from_secs(4 * 3600),
-            idle_timeout: Duration::from_secs(120),
-            acquire_timeout: Duration::from_secs(10),
+            max_connections: pool_defaults::MAX_CONNECTIONS,
+            min_idle: pool_defaults::MIN_IDLE,
+            max_lifetime: pool_defaults::MAX_LIFETIME,
+            idle_timeout: pool_defaults::IDLE_TIMEOUT,
+            acquire_timeout: pool_defaults::ACQUIRE_TIMEOUT,
         }
     }
 }
@@ -42,8 +45,8 @@ impl Default for PoolSettings {
 /// Everything needed to open a store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreConfig {
-    /// `sqlite://path`, `mysql://…`, `postgres://…`.
-    pub url: String,
+    /// `sqlite://path`, `mysql://…`, `postgres://…`; printed without its password.
+    pub url: SecretUrl,
     /// Pool limits.
     pub pool: PoolSettings,
     /// How long start-up keeps retrying the first connection.
@@ -54,34 +57,23 @@ pub struct StoreConfig {
 
 impl StoreConfig {
     /// Defaults for `url`.
-    pub fn new(url: impl Into<String>) -> Self {
+    pub fn new(url: impl Into<SecretUrl>) -> Self {
         StoreConfig {
             url: url.into(),
             pool: PoolSettings::default(),
-            connect_retry: Duration::from_secs(30),
+            connect_retry: pool_defaults::CONNECT_RETRY,
             drop_outages_shorter_than: None,
         }
     }
 
     /// The backend named by the URL's scheme.
     pub fn backend(&self) -> Result<Backend, StoreError> {
-        Backend::of_url(&self.url).ok_or_else(|| {
+        Backend::of_url(self.url.expose()).ok_or_else(|| {
             StoreError::Config(format!(
                 "unsupported database URL `{}` (expected sqlite://, mysql://, mariadb:// or postgres://)",
-                redact(&self.url)
+                self.url
             ))
         })
-    }
-}
-
-/// `scheme://user:password@host/db` → `scheme://user:***@host/db`.
-pub fn redact(url: &str) -> String {
-    match Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_owned(),
     }
 }
 
@@ -89,7 +81,7 @@ pub fn redact(url: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MySqlEnv {
     /// The database as a `mysql://` URL.
-    pub url: String,
+    pub url: SecretUrl,
     /// `MYSQL_OPEN_CONNECTIONS`, if set.
     pub max_connections: Option<u32>,
 }
@@ -125,8 +117,15 @@ pub fn mysql_from_env(vars: &BTreeMap<String, String>) -> Result<Option<MySqlEnv
         return Ok(None);
     };
     if let Some(path) = get("MYSQL_SECRET_FILE") {
-        let (user, password) = read_secret_file(Path::new(path), "MYSQL_SECRET_FILE")?;
-        set_credentials(&mut url, Some(&user), Some(&password), "MYSQL_SECRET_FILE")?;
+        let path = Path::new(path);
+        let credentials = parse_credentials(path, std::fs::read_to_string(path))
+            .map_err(|e| config_error("MYSQL_SECRET_FILE", &e.to_string()))?;
+        set_credentials(
+            &mut url,
+            Some(&credentials.user),
+            Some(credentials.password.expose()),
+            "MYSQL_SECRET_FILE",
+        )?;
     }
     let max_connections = match get("MYSQL_OPEN_CONNECTIONS") {
         Some(text) => Some(text.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
@@ -138,7 +137,7 @@ pub fn mysql_from_env(vars: &BTreeMap<String, String>) -> Result<Option<MySqlEnv
         None => None,
     };
     Ok(Some(MySqlEnv {
-        url: url.to_string(),
+        url: SecretUrl::new(url.to_string()),
         max_connections,
     }))
 }
@@ -162,46 +161,6 @@ fn set_credentials(
             .map_err(|()| config_error(source, "cannot set the password"))?;
     }
     Ok(())
-}
-
-/// Percent-encodes everything but unreserved characters, so `%`, `@`, `:` and `/` in a
-/// user name or password survive the trip through a URL.
-pub fn encode_userinfo(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
-/// `url` with this user name and password (either may be absent), safely encoded.
-pub fn url_with_credentials(
-    url: &str,
-    user: Option<&str>,
-    password: Option<&str>,
-) -> Result<String, StoreError> {
-    let mut parsed = Url::parse(url)
-        .map_err(|e| StoreError::Config(format!("invalid URL `{}`: {e}", redact(url))))?;
-    set_credentials(&mut parsed, user, password, "credentials")?;
-    Ok(parsed.to_string())
-}
-
-/// Reads a `username:password` file.
-pub fn read_secret_file(path: &Path, source: &str) -> Result<(String, String), StoreError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| config_error(source, &format!("cannot read `{}`: {e}", path.display())))?;
-    let line = text.lines().next().unwrap_or("").trim_end_matches('\r');
-    match line.split_once(':') {
-        Some((user, password)) if !user.is_empty() => Ok((user.to_owned(), password.to_owned())),
-        _ => Err(config_error(
-            source,
-            &format!("`{}` must hold `username:password`", path.display()),
-        )),
-    }
 }
 
 /// Parses a Go MySQL DSN (`user:pass@tcp(host:port)/db?params`, `user:pass@(host:port)/db`)
@@ -313,9 +272,9 @@ impl PostgresConfig {
         if text.starts_with("postgres://") || text.starts_with("postgresql://") {
             let url = Url::parse(text).map_err(|e| bad(e.to_string()))?;
             if !url.username().is_empty() {
-                config.user = percent_decode(url.username());
+                config.user = decode_userinfo(url.username());
             }
-            config.password = url.password().map(percent_decode).unwrap_or_default();
+            config.password = url.password().map(decode_userinfo).unwrap_or_default();
             config.host = url.host_str().unwrap_or("localhost").to_owned();
             config.port = url.port().unwrap_or(5432);
             let database = url.path().trim_start_matches('/');
@@ -380,51 +339,40 @@ impl PostgresConfig {
         Ok(())
     }
 
-    /// The settings as a URL for the driver.
-    pub fn to_url(&self) -> String {
-        let mut url = Url::parse("postgres://localhost/").expect("a constant URL parses");
-        let _ = url.set_host(Some(&self.host));
-        let _ = url.set_port(Some(self.port));
-        let _ = url.set_username(&self.user);
+    /// The settings as a URL for the driver; a host, user or password that cannot go into
+    /// a URL is an error naming the setting (never silently `localhost`).
+    pub fn to_url(&self) -> Result<SecretUrl, StoreError> {
+        let bad = |setting: &str, value: &str, why: &str| {
+            StoreError::Config(format!(
+                "PostgreSQL settings: {setting} `{value}` cannot be used in a connection URL: {why}"
+            ))
+        };
+        let mut url = Url::parse("postgres://placeholder/")
+            .map_err(|e| StoreError::Config(format!("PostgreSQL settings: {e}")))?;
+        url.set_host(Some(&self.host))
+            .map_err(|e| bad("host", &self.host, &e.to_string()))?;
+        let refused = "the URL refused it";
+        url.set_port(Some(self.port))
+            .map_err(|()| bad("port", &self.port.to_string(), refused))?;
+        url.set_username(&encode_userinfo(&self.user))
+            .map_err(|()| bad("user", &self.user, refused))?;
         if !self.password.is_empty() {
-            let _ = url.set_password(Some(&self.password));
+            url.set_password(Some(&encode_userinfo(&self.password)))
+                .map_err(|()| bad("password", "***", refused))?;
         }
         url.set_path(&self.database);
         url.query_pairs_mut().append_pair("sslmode", &self.ssl_mode);
-        url.to_string()
+        Ok(SecretUrl::new(url.to_string()))
     }
 
     /// A [`StoreConfig`] with this pool size and connect timeout.
-    pub fn store_config(&self) -> StoreConfig {
-        let mut config = StoreConfig::new(self.to_url());
+    pub fn store_config(&self) -> Result<StoreConfig, StoreError> {
+        let mut config = StoreConfig::new(self.to_url()?);
         config.pool.max_connections = self.max_connections;
         config.pool.min_idle = config.pool.min_idle.min(self.max_connections);
         config.pool.acquire_timeout = self.connection_timeout;
-        config
+        Ok(config)
     }
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = (bytes[i] == b'%')
-            .then(|| text.get(i + 1..i + 3))
-            .flatten()
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-        match escaped {
-            Some(byte) => {
-                out.push(byte);
-                i += 3;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use sqlx::migrate::{Migrate, Migrator};
 use sqlx::{AnyPool, Executor};
 use url::Url;
 
-use crate::config::{StoreConfig, redact};
+use crate::config::StoreConfig;
 use crate::dialect::Backend;
 use crate::error::StoreError;
 
@@ -46,10 +46,11 @@ impl SqlStore {
     /// Connects, retrying with back-off until `connect_retry` has passed, without migrating.
     pub async fn connect(config: StoreConfig) -> Result<SqlStore, StoreError> {
         let backend = config.backend()?;
-        let url = driver_url(backend, &config.url)?;
+        let url = driver_url(backend, config.url.expose())?;
         install_default_drivers();
         let options = pool_options(backend, &config);
-        let deadline = tokio::time::Instant::now() + config.connect_retry;
+        // Checked: a huge `connect_retry` means "keep trying", not an overflow panic.
+        let deadline = tokio::time::Instant::now().checked_add(config.connect_retry);
         let mut delay = Duration::from_millis(200);
         let mut attempts = 0;
         loop {
@@ -69,14 +70,19 @@ impl SqlStore {
                         config,
                     });
                 }
-                Err(error)
-                    if tokio::time::Instant::now() + delay < deadline && retryable(&error) =>
-                {
-                    tracing::warn!(backend = backend.name(), url = %redact(&config.url), %error, attempt = attempts, "database not reachable yet; retrying");
+                Err(error) if retry_in_time(deadline, delay) && retryable(&error) => {
+                    tracing::warn!(backend = backend.name(), url = %config.url, %error, attempt = attempts, "database not reachable yet; retrying");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(5));
                 }
-                Err(error) => return Err(connect_error(backend, &config.url, attempts, &error)),
+                Err(error) => {
+                    return Err(connect_error(
+                        backend,
+                        config.url.expose(),
+                        attempts,
+                        &error,
+                    ));
+                }
             }
         }
     }
@@ -158,6 +164,15 @@ impl SqlStore {
     }
 }
 
+/// Whether waiting `delay` more still ends before `deadline` (`None`: no deadline).
+fn retry_in_time(deadline: Option<tokio::time::Instant>, delay: Duration) -> bool {
+    match (deadline, tokio::time::Instant::now().checked_add(delay)) {
+        (None, _) => true,
+        (Some(deadline), Some(next)) => next < deadline,
+        (Some(_), None) => false,
+    }
+}
+
 fn migrate_error(error: sqlx::migrate::MigrateError) -> StoreError {
     StoreError::Migrate(error.to_string())
 }
@@ -186,7 +201,10 @@ fn pool_options(backend: Backend, config: &StoreConfig) -> AnyPoolOptions {
 fn driver_url(backend: Backend, url: &str) -> Result<String, StoreError> {
     if backend != Backend::Sqlite {
         Url::parse(url).map_err(|e| {
-            StoreError::Config(format!("invalid database URL `{}`: {e}", redact(url)))
+            StoreError::Config(format!(
+                "invalid database URL `{}`: {e}",
+                geodns_core::secret::redact(url)
+            ))
         })?;
         return Ok(url.to_owned());
     }

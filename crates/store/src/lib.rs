@@ -24,8 +24,7 @@ mod usage;
 
 pub use cluster::{ClusterTx, LogEntry, Message, MessageQuery};
 pub use config::{
-    MySqlEnv, PoolSettings, PostgresConfig, StoreConfig, encode_userinfo, mysql_from_env,
-    parse_mysql_dsn, read_secret_file, redact, url_with_credentials,
+    MySqlEnv, PoolSettings, PostgresConfig, StoreConfig, mysql_from_env, parse_mysql_dsn,
 };
 pub use connect::{MigrationReport, SqlStore};
 pub use dialect::Backend;

@@ -5,7 +5,6 @@
 //! happens in `validate.rs`.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
@@ -19,24 +18,7 @@ use super::sections::{
 use crate::duration::{serde_text, serde_text_opt};
 use crate::ids::MemberId;
 use crate::model::{Resources, ServiceType};
-
-/// A secret string (password, token) whose `Debug` output is redacted.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(pub String);
-
-impl Secret {
-    /// The secret itself, for handing to a client library.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
+pub use crate::secret::Secret;
 
 /// The whole node configuration file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

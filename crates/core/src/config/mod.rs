@@ -30,7 +30,7 @@ pub use overrides::{ENV_PREFIX, Override, overrides_from_env};
 pub use render::CatalogFiles;
 pub use sections::{
     BusMode, BusSection, ClusterSection, DnsSection, GeoIpSection, ListenSection, MatrixSection,
-    MonitorSection, NodeSection, RedisSection, SourcesSection, StorageSection,
+    MonitorSection, NodeSection, RedisSection, SourcesSection, StorageSection, pool_defaults,
 };
 pub use summary::Summary;
 pub use validate::{Located, SourceItems, build};

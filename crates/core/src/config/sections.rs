@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::file::Secret;
 use crate::duration::serde_text;
 use crate::ids::NodeId;
 use crate::model::NodeRole;
+use crate::secret::{Secret, SecretUrl};
 
 /// `[node]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,7 +70,7 @@ pub struct StorageSection {
     /// `sqlite://path`, `mysql://…` or `postgres://…`. Unset: the `MYSQL_*` environment
     /// variables if set, else `sqlite://{data_dir}/geodns.db`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
+    pub url: Option<SecretUrl>,
     /// File holding `username:password`, inserted into `url`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_file: Option<PathBuf>,
@@ -91,24 +91,42 @@ pub struct StorageSection {
     pub idle_timeout: Duration,
 }
 
+/// The pool defaults of the original collator (data2), shared with `geodns-store`.
+pub mod pool_defaults {
+    use std::time::Duration;
+
+    /// Most connections open at once.
+    pub const MAX_CONNECTIONS: u32 = 40;
+    /// Connections kept open when idle.
+    pub const MIN_IDLE: u32 = 5;
+    /// A connection is replaced after this long.
+    pub const MAX_LIFETIME: Duration = Duration::from_secs(4 * 3600);
+    /// An idle connection above the minimum closes after this long.
+    pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+    /// Longest wait for a free connection.
+    pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+    /// How long start-up keeps retrying the first connection.
+    pub const CONNECT_RETRY: Duration = Duration::from_secs(30);
+}
+
 fn default_connect_retry() -> Duration {
-    Duration::from_secs(30)
+    pool_defaults::CONNECT_RETRY
 }
 
 fn default_max_connections() -> u32 {
-    40
+    pool_defaults::MAX_CONNECTIONS
 }
 
 fn default_min_idle() -> u32 {
-    5
+    pool_defaults::MIN_IDLE
 }
 
 fn default_max_lifetime() -> Duration {
-    Duration::from_secs(4 * 3600)
+    pool_defaults::MAX_LIFETIME
 }
 
 fn default_idle_timeout() -> Duration {
-    Duration::from_secs(120)
+    pool_defaults::IDLE_TIMEOUT
 }
 
 impl Default for StorageSection {
@@ -145,7 +163,7 @@ pub struct BusSection {
     pub mode: BusMode,
     /// NATS server URLs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub urls: Vec<String>,
+    pub urls: Vec<SecretUrl>,
     /// NATS user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
@@ -161,7 +179,10 @@ pub struct BusSection {
     /// NATS `.creds` file (JWT + NKey).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nats_creds_file: Option<PathBuf>,
-    /// NKey seed file.
+    /// NKey seed (prefer `nkey_seed_file` or `GEODNS_BUS__NKEY_SEED`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nkey_seed: Option<Secret>,
+    /// NKey seed file; read into `nkey_seed` when the configuration is loaded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nkey_seed_file: Option<PathBuf>,
     /// CA certificate for TLS to the NATS servers.
@@ -174,7 +195,7 @@ pub struct BusSection {
 #[serde(deny_unknown_fields)]
 pub struct RedisSection {
     /// `redis://` or `rediss://` URL.
-    pub url: String,
+    pub url: SecretUrl,
     /// File holding `username:password`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_file: Option<PathBuf>,

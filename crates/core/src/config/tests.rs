@@ -197,7 +197,13 @@ fn overrides_apply_after_the_file() {
     ];
     let file = parse_file_with_overrides("[node]\nid = \"n1\"\n", &origin(), &overrides).unwrap();
     assert_eq!(file.node.id.as_str(), "n2");
-    assert_eq!(file.storage.url.as_deref(), Some("postgres://db/geodns"));
+    assert_eq!(
+        file.storage
+            .url
+            .as_ref()
+            .map(crate::secret::SecretUrl::expose),
+        Some("postgres://db/geodns")
+    );
     let bad = vec![Override::from_text(
         "GEODNS_NODE__COLOUR",
         &["node", "colour"],

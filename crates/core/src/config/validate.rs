@@ -235,6 +235,7 @@ fn validate_node(file: &ConfigFile, origin: &Origin, report: &mut Report) -> Opt
 
 fn validate_settings(file: &ConfigFile, origin: &Origin, report: &mut Report) {
     if let Some(url) = &file.storage.url {
+        let url = url.expose();
         let known = [
             "sqlite:",
             "mysql://",
@@ -245,7 +246,7 @@ fn validate_settings(file: &ConfigFile, origin: &Origin, report: &mut Report) {
         if !known.iter().any(|scheme| url.starts_with(scheme)) {
             report.error(origin, "storage.url", format!(
                 "unsupported database URL `{}` (expected sqlite://, mysql://, mariadb:// or postgres://)",
-                redact_url(url)
+                crate::secret::redact(url)
             ));
         }
     }
@@ -254,7 +255,8 @@ fn validate_settings(file: &ConfigFile, origin: &Origin, report: &mut Report) {
     }
     validate_bus(file, origin, report);
     if let Some(redis) = &file.redis
-        && !(redis.url.starts_with("redis://") || redis.url.starts_with("rediss://"))
+        && !(redis.url.expose().starts_with("redis://")
+            || redis.url.expose().starts_with("rediss://"))
     {
         report.error(origin, "redis.url", "expected a redis:// or rediss:// URL");
     }
@@ -318,7 +320,7 @@ fn validate_bus(file: &ConfigFile, origin: &Origin, report: &mut Report) {
     for (index, url) in bus.urls.iter().enumerate() {
         let ok = ["nats://", "tls://", "ws://", "wss://"]
             .iter()
-            .any(|s| url.starts_with(s));
+            .any(|s| url.expose().starts_with(s));
         if !ok {
             report.error(
                 origin,
@@ -327,23 +329,19 @@ fn validate_bus(file: &ConfigFile, origin: &Origin, report: &mut Report) {
             );
         }
     }
+    if bus.nkey_seed.is_some() && bus.nkey_seed_file.is_some() {
+        report.error(
+            origin,
+            "bus",
+            "set either `nkey_seed` or `nkey_seed_file`, not both",
+        );
+    }
     if bus.password.is_some() && bus.credentials_file.is_some() {
         report.error(
             origin,
             "bus",
             "set either `password` or `credentials_file`, not both",
         );
-    }
-}
-
-/// `scheme://user:password@host` → `scheme://user:***@host`, for error messages.
-pub(crate) fn redact_url(url: &str) -> String {
-    match Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_owned(),
     }
 }
 

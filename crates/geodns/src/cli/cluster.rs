@@ -31,7 +31,7 @@ async fn ask_node(
         .clone()
         .unwrap_or_else(|| config.node.id.to_string());
     let me = format!("{}-cli-{}", config.node.id, std::process::id());
-    let nats = crate::bus::nats_config(&config.bus, &me)?;
+    let nats = crate::bus::nats_config(&config.bus, &me);
     let bus = geodns_bus::NatsBus::connect(&me, &nats).await?;
     let reply = bus
         .request(&subject(&target), bytes::Bytes::new(), ask.timeout)

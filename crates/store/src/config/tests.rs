@@ -42,7 +42,10 @@ fn mysql_variables() {
     ]))
     .unwrap()
     .unwrap();
-    assert_eq!(env.url, "mysql://geo:s3cret%3B%27@db.internal:3306/geodns");
+    assert_eq!(
+        env.url.expose(),
+        "mysql://geo:s3cret%3B%27@db.internal:3306/geodns"
+    );
     assert_eq!(env.max_connections, Some(100));
     let error = mysql_from_env(&vars(&[
         ("MYSQL_ENDPOINT", "db"),
@@ -70,7 +73,10 @@ fn mysql_secret_file_replaces_credentials() {
     ]))
     .unwrap()
     .unwrap();
-    assert_eq!(env.url, "mysql://fileuser:filepass@127.0.0.1:3306/geodns");
+    assert_eq!(
+        env.url.expose(),
+        "mysql://fileuser:filepass@127.0.0.1:3306/geodns"
+    );
 }
 
 #[test]
@@ -87,7 +93,7 @@ fn postgres_strings() {
     )
     .unwrap();
     assert_eq!(
-        config.to_url(),
+        config.to_url().unwrap().expose(),
         "postgres://geo:p@db:5433/geodns?sslmode=disable"
     );
     assert_eq!(config.connection_timeout, Duration::from_secs(3));
@@ -106,9 +112,52 @@ fn pool_defaults_are_the_seeds() {
 }
 
 #[test]
-fn redacts_passwords() {
-    assert_eq!(redact("mysql://u:secret@h/db"), "mysql://u:***@h/db");
-    assert_eq!(redact("sqlite://x.db"), "sqlite://x.db");
+fn a_bad_postgres_host_is_an_error_not_localhost() {
+    let config = PostgresConfig {
+        host: "db host with spaces".to_owned(),
+        ..PostgresConfig::default()
+    };
+    let error = config.to_url().unwrap_err().to_string();
+    assert!(
+        error.starts_with("storage configuration: PostgreSQL settings: host `db host with spaces`"),
+        "{error}"
+    );
+    assert!(config.store_config().is_err());
+    let config = PostgresConfig {
+        user: "geo dns".to_owned(),
+        password: "p@ss:/w".to_owned(),
+        ..PostgresConfig::default()
+    };
+    let url = config.to_url().unwrap();
+    assert_eq!(
+        url.expose(),
+        "postgres://geo%20dns:p%40ss%3A%2Fw@localhost:5432/geodns?sslmode=prefer"
+    );
+    let back = PostgresConfig::from_connection_string(url.expose()).unwrap();
+    assert_eq!((back.user, back.password), (config.user, config.password));
+}
+
+#[test]
+fn secret_file_errors_name_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("creds");
+    std::fs::write(&path, "no-colon\r\n").unwrap();
+    let error = mysql_from_env(&vars(&[
+        (
+            "MYSQL_CONNECTION_STRING",
+            "root:x@tcp(127.0.0.1:3306)/geodns",
+        ),
+        ("MYSQL_SECRET_FILE", path.to_str().unwrap()),
+    ]))
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        error,
+        format!(
+            "storage configuration: MYSQL_SECRET_FILE: `{}` must hold `username:password` on its first line, with a non-empty user name",
+            path.display()
+        )
+    );
 }
 
 #[test]
