@@ -228,7 +228,10 @@ pub trait Bus: Clone + Send + Sync + 'static {
                 missing: expected.clone(),
                 ..Gathered::default()
             };
-            let deadline = tokio::time::Instant::now() + timeout;
+            // A huge timeout means "until every expected node answered", not a panic.
+            let deadline = tokio::time::Instant::now()
+                .checked_add(timeout)
+                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400 * 365));
             while !gathered.missing.is_empty() {
                 let Ok(Some(reply)) = tokio::time::timeout_at(deadline, replies.next()).await
                 else {

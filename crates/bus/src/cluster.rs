@@ -14,6 +14,11 @@ use crate::membership::{MalformedLog, Membership, MembershipConfig, NodeStatus, 
 use crate::subjects;
 use crate::wire::{ClusterMessage, NodeInfo, WireRole, decode, encode};
 
+/// Shortest heartbeat the task uses.
+const MIN_HEARTBEAT: Duration = Duration::from_millis(100);
+/// Longest heartbeat the task uses.
+const MAX_HEARTBEAT: Duration = Duration::from_secs(3600);
+
 /// A clock handed in by the binary, so this crate never reads one.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
@@ -123,7 +128,11 @@ pub async fn run_membership<B: Bus>(
     let mut status_requests = bus
         .subscribe(&subjects::cluster_status(&me.node_id))
         .await?;
-    let heartbeat = handle.with(|table, _| table.config().heartbeat);
+    // The configuration bounds the heartbeat (100 ms to 1 h); clamp anyway, so a library
+    // caller's zero or huge value can neither panic `interval` nor overflow `Instant`.
+    let heartbeat = handle
+        .with(|table, _| table.config().heartbeat)
+        .clamp(MIN_HEARTBEAT, MAX_HEARTBEAT);
     let mut burst = tokio::time::interval(Duration::from_millis(500));
     let mut bursts_left = 3;
     let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
@@ -173,4 +182,42 @@ pub async fn run_membership<B: Bus>(
     }
     announce(&bus, &me, "leave", (handle.clock)()).await;
     bus.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::MemoryBus;
+
+    /// A heartbeat no configuration allows (zero, or the largest `Duration`) neither panics
+    /// `interval` nor overflows `Instant`: the task runs and stops cleanly.
+    #[tokio::test]
+    async fn extreme_heartbeats_do_not_panic() {
+        for heartbeat in [Duration::ZERO, Duration::MAX] {
+            let config = MembershipConfig {
+                heartbeat,
+                active_window: Duration::MAX,
+                purge_after: Duration::MAX,
+            };
+            let handle = ClusterHandle::new("n1", config, Arc::new(Utc::now));
+            let me = SelfInfo {
+                node_id: "n1".to_owned(),
+                roles: vec![WireRole::Monitor],
+                public_address: String::new(),
+                listen_address: "127.0.0.1".to_owned(),
+                listen_port: "8080".to_owned(),
+            };
+            let shutdown = CancellationToken::new();
+            let task = tokio::spawn(run_membership(
+                MemoryBus::new("n1"),
+                me,
+                handle.clone(),
+                shutdown.clone(),
+            ));
+            tokio::task::yield_now().await;
+            shutdown.cancel();
+            assert!(task.await.expect("no panic").is_ok(), "{heartbeat:?}");
+            assert_eq!(handle.count_active(&WireRole::Monitor), 0);
+        }
+    }
 }

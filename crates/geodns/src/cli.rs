@@ -144,12 +144,24 @@ struct DbTarget {
     #[arg(short, long, conflicts_with = "url")]
     config: Option<PathBuf>,
     /// How long to retry connecting.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = parse_connect_retry)]
     connect_retry: Duration,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
     geodns_core::duration::parse(text)
+}
+
+/// `--connect-retry`: the range of `[storage] connect_retry`, 0s to 1d.
+fn parse_connect_retry(text: &str) -> Result<Duration, String> {
+    let retry = geodns_core::duration::parse(text)?;
+    if retry > Duration::from_secs(86_400) {
+        return Err(format!(
+            "{} is out of range: use 0s to 1d",
+            geodns_core::duration::format(retry)
+        ));
+    }
+    Ok(retry)
 }
 
 #[derive(Debug, Args)]

@@ -182,18 +182,8 @@ pub(super) fn validate_consensus(
     if section.policy == PolicyName::HealthyAbove && section.healthy_above_percent > 99 {
         report.error(origin, "consensus.healthy_above_percent", "must be 0 to 99");
     }
-    if section.proposal_timeout.is_zero() || section.republish_interval.is_zero() {
-        report.error(
-            origin,
-            "consensus",
-            "proposal_timeout and republish_interval must be more than 0s",
-        );
-    }
     if section.fall == 0 || section.rise == 0 {
         report.error(origin, "consensus", "fall and rise must be at least 1");
-    }
-    if section.cache_interval.as_secs() < 1 {
-        report.error(origin, "consensus.cache_interval", "must be at least 1s");
     }
     let mut seen = std::collections::BTreeSet::new();
     for (index, node) in section.nodes.iter().enumerate() {

@@ -229,3 +229,57 @@ fn secrets_are_redacted_in_debug_output() {
         Some("hunter2")
     );
 }
+
+/// Every duration key, given the largest value the parser accepts, is a clear error
+/// naming the key and its range (never an overflow later).
+#[test]
+fn every_duration_key_rejects_its_maximum() {
+    const MAX: &str = "\"18446744073709551615\"";
+    let sections = [
+        ("storage", "connect_retry", "0s to 1d"),
+        ("storage", "max_lifetime", "1s to 30d"),
+        ("storage", "idle_timeout", "1s to 30d"),
+        ("monitor", "separation", "0s to 1m"),
+        ("monitor", "minimum_offline", "0s to 1d"),
+        ("sources", "reload_interval", "1s to 30d"),
+        ("sources", "fetch_timeout", "1s to 10m"),
+        ("cluster", "heartbeat", "100ms to 1h"),
+        ("cluster", "active_window", "200ms to 1d"),
+        ("cluster", "purge_after", "200ms to 30d"),
+        ("consensus", "proposal_timeout", "100ms to 1h"),
+        ("consensus", "republish_interval", "100ms to 1h"),
+        ("consensus", "cache_interval", "1s to 1d"),
+    ];
+    for (section, key, range) in sections {
+        let text = format!("[node]\nid = \"n1\"\n[{section}]\n{key} = {MAX}\n");
+        let error = build_text(&text).unwrap_err();
+        assert!(
+            error.contains(&format!(
+                "test.toml: {section}.{key}: 213503982334601d7h15s is out of range: use {range}"
+            )),
+            "{section}.{key}: {error}"
+        );
+    }
+    let checks = [
+        ("ping", "interval"),
+        ("ping", "timeout"),
+        ("ping", "ping_interval"),
+        ("ping", "per_ping_timeout"),
+        ("ping", "max_latency"),
+        ("tls", "connect_timeout"),
+        ("tls", "min_validity"),
+        ("substrate_rpc", "read_timeout"),
+    ];
+    for (probe, key) in checks {
+        let text = format!(
+            "[node]\nid = \"n1\"\n[[checks]]\nname = \"c\"\ntype = \"{probe}\"\n{key} = {MAX}\n"
+        );
+        let error = build_text(&text).unwrap_err();
+        assert!(
+            error.contains(&format!(
+                "test.toml: checks[0].{key}: 213503982334601d7h15s is out of range"
+            )),
+            "checks {probe}.{key}: {error}"
+        );
+    }
+}

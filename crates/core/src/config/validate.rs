@@ -20,6 +20,7 @@ use crate::ids::{Fqdn, MemberId, ServiceId};
 use crate::model::{Member, Service};
 
 mod checks;
+mod durations;
 mod records;
 mod references;
 
@@ -127,6 +128,7 @@ pub fn build(
     let mut report = Report::default();
     let node = validate_node(&file, origin, &mut report);
     validate_settings(&file, origin, &mut report);
+    durations::validate_durations(&file, origin, &mut report);
     super::consensus::validate_consensus(
         &file.consensus,
         file.bus.mode == super::BusMode::Embedded,
@@ -285,12 +287,6 @@ fn validate_settings(file: &ConfigFile, origin: &Origin, report: &mut Report) {
                 format!("`{location}` is neither a file path nor an http(s) URL"),
             );
         }
-    }
-    if file.sources.reload_interval.as_secs() < 1 {
-        report.error(origin, "sources.reload_interval", "must be at least 1s");
-    }
-    if file.sources.fetch_timeout.is_zero() {
-        report.error(origin, "sources.fetch_timeout", "must be more than 0s");
     }
     let cluster = &file.cluster;
     if cluster.heartbeat.is_zero()

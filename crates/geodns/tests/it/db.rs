@@ -136,3 +136,34 @@ fn run_opens_its_database_and_stops_on_sigterm() {
     assert!(log.contains("database ready"), "{log}");
     assert!(log.contains("shutting down"), "{log}");
 }
+
+/// The largest `--connect-retry` is a clear usage error, not an overflow panic; and the
+/// largest allowed value is still usable.
+#[test]
+fn connect_retry_out_of_range_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/x.db", dir.path().display());
+    let huge = geodns(
+        &[
+            "db",
+            "migrate",
+            "--url",
+            &url,
+            "--connect-retry",
+            "18446744073709551615",
+        ],
+        &[],
+    );
+    assert_eq!(huge.status.code(), Some(2), "{}", stderr(&huge));
+    assert!(
+        stderr(&huge).contains("213503982334601d7h15s is out of range: use 0s to 1d"),
+        "{}",
+        stderr(&huge)
+    );
+    assert!(!stderr(&huge).contains("panicked"), "{}", stderr(&huge));
+    let day = geodns(
+        &["db", "migrate", "--url", &url, "--connect-retry", "1d"],
+        &[],
+    );
+    assert!(day.status.success(), "{}", stderr(&day));
+}

@@ -128,12 +128,7 @@ pub(super) fn validate_checks(
                 );
             }
         }
-        if file.interval < Duration::from_secs(1) {
-            report.error(origin, format!("{path}.interval"), "must be at least 1s");
-        }
-        if file.timeout.is_zero() {
-            report.error(origin, format!("{path}.timeout"), "must be more than 0s");
-        }
+        super::durations::validate_check_durations(file, index, origin, report);
         if let Some(loss) = file.max_packet_loss
             && !(0.0..=100.0).contains(&loss)
         {
