@@ -199,7 +199,8 @@ mod tests {
                 active_window: Duration::MAX,
                 purge_after: Duration::MAX,
             };
-            let handle = ClusterHandle::new("n1", config, Arc::new(Utc::now));
+            let fixed = DateTime::<Utc>::from_timestamp(1_700_000_000, 0).expect("valid time");
+            let handle = ClusterHandle::new("n1", config, Arc::new(move || fixed));
             let me = SelfInfo {
                 node_id: "n1".to_owned(),
                 roles: vec![WireRole::Monitor],
