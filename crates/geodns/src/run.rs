@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config_source::Loader;
+use crate::consensus::CollatorQueue;
 use crate::reload::{LiveConfig, run_reloader};
 
 /// How long shutdown waits for tasks to finish.
@@ -93,13 +94,26 @@ async fn spawn_roles<B: Bus>(
         cluster.clone(),
         shutdown.clone(),
     ));
-    let (consensus, _handle) =
-        crate::consensus::start(bus.clone(), live.clone(), cluster.clone(), shutdown.clone())?;
+    let collating = config.node.roles.contains(&NodeRole::Collator);
+    let queue = collating.then(CollatorQueue::default);
+    let (consensus, _handle) = crate::consensus::start(
+        bus.clone(),
+        live.clone(),
+        cluster.clone(),
+        queue.clone(),
+        shutdown.clone(),
+    )?;
     tasks.spawn(consensus);
-    if config.node.roles.contains(&NodeRole::Collator) {
+    if let Some(queue) = queue {
         let events = redis_events(&config).await;
-        let collator =
-            crate::consensus::run_collator(bus, store, events, live.clone(), shutdown.clone());
+        let collator = crate::consensus::run_collator(
+            bus,
+            store,
+            events,
+            live.clone(),
+            queue,
+            shutdown.clone(),
+        );
         tasks.spawn(async move {
             if let Err(error) = collator.await {
                 tracing::error!(error = format!("{error:#}"), "collator stopped");

@@ -6,9 +6,11 @@
 #![forbid(unsafe_code)]
 
 mod nats;
+mod proxy;
 mod redis;
 
 pub use nats::NatsServer;
+pub use proxy::TcpProxy;
 pub use redis::RedisCluster;
 
 use std::sync::atomic::{AtomicU32, Ordering};

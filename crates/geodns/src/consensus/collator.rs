@@ -1,45 +1,109 @@
-//! The collator's side of consensus: caches the votes of every proposal as they pass,
-//! and on a passed finalize stores the outage (opened with who voted how, or closed) and
-//! publishes the event to Redis Streams when configured. Only the first finalize of a
-//! proposal is stored; the repeats every other deciding monitor sends are ignored.
+//! The collator's side of consensus: caches the votes of every proposal as they pass, and
+//! on a passed finalize queues the decision (with who voted how) for the writer task,
+//! which stores the outage (opened or closed) and publishes the event to Redis Streams.
+//!
+//! Nothing decided is lost to a database outage: the decision stays in the
+//! [`RetryQueue`] until the store accepts it. Only a passed finalize takes a proposal's
+//! votes out of the cache, so a failed finalize (another monitor's timed-out decision)
+//! cannot hide a passed one; the repeats every deciding monitor sends are ignored.
 
+mod queue;
+mod writer;
+
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use geodns_bus::consensus::{decode_finalize, decode_proposal, decode_vote};
-use geodns_bus::redis::{EventPublisher, StreamEvent};
+use geodns_bus::redis::EventPublisher;
 use geodns_bus::{Bus, BusMessage, subjects};
 use geodns_consensus::auth::Trust;
 use geodns_consensus::message::{Finalize, Signed};
 use geodns_consensus::proposal_cache::{CacheLimits, Popped, ProposalCache};
-use geodns_core::records::OutageStart;
-use geodns_store::{CloseOutcome, OpenOutcome, OutageStore};
+use geodns_core::records::Votes;
+use geodns_store::OutageStore;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use queue::QueueReport;
+use queue::{Decision, RetryQueue};
 
 use crate::reload::LiveConfig;
 
 /// How often expired cache entries are dropped.
 const JANITOR: Duration = Duration::from_secs(30);
 
-/// Runs until `shutdown`: caches votes, stores decided outages, publishes events.
-pub async fn run_collator<B: Bus, S: OutageStore>(
+/// The collator's queue of decisions waiting for the store, shared by the bus reader, the
+/// writer and `consensus status`. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct CollatorQueue {
+    queue: Arc<Mutex<RetryQueue>>,
+    wake: Arc<Notify>,
+}
+
+impl CollatorQueue {
+    /// An empty queue holding at most `limit` decisions.
+    pub fn new(limit: usize) -> Self {
+        CollatorQueue {
+            queue: Arc::new(Mutex::new(RetryQueue::new(limit))),
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Runs `f` on the queue; the lock is never held across an `.await`.
+    fn with<T>(&self, f: impl FnOnce(&mut RetryQueue) -> T) -> T {
+        f(&mut self.queue.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Queues a decision and wakes the writer.
+    fn push(&self, decision: Decision) {
+        if let Some(evicted) = self.with(|queue| queue.push(decision)) {
+            tracing::error!(
+                check = %evicted.key,
+                proposal = %evicted.proposal,
+                "collator queue full: the oldest unstored decision is dropped"
+            );
+        }
+        self.wake.notify_one();
+    }
+
+    /// The queue's counters.
+    pub fn report(&self) -> QueueReport {
+        self.with(|queue| queue.report())
+    }
+}
+
+impl Default for CollatorQueue {
+    fn default() -> Self {
+        CollatorQueue::new(queue::DEFAULT_LIMIT)
+    }
+}
+
+/// Runs until `shutdown`: caches votes, queues decided outages, and has a writer task
+/// (owned by `tasks`) store them and publish events.
+pub async fn run_collator<B: Bus, S: OutageStore + 'static>(
     bus: B,
     store: S,
-    mut events: Option<EventPublisher>,
+    events: Option<EventPublisher>,
     live: LiveConfig,
+    queue: CollatorQueue,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let mut messages = bus
         .subscribe("consensus.*")
         .await
         .context("subscribe to consensus messages")?;
+    let tasks = TaskTracker::new();
+    tasks.spawn(writer::run(store, events, queue.clone(), shutdown.clone()));
+    tasks.close();
     let mut cache = ProposalCache::new(CacheLimits::default());
     let mut janitor = tokio::time::interval(JANITOR);
     let mut configs = live.subscribe();
     let mut trust = super::keys::trust(&live.current())?;
     loop {
         tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
+            _ = shutdown.cancelled() => break,
             Ok(()) = configs.changed() => {
                 let config = configs.borrow_and_update().clone();
                 match super::keys::trust(&config) {
@@ -61,12 +125,16 @@ pub async fn run_collator<B: Bus, S: OutageStore>(
             }
             Some(message) = messages.next() => {
                 let min_votes = live.current().consensus.effective_min_votes();
-                if let Some(finalize) = cache_or_finalize(&mut cache, &trust, min_votes, &message) {
-                    store_decision(&mut cache, &store, events.as_mut(), finalize).await;
+                if let Some(finalize) = cache_or_finalize(&mut cache, &trust, min_votes, &message)
+                    && let Some(decision) = decision(&mut cache, finalize)
+                {
+                    queue.push(decision);
                 }
             }
         }
     }
+    tasks.wait().await;
+    Ok(())
 }
 
 /// Feeds proposals and votes to the cache; returns an accepted finalize.
@@ -101,72 +169,36 @@ fn cache_or_finalize(
     None
 }
 
-async fn store_decision<S: OutageStore>(
-    cache: &mut ProposalCache,
-    store: &S,
-    events: Option<&mut EventPublisher>,
-    signed: Signed<Finalize>,
-) {
+/// The decision a passed finalize records, once per proposal. A failed finalize leaves
+/// the cache alone, so a passed one arriving later still finds its votes.
+fn decision(cache: &mut ProposalCache, signed: Signed<Finalize>) -> Option<Decision> {
     let finalize = signed.message;
-    let proposal = &finalize.proposal;
-    let votes = match cache.pop(&proposal.id, crate::clock::now()) {
-        Popped::AlreadyHandled => return,
-        Popped::Votes(votes) => votes,
-        Popped::Unknown => Default::default(),
-    };
     if !finalize.passed {
-        return;
+        return None;
     }
-    let (name, stored) = if proposal.status {
-        let outcome = store.close_outage(&proposal.key, finalize.decided_at).await;
-        let changed = matches!(
-            outcome,
-            Ok(CloseOutcome::Closed { .. } | CloseOutcome::Dropped { .. })
-        );
-        (
-            "OutageClosed",
-            outcome.map(|o| format!("{o:?}")).map(|o| (o, changed)),
-        )
-    } else {
-        let start = OutageStart {
-            key: proposal.key.clone(),
-            start: finalize.decided_at,
-            error: proposal.error.clone(),
-            votes: votes.clone(),
-            data: proposal.data.clone().unwrap_or_default(),
-        };
-        let outcome = store.open_outage(&start).await;
-        let changed = matches!(outcome, Ok(OpenOutcome::Opened { .. }));
-        (
-            "OutageOpened",
-            outcome.map(|o| format!("{o:?}")).map(|o| (o, changed)),
-        )
-    };
-    match stored {
-        Ok((outcome, changed)) => {
-            tracing::info!(check = %proposal.key, %outcome, votes = votes.len(), "outage recorded");
-            if let (true, Some(events)) = (changed, events) {
-                let signal = serde_json::json!({
-                    "proposal": proposal.id.as_str(),
-                    "check": proposal.key.canonical(),
-                    "status": proposal.status,
-                    "error": proposal.error,
-                    "decidedAt": finalize.decided_at,
-                    "decidedBy": finalize.sender.as_str(),
-                    "votes": votes.iter().map(|(n, a)| (n.to_string(), *a)).collect::<std::collections::BTreeMap<_, _>>(),
-                });
-                let event = StreamEvent {
-                    name: name.to_owned(),
-                    signal: signal.to_string(),
-                    member: proposal.key.member.to_string(),
-                    domain: proposal.key.domain.clone(),
-                    request_id: proposal.id.to_string(),
-                };
-                if let Err(error) = events.publish(&event).await {
-                    tracing::warn!(%error, "cannot publish the outage event to Redis");
-                }
-            }
+    let certificate: Votes = finalize
+        .votes
+        .iter()
+        .map(|vote| (vote.message.voter.clone(), vote.message.agree))
+        .collect();
+    let votes = match cache.pop(&finalize.proposal.id, crate::clock::now()) {
+        Popped::AlreadyHandled => return None,
+        Popped::Votes(mut seen) => {
+            // The certificate's signed votes count even if their bus copies were missed.
+            seen.extend(certificate);
+            seen
         }
-        Err(error) => tracing::error!(check = %proposal.key, %error, "cannot record the outage"),
-    }
+        Popped::Unknown => certificate,
+    };
+    let proposal = finalize.proposal;
+    Some(Decision {
+        proposal: proposal.id,
+        key: proposal.key,
+        healthy: proposal.status,
+        decided_at: finalize.decided_at,
+        decided_by: finalize.sender,
+        error: proposal.error,
+        votes,
+        data: proposal.data.unwrap_or_default(),
+    })
 }

@@ -32,7 +32,7 @@ use geodns_core::model::NodeRole;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-pub use collator::run_collator;
+pub use collator::{CollatorQueue, QueueReport, run_collator};
 use status::StatusReport;
 
 use crate::reload::LiveConfig;
@@ -83,6 +83,8 @@ struct Shell<B> {
     official: watch::Sender<Arc<Snapshot>>,
     status: Arc<Mutex<StatusReport>>,
     malformed: MalformedLog,
+    /// The collator's queue on a collator node, for the status report.
+    collator: Option<CollatorQueue>,
     data_dir: PathBuf,
     node: String,
 }
@@ -93,6 +95,7 @@ pub fn start<B: Bus>(
     bus: B,
     live: LiveConfig,
     cluster: ClusterHandle,
+    collator: Option<CollatorQueue>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<(impl Future<Output = ()> + Send, ConsensusHandle)> {
     let config = live.current();
@@ -124,7 +127,7 @@ pub fn start<B: Bus>(
     }
     let (official, official_rx) = watch::channel(engine.official());
     let (observations, observations_rx) = mpsc::channel(4096);
-    let status = Arc::new(Mutex::new(StatusReport::of(&engine, 0)));
+    let status = Arc::new(Mutex::new(StatusReport::of(&engine, 0, None)));
     let handle = ConsensusHandle {
         official: official_rx,
         observations,
@@ -137,6 +140,7 @@ pub fn start<B: Bus>(
         official,
         status,
         malformed: MalformedLog::default(),
+        collator,
         data_dir,
         node: config.node.id.to_string(),
     };
@@ -259,7 +263,7 @@ impl<B: Bus> Shell<B> {
             .collect();
         self.input(Input::Monitors(monitors)).await;
         self.input(Input::Tick).await;
-        let report = StatusReport::of(&self.engine, self.malformed.total);
+        let report = self.report();
         *self.status.lock().unwrap_or_else(PoisonError::into_inner) = report;
     }
 
@@ -344,11 +348,16 @@ impl<B: Bus> Shell<B> {
         let Some(reply) = request.reply else {
             return;
         };
-        let report = status::StatusReport::of(&self.engine, self.malformed.total);
+        let report = self.report();
         let body = serde_json::to_vec(&report).unwrap_or_default();
         if let Err(error) = self.bus.publish(&reply, Bytes::from(body)).await {
             tracing::debug!(%error, "cannot answer a consensus status request");
         }
+    }
+
+    fn report(&self) -> StatusReport {
+        let collator = self.collator.as_ref().map(CollatorQueue::report);
+        StatusReport::of(&self.engine, self.malformed.total, collator)
     }
 
     /// Saves both cache files off the runtime's threads (serialising and syncing a large

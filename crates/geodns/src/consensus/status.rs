@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use geodns_consensus::Engine;
+
+use super::QueueReport;
 use serde::{Deserialize, Serialize};
 
 /// One node's consensus state, as JSON on the bus and with `--json`.
@@ -48,11 +50,14 @@ pub struct StatusReport {
     pub malformed: u64,
     /// Dropped at a bound.
     pub dropped: u64,
+    /// On a collator: outage decisions waiting for the database, and its counters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collator: Option<QueueReport>,
 }
 
 impl StatusReport {
     /// The report of an engine.
-    pub fn of(engine: &Engine, malformed: u64) -> Self {
+    pub fn of(engine: &Engine, malformed: u64, collator: Option<QueueReport>) -> Self {
         let config = engine.config();
         let stats = engine.stats();
         let pending = engine.pending();
@@ -81,6 +86,7 @@ impl StatusReport {
                 .collect(),
             malformed,
             dropped: stats.dropped,
+            collator,
         }
     }
 
@@ -133,6 +139,22 @@ impl StatusReport {
             self.malformed,
             self.dropped
         );
+        if let Some(queue) = &self.collator {
+            let _ = writeln!(
+                text,
+                "collator:        {} waiting for the database, {} stored, {} retries, {} dropped, {} refused{}",
+                queue.pending,
+                queue.stored,
+                queue.retries,
+                queue.dropped,
+                queue.refused,
+                queue
+                    .last_error
+                    .as_deref()
+                    .map(|e| format!(" (last error: {e})"))
+                    .unwrap_or_default()
+            );
+        }
         text
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use geodns::consensus::status::StatusReport;
-use geodns::consensus::{ConsensusHandle, cache, keys};
+use geodns::consensus::{CollatorQueue, ConsensusHandle, cache, keys};
 use geodns::reload::LiveConfig;
 use geodns_bus::redis::{EventPublisher, RedisClient, RedisConfig};
 use geodns_bus::{Bus, MemoryBus, run_membership, subjects};
@@ -82,12 +82,25 @@ async fn start<B: Bus>(
     let mut tasks = tokio::task::JoinSet::new();
     let membership = run_membership(bus.clone(), me, cluster.clone(), shutdown.clone());
     tasks.spawn(async move { membership.await.unwrap() });
-    let (task, handle) =
-        geodns::consensus::start(bus.clone(), live.clone(), cluster, shutdown.clone()).unwrap();
+    let queue = store.as_ref().map(|_| CollatorQueue::default());
+    let (task, handle) = geodns::consensus::start(
+        bus.clone(),
+        live.clone(),
+        cluster,
+        queue.clone(),
+        shutdown.clone(),
+    )
+    .unwrap();
     tasks.spawn(task);
-    if let Some(store) = store {
-        let collator =
-            geodns::consensus::run_collator(bus, store, events, live.clone(), shutdown.clone());
+    if let (Some(store), Some(queue)) = (store, queue) {
+        let collator = geodns::consensus::run_collator(
+            bus,
+            store,
+            events,
+            live.clone(),
+            queue,
+            shutdown.clone(),
+        );
         tasks.spawn(async move { collator.await.unwrap() });
     }
     Node {

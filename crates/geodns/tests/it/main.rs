@@ -4,6 +4,7 @@
 
 mod check_config;
 mod cluster;
+mod collator;
 mod consensus;
 mod db;
 mod import;

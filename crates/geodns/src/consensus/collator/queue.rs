@@ -1,0 +1,208 @@
+//! The collator's retry queue: decided outage changes wait here, in decision order, until
+//! the store accepts them. Pure (time is an argument): the writer task drains it, retrying
+//! the head with exponential back-off while the database is unreachable, so a database
+//! outage delays outage history but never loses it. Bounded: past `limit` the oldest
+//! decision is dropped, counted and logged.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use geodns_consensus::message::ProposalId;
+use geodns_core::ids::NodeId;
+use geodns_core::records::{CheckKey, Votes};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// First retry delay after a failed write.
+pub(super) const FIRST_RETRY: Duration = Duration::from_secs(1);
+/// Longest retry delay.
+pub(super) const MAX_RETRY: Duration = Duration::from_secs(30);
+/// Decisions held at most (a day of flapping for a large fleet).
+pub(super) const DEFAULT_LIMIT: usize = 100_000;
+
+/// A passed decision to record: an outage opens (`healthy` false) or closes.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Decision {
+    /// The decided proposal.
+    pub(super) proposal: ProposalId,
+    /// What changed.
+    pub(super) key: CheckKey,
+    /// The new status: false opens an outage, true closes it.
+    pub(super) healthy: bool,
+    /// When it was decided.
+    pub(super) decided_at: DateTime<Utc>,
+    /// The monitor that finalized it.
+    pub(super) decided_by: NodeId,
+    /// The check's error text.
+    pub(super) error: String,
+    /// Who voted how.
+    pub(super) votes: Votes,
+    /// The check's data.
+    pub(super) data: Map<String, Value>,
+}
+
+/// Counters of the queue, for `consensus status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueReport {
+    /// Decisions waiting for the store.
+    pub pending: usize,
+    /// Decisions the store accepted.
+    pub stored: u64,
+    /// Failed writes that will be retried.
+    pub retries: u64,
+    /// Decisions dropped because the queue was full.
+    pub dropped: u64,
+    /// Decisions the store refused for good (an invalid record); logged, not retried.
+    pub refused: u64,
+    /// The last write error, if the head is waiting for a retry.
+    pub last_error: Option<String>,
+}
+
+/// Decisions in order, with the back-off of the head.
+#[derive(Debug)]
+pub(super) struct RetryQueue {
+    items: VecDeque<Decision>,
+    limit: usize,
+    /// The head may be tried again from then on (`None`: now).
+    not_before: Option<DateTime<Utc>>,
+    delay: Duration,
+    report: QueueReport,
+}
+
+impl RetryQueue {
+    /// An empty queue holding at most `limit` decisions.
+    pub(super) fn new(limit: usize) -> Self {
+        RetryQueue {
+            items: VecDeque::new(),
+            limit: limit.max(1),
+            not_before: None,
+            delay: FIRST_RETRY,
+            report: QueueReport::default(),
+        }
+    }
+
+    /// Adds a decision at the tail; returns the oldest one if it had to make room.
+    pub(super) fn push(&mut self, decision: Decision) -> Option<Decision> {
+        let evicted = if self.items.len() >= self.limit {
+            self.report.dropped += 1;
+            self.items.pop_front()
+        } else {
+            None
+        };
+        self.items.push_back(decision);
+        evicted
+    }
+
+    /// The head, if it may be written at `now`.
+    pub(super) fn due(&self, now: DateTime<Utc>) -> Option<&Decision> {
+        match self.not_before {
+            Some(at) if now < at => None,
+            _ => self.items.front(),
+        }
+    }
+
+    /// The head was stored: the next one may go at once.
+    pub(super) fn stored(&mut self) {
+        if self.items.pop_front().is_some() {
+            self.report.stored += 1;
+        }
+        self.reset_backoff();
+    }
+
+    /// The store refused the head for good: drop it and go on.
+    pub(super) fn refused(&mut self) {
+        if self.items.pop_front().is_some() {
+            self.report.refused += 1;
+        }
+        self.reset_backoff();
+    }
+
+    /// Writing the head failed at `now`: keep it and wait before the next try. Returns the
+    /// wait.
+    pub(super) fn failed(&mut self, now: DateTime<Utc>, error: String) -> Duration {
+        let wait = self.delay;
+        self.not_before = TimeDelta::from_std(wait).ok().map(|d| now + d);
+        self.delay = (self.delay * 2).min(MAX_RETRY);
+        self.report.retries += 1;
+        self.report.last_error = Some(error);
+        wait
+    }
+
+    /// The counters, with the current length.
+    pub(super) fn report(&self) -> QueueReport {
+        QueueReport {
+            pending: self.items.len(),
+            ..self.report.clone()
+        }
+    }
+
+    fn reset_backoff(&mut self) {
+        self.not_before = None;
+        self.delay = FIRST_RETRY;
+        self.report.last_error = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decision(id: &str) -> Decision {
+        Decision {
+            proposal: ProposalId::parse(id).unwrap(),
+            key: CheckKey {
+                kind: geodns_core::model::CheckKind::Site,
+                check: "ping".to_owned(),
+                member: geodns_core::ids::MemberId::parse("Member").unwrap(),
+                domain: String::new(),
+                endpoint: String::new(),
+                ipv6: false,
+            },
+            healthy: false,
+            decided_at: at(0),
+            decided_by: NodeId::parse("m1").unwrap(),
+            error: "down".to_owned(),
+            votes: Votes::new(),
+            data: Map::new(),
+        }
+    }
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + seconds, 0).unwrap()
+    }
+
+    #[test]
+    fn a_failed_head_waits_with_backoff_and_keeps_its_place() {
+        let mut queue = RetryQueue::new(10);
+        queue.push(decision("p1"));
+        queue.push(decision("p2"));
+        assert_eq!(queue.failed(at(0), "down".into()), Duration::from_secs(1));
+        assert_eq!(queue.due(at(0)), None);
+        assert_eq!(queue.due(at(1)).map(|d| d.proposal.as_str()), Some("p1"));
+        assert_eq!(queue.failed(at(1), "down".into()), Duration::from_secs(2));
+        assert_eq!(queue.failed(at(3), "down".into()), Duration::from_secs(4));
+        for _ in 0..10 {
+            queue.failed(at(3), "down".into());
+        }
+        assert_eq!(queue.failed(at(3), "down".into()), MAX_RETRY);
+        assert_eq!(queue.report().last_error.as_deref(), Some("down"));
+        queue.stored();
+        assert_eq!(queue.due(at(3)).map(|d| d.proposal.as_str()), Some("p2"));
+        let report = queue.report();
+        assert_eq!((report.pending, report.stored, report.retries), (1, 1, 14));
+        assert_eq!(report.last_error, None);
+    }
+
+    #[test]
+    fn a_full_queue_drops_the_oldest_and_counts_it() {
+        let mut queue = RetryQueue::new(2);
+        assert!(queue.push(decision("p1")).is_none());
+        assert!(queue.push(decision("p2")).is_none());
+        let evicted = queue.push(decision("p3")).unwrap();
+        assert_eq!(evicted.proposal.as_str(), "p1");
+        assert_eq!((queue.report().pending, queue.report().dropped), (2, 1));
+        queue.refused();
+        assert_eq!(queue.report().refused, 1);
+    }
+}
