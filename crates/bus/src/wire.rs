@@ -1,13 +1,17 @@
-//! The original system's NATS messages, field for field: PascalCase for the consensus and
-//! cluster messages, camelCase for usage, downtime and overrides, RFC 3339 UTC times.
-//! Unknown extra fields are ignored (newer or older peers may add some); missing optional
-//! ones take Go's zero values. This is the only module that knows these JSON shapes.
+//! The original system's NATS messages, field for field as Go's `encoding/json` writes
+//! its structs (`libs:nats/core/types.go`; see `golden/README.md`): json tag names in
+//! declaration order, `omitempty` where the tag has it, nil slices and maps as `null`,
+//! times as Go's RFC 3339 with nanoseconds, HTML-safe escapes (`go.rs`). Unknown extra
+//! fields are ignored (newer or older peers may add some); missing ones take Go's zero
+//! values. This is the only module that knows these JSON shapes.
 
 use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
+
+mod go;
 
 /// Go's zero `time.Time`, which the original writes for unset times.
 pub fn go_zero_time() -> DateTime<Utc> {
@@ -89,7 +93,11 @@ pub struct NodeInfo {
     #[serde(rename = "NodeRole", default = "unknown_role")]
     pub node_role: WireRole,
     /// When the sender last heard this node.
-    #[serde(rename = "LastHeard", default = "go_zero_time")]
+    #[serde(
+        rename = "LastHeard",
+        default = "go_zero_time",
+        serialize_with = "go::serialize_time"
+    )]
     pub last_heard: DateTime<Utc>,
 }
 
@@ -147,7 +155,11 @@ pub struct Proposal {
     #[serde(rename = "IsIPv6", default)]
     pub is_ipv6: bool,
     /// When proposed.
-    #[serde(rename = "Timestamp", default = "go_zero_time")]
+    #[serde(
+        rename = "Timestamp",
+        default = "go_zero_time",
+        serialize_with = "go::serialize_time"
+    )]
     pub timestamp: DateTime<Utc>,
     /// geodns extension: base64 ed25519 signature of the sender; absent from original
     /// nodes, which ignore it.
@@ -171,7 +183,11 @@ pub struct Vote {
     #[serde(rename = "Agree", default)]
     pub agree: bool,
     /// When voted.
-    #[serde(rename = "Timestamp", default = "go_zero_time")]
+    #[serde(
+        rename = "Timestamp",
+        default = "go_zero_time",
+        serialize_with = "go::serialize_time"
+    )]
     pub timestamp: DateTime<Utc>,
     /// geodns extension: base64 ed25519 signature of the sender; absent from original
     /// nodes, which ignore it.
@@ -185,14 +201,22 @@ pub struct FinalizeMessage {
     /// The decided proposal.
     #[serde(rename = "Proposal")]
     pub proposal: Proposal,
-    /// Who decided (absent before libs v0.2.0).
-    #[serde(rename = "SenderNodeID", default)]
+    /// Who decided: `omitempty`, and absent before libs v0.2.0.
+    #[serde(
+        rename = "SenderNodeID",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub sender_node_id: String,
     /// Passed (apply) or failed (change nothing).
     #[serde(rename = "Passed", default)]
     pub passed: bool,
     /// When decided.
-    #[serde(rename = "DecidedAt", default = "go_zero_time")]
+    #[serde(
+        rename = "DecidedAt",
+        default = "go_zero_time",
+        serialize_with = "go::serialize_time"
+    )]
     pub decided_at: DateTime<Utc>,
     /// geodns extension: the signed agreeing votes behind a passed decision (its quorum
     /// certificate); absent from original nodes, which ignore it.
@@ -266,11 +290,11 @@ pub struct UsageResponse {
     /// Answering node.
     #[serde(rename = "nodeID", default)]
     pub node_id: String,
-    /// Counters.
+    /// Counters: `null` when a query found none, `[]` beside an error.
     #[serde(rename = "usageRecords", default)]
     pub usage_records: Option<Vec<UsageRecord>>,
-    /// Error text, empty on success.
-    #[serde(default)]
+    /// Error text; `omitempty`, so absent on success.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub error: String,
 }
 
@@ -279,8 +303,10 @@ pub struct UsageResponse {
 #[serde(rename_all = "camelCase")]
 pub struct DowntimeRequest {
     /// Window start.
+    #[serde(default = "go_zero_time", serialize_with = "go::serialize_time")]
     pub start_time: DateTime<Utc>,
     /// Window end.
+    #[serde(default = "go_zero_time", serialize_with = "go::serialize_time")]
     pub end_time: DateTime<Utc>,
     /// Only this member (empty: all).
     #[serde(default)]
@@ -300,25 +326,25 @@ pub struct DowntimeEvent {
     /// Check name.
     #[serde(default)]
     pub check_name: String,
-    /// Hostname.
-    #[serde(default)]
+    /// Hostname; `omitempty` (absent for site checks).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub domain_name: String,
-    /// Endpoint.
-    #[serde(default)]
+    /// Endpoint; `omitempty` (absent unless an endpoint check).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub endpoint: String,
     /// Health during the event (`false`: down).
     #[serde(default)]
     pub status: bool,
     /// Start.
-    #[serde(default = "go_zero_time")]
+    #[serde(default = "go_zero_time", serialize_with = "go::serialize_time")]
     pub start_time: DateTime<Utc>,
     /// End (Go's zero time while open).
-    #[serde(default = "go_zero_time")]
+    #[serde(default = "go_zero_time", serialize_with = "go::serialize_time")]
     pub end_time: DateTime<Utc>,
     /// Error text.
     #[serde(default)]
     pub error_text: String,
-    /// Check data.
+    /// Check data; `null` when the event has none.
     #[serde(default)]
     pub data: Option<Map<String, Value>>,
     /// IPv6.
@@ -332,15 +358,18 @@ pub struct DowntimeResponse {
     /// Answering node.
     #[serde(rename = "nodeID", default)]
     pub node_id: String,
-    /// Outages.
+    /// Outages (`[]` when none: the original never sends `null` here).
     #[serde(default)]
     pub events: Option<Vec<DowntimeEvent>>,
-    /// Error text, absent or empty on success.
+    /// Error text; `omitempty`, so absent on success.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub error: String,
 }
 
-/// `geodns.override.update` payload: set, remove or clear country overrides.
+/// `geodns.override.update` payload: set, remove or clear country overrides. The
+/// original only reads it (into a struct whose `override` is a `CountryOverride` value,
+/// not a pointer), so Go would write `countryCode` and `override` always; operators'
+/// hand-written messages that leave them out read the same.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OverrideUpdate {
@@ -349,26 +378,26 @@ pub struct OverrideUpdate {
     /// Hostname.
     #[serde(default)]
     pub domain: String,
-    /// Country (for set and remove).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    /// Country (for set and remove; empty for clear).
+    #[serde(default)]
     pub country_code: String,
-    /// The override (for set).
-    #[serde(default, skip_serializing_if = "Option::is_none", rename = "override")]
-    pub target: Option<OverrideTarget>,
+    /// The override (for set; empty otherwise).
+    #[serde(default, rename = "override")]
+    pub target: OverrideTarget,
 }
 
-/// Where an override sends a country.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Where an override sends a country (`CountryOverride`; every field `omitempty`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OverrideTarget {
     /// Member (wins when set).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub member_name: String,
     /// Literal IPv4.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub ipv4: String,
     /// Literal IPv6.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub ipv6: String,
 }
 
@@ -391,9 +420,12 @@ pub fn decode<T: for<'de> Deserialize<'de>>(
     serde_json::from_slice(payload).map_err(|source| DecodeError { what, source })
 }
 
-/// Encodes a wire message (these types always serialize).
+/// Encodes a wire message with Go's escaping (these types always serialize).
 pub fn encode<T: Serialize>(message: &T) -> Vec<u8> {
-    serde_json::to_vec(message).unwrap_or_default()
+    serde_json::to_string(message)
+        .map(go::escape_html)
+        .unwrap_or_default()
+        .into_bytes()
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! Stream publishing against a real Redis: the single instance of `scripts/services`, and
-//! a three-node cluster started for the test.
+//! a three-node cluster started for the test. Every entry is read back (XRANGE/XLEN) and
+//! compared with what was pushed; the cluster test also reads it from the node that owns
+//! the key, and both check that the approximate MAXLEN cap keeps the newest entries.
 #![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
 
 use std::collections::BTreeMap;
@@ -7,7 +9,10 @@ use std::collections::BTreeMap;
 use geodns_bus::redis::{EventPublisher, RedisClient, RedisConfig, StreamEvent};
 use geodns_test_support::{RedisCluster, service_url};
 use redis::AsyncCommands;
-use redis::streams::StreamRangeReply;
+use redis::aio::ConnectionLike;
+
+/// One stream entry as XRANGE returns it: id and field/value pairs in stored order.
+type Entry = (String, Vec<(String, String)>);
 
 fn event(member: &str, id: &str) -> StreamEvent {
     StreamEvent {
@@ -17,6 +22,74 @@ fn event(member: &str, id: &str) -> StreamEvent {
         domain: "polkadot.dotters.network".into(),
         request_id: id.into(),
     }
+}
+
+/// The fields an entry must hold for `event`: exactly these six, nothing else.
+fn expected_fields(event: &StreamEvent) -> BTreeMap<String, String> {
+    [
+        ("name", event.name.as_str()),
+        ("signal", event.signal.as_str()),
+        ("member", event.member.as_str()),
+        ("domain", event.domain.as_str()),
+        ("messageType", "signalMessage"),
+        ("requestId", event.request_id.as_str()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+/// Checks that `entries` are exactly `pushed` (ids returned by XADD and the events), in order.
+fn assert_entries(stream: &str, entries: &[Entry], pushed: &[(String, StreamEvent)]) {
+    let stored_ids: Vec<&str> = entries.iter().map(|(id, _)| id.as_str()).collect();
+    let pushed_ids: Vec<&str> = pushed.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(stored_ids, pushed_ids, "{stream}: entry ids");
+    for ((id, pairs), (_, event)) in entries.iter().zip(pushed) {
+        let fields: BTreeMap<String, String> = pairs.iter().cloned().collect();
+        assert_eq!(fields.len(), pairs.len(), "{stream} {id}: a field repeats");
+        assert_eq!(fields, expected_fields(event), "{stream} {id}: fields");
+    }
+}
+
+async fn xrange<C: ConnectionLike + Send>(connection: &mut C, stream: &str) -> Vec<Entry> {
+    redis::cmd("XRANGE")
+        .arg(stream)
+        .arg("-")
+        .arg("+")
+        .query_async(connection)
+        .await
+        .unwrap()
+}
+
+/// `stream-node-max-entries`: an approximate trim removes whole nodes of this many entries,
+/// so a capped stream holds from `cap` to `cap + node - 1` entries.
+async fn stream_node_size<C: ConnectionLike + Send>(connection: &mut C) -> usize {
+    let reply: (String, String) = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("stream-node-max-entries")
+        .query_async(connection)
+        .await
+        .unwrap();
+    reply.1.parse().unwrap()
+}
+
+/// After pushing far more than `cap` entries: the stream holds the newest ones only, at
+/// least `cap` and fewer than `cap + node`.
+fn assert_capped(
+    stream: &str,
+    entries: &[Entry],
+    pushed: &[(String, StreamEvent)],
+    cap: usize,
+    node: usize,
+) {
+    assert!(
+        (cap..cap + node).contains(&entries.len()),
+        "{stream}: MAXLEN ~ {cap} (nodes of {node}) keeps {cap}..{} entries, holds {} of {}",
+        cap + node,
+        entries.len(),
+        pushed.len()
+    );
+    assert_entries(stream, entries, &pushed[pushed.len() - entries.len()..]);
 }
 
 fn unique(prefix: &str) -> String {
@@ -34,52 +107,30 @@ async fn single_instance_stream_publishing() {
         .await
         .unwrap();
     let prefix = unique("geodns-test");
-    let mut publisher = EventPublisher::new(client, &prefix, 100);
-    let id = publisher
-        .publish(&event("Stake Plus", "p-1"))
-        .await
-        .unwrap();
-    assert!(id.contains('-'), "stream ids look like <ms>-<seq>: {id}");
-
+    let cap = 100;
+    let mut publisher = EventPublisher::new(client, &prefix, cap);
     let mut raw = redis::Client::open(url.as_str())
         .unwrap()
         .get_multiplexed_async_connection()
         .await
         .unwrap();
     let stream = format!("{prefix}:Stake Plus");
-    let entries: StreamRangeReply = raw.xrange_all(&stream).await.unwrap();
-    assert_eq!(entries.ids.len(), 1);
-    let fields: BTreeMap<String, String> = entries.ids[0]
-        .map
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.clone(),
-                redis::from_redis_value::<String>(v.clone()).unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(fields["name"], "OutageOpened");
-    assert_eq!(fields["member"], "Stake Plus");
-    assert_eq!(fields["domain"], "polkadot.dotters.network");
-    assert_eq!(fields["messageType"], "signalMessage");
-    assert_eq!(fields["requestId"], "p-1");
-    assert_eq!(
-        fields["signal"],
-        "{\"member\":\"Stake Plus\",\"id\":\"p-1\"}"
-    );
+    assert_eq!(publisher.stream("Stake Plus"), stream);
+
+    let first = event("Stake Plus", "p-first");
+    let id = publisher.publish(&first).await.unwrap();
+    let mut pushed = vec![(id, first)];
+    assert_entries(&stream, &xrange(&mut raw, &stream).await, &pushed);
 
     for i in 0..1_000 {
-        publisher
-            .publish(&event("Stake Plus", &format!("p-{i}")))
-            .await
-            .unwrap();
+        let next = event("Stake Plus", &format!("p-{i}"));
+        pushed.push((publisher.publish(&next).await.unwrap(), next));
     }
+    let node = stream_node_size(&mut raw).await;
+    let entries = xrange(&mut raw, &stream).await;
+    assert_capped(&stream, &entries, &pushed, cap, node);
     let length: usize = raw.xlen(&stream).await.unwrap();
-    assert!(
-        (100..1_000).contains(&length),
-        "approximate MAXLEN keeps the stream near 100 entries, got {length}"
-    );
+    assert_eq!(length, entries.len(), "XLEN agrees with XRANGE");
     let _: () = raw.del(&stream).await.unwrap();
 }
 
@@ -92,6 +143,38 @@ async fn a_dead_server_fails_the_ping_with_the_seeds_error_kind() {
         error.to_string().starts_with("redis: ping failed: "),
         "{error}"
     );
+}
+
+/// Asks every node for the stream's length over a plain (non-cluster) connection: exactly
+/// one answers, the others redirect there with MOVED. Returns the owner and its answer.
+async fn owner_of(cluster: &RedisCluster, stream: &str) -> (String, usize) {
+    let mut owner = None;
+    let mut redirects = Vec::new();
+    for address in cluster.addresses() {
+        let mut node = redis::Client::open(format!("redis://{address}"))
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let reply: redis::RedisResult<usize> = node.xlen(stream).await;
+        match reply {
+            Ok(length) => {
+                assert!(owner.is_none(), "{stream}: two nodes answer XLEN");
+                owner = Some((address, length));
+            }
+            Err(error) => {
+                let (target, _slot) = error
+                    .redirect_node()
+                    .unwrap_or_else(|| panic!("{stream} on {address}: {error}"));
+                redirects.push(target.to_owned());
+            }
+        }
+    }
+    let (owner, length) = owner.unwrap_or_else(|| panic!("{stream}: no node owns the key"));
+    for target in redirects {
+        assert_eq!(target, owner, "{stream}: MOVED points at the owner");
+    }
+    (owner, length)
 }
 
 #[tokio::test]
@@ -109,17 +192,69 @@ async fn cluster_stream_publishing() {
     .into();
     let config = RedisConfig::from_env(&vars).unwrap().unwrap();
     let client = RedisClient::connect(&config).await.unwrap();
-    let mut publisher = EventPublisher::new(client, "geodns-stream", 1_000);
-    // Members hash to different slots, so the writes land on different masters.
-    for member in [
+    let RedisClient::Cluster(mut through_cluster) = client.clone() else {
+        panic!("REDIS_CLUSTER_MODE_ON=true must give a cluster client, got {client:?}");
+    };
+    let cap = 50;
+    let mut publisher = EventPublisher::new(client, "geodns-stream", cap);
+    let members = [
         "Amforc",
         "Stake Plus",
         "Dwellir",
         "Rotko Networks",
         "Gatotech",
-    ] {
-        let id = publisher.publish(&event(member, "c-1")).await.unwrap();
-        assert!(id.contains('-'), "{id}");
+    ];
+    let mut pushed: BTreeMap<&str, Vec<(String, StreamEvent)>> = BTreeMap::new();
+    for round in 0..3 {
+        for member in members {
+            let next = event(member, &format!("c-{round}"));
+            let id = publisher.publish(&next).await.unwrap();
+            pushed.entry(member).or_default().push((id, next));
+        }
     }
+
+    let mut owners = BTreeMap::new();
+    for member in members {
+        let stream = publisher.stream(member);
+        let entries = xrange(&mut through_cluster, &stream).await;
+        assert_entries(&stream, &entries, &pushed[member]);
+        let (owner, length) = owner_of(&cluster, &stream).await;
+        assert_eq!(length, 3, "{stream}: XLEN on its owner {owner}");
+        let mut direct = redis::Client::open(format!("redis://{owner}"))
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        assert_entries(
+            &stream,
+            &xrange(&mut direct, &stream).await,
+            &pushed[member],
+        );
+        owners.insert(member, owner);
+    }
+    let distinct: std::collections::BTreeSet<&String> = owners.values().collect();
+    assert!(
+        distinct.len() >= 2,
+        "the members' streams should spread over the masters: {owners:?}"
+    );
+
+    // The cap holds on a cluster node too: the newest entries stay, the oldest go.
+    let member = "Amforc";
+    for i in 0..400 {
+        let next = event(member, &format!("cap-{i}"));
+        let id = publisher.publish(&next).await.unwrap();
+        pushed.entry(member).or_default().push((id, next));
+    }
+    let stream = publisher.stream(member);
+    let mut direct = redis::Client::open(format!("redis://{}", owners[member]))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let node = stream_node_size(&mut direct).await;
+    let entries = xrange(&mut through_cluster, &stream).await;
+    assert_capped(&stream, &entries, &pushed[member], cap, node);
+    let (_, length) = owner_of(&cluster, &stream).await;
+    assert_eq!(length, entries.len(), "{stream}: XLEN on the owner");
     drop(cluster);
 }

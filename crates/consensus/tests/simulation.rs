@@ -1,7 +1,9 @@
 //! Deterministic simulation: 3, 5 and 7 monitors run the real state machine over a
 //! simulated network with random delay, loss, duplication and reordering, crashes and
-//! partitions, all driven by one seed. Checks safety (no official change without a
-//! quorum of real agreeing votes), convergence after the network heals, and bounded state.
+//! partitions, all driven by one seed, under each agreement policy. Checks safety (no
+//! official change without a quorum of real agreeing votes; every decision is the one an
+//! independent oracle of the policies gives, `sim/oracle.rs`), convergence after the
+//! network heals, and bounded state.
 //!
 //! `GEODNS_SIM_SEEDS=N` runs N seeds (default 2000); `GEODNS_SIM_SEED=S` replays one.
 
@@ -9,6 +11,9 @@
 
 mod sim;
 
+use std::collections::BTreeMap;
+
+use geodns_consensus::policy::Policy;
 use sim::{Params, Report, run};
 
 fn seeds() -> Vec<u64> {
@@ -68,12 +73,18 @@ fn seeded_clusters_stay_safe_converge_after_healing_and_stay_bounded() {
         panic!("{message}");
     }
     let decisions: u64 = reports.iter().map(|r| r.decisions_passed).sum();
+    let failed: u64 = reports.iter().map(|r| r.decisions_failed).sum();
     let applied: u64 = reports.iter().map(|r| r.official_changes).sum();
     let slowest = reports.iter().map(|r| r.converged_after).max().unwrap_or(0);
     let by_size = |n: usize| reports.iter().filter(|r| r.monitors == n).count();
+    let mut by_policy: BTreeMap<&str, usize> = BTreeMap::new();
+    for report in &reports {
+        *by_policy.entry(policy_name(report.policy)).or_default() += 1;
+    }
     println!(
-        "{} seeds ({} with 3, {} with 5, {} with 7 monitors): {decisions} passed decisions, \
-         {applied} official changes applied, slowest convergence {slowest} ticks after healing",
+        "{} seeds ({} with 3, {} with 5, {} with 7 monitors; {by_policy:?}): {decisions} passed \
+         and {failed} failed decisions, {applied} official changes applied, slowest \
+         convergence {slowest} ticks after healing",
         reports.len(),
         by_size(3),
         by_size(5),
@@ -84,6 +95,24 @@ fn seeded_clusters_stay_safe_converge_after_healing_and_stay_bounded() {
         decisions > reports.len() as u64,
         "too few decisions: {decisions}"
     );
+    // Enough seeds draw every policy; a policy no seed draws is a policy nobody checks.
+    if reports.len() >= 100 {
+        for name in ["majority", "healthy_above", "all", "any"] {
+            assert!(
+                by_policy.get(name).is_some_and(|&n| n > 0),
+                "no seed drew {name}: {by_policy:?}"
+            );
+        }
+    }
+}
+
+fn policy_name(policy: Policy) -> &'static str {
+    match policy {
+        Policy::Majority => "majority",
+        Policy::HealthyAbove { .. } => "healthy_above",
+        Policy::All => "all",
+        Policy::Any => "any",
+    }
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! The simulated cluster: nodes, network, faults, and the property checks.
 
 mod network;
+mod oracle;
+mod safety;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -9,7 +11,7 @@ use geodns_consensus::auth::{AuthMode, NodeKey, Trust, TrustedNode};
 use geodns_consensus::engine::{Event, Observation, Outgoing};
 use geodns_consensus::hysteresis::Hysteresis;
 use geodns_consensus::message::ProposalId;
-use geodns_consensus::policy::{Decision, Policy, Tally};
+use geodns_consensus::policy::Policy;
 use geodns_consensus::results::ResultEntry;
 use geodns_consensus::{Engine, EngineConfig, Input, Output};
 use geodns_core::ids::{MemberId, NodeId};
@@ -17,6 +19,7 @@ use geodns_core::model::CheckKind;
 use geodns_core::records::CheckKey;
 
 use network::{Network, Rng};
+use safety::Decided;
 
 /// Chaos, then healing, then quiet ticks (one tick is one simulated second).
 const CHAOS_TICKS: u64 = 400;
@@ -28,6 +31,10 @@ const CONVERGENCE_BOUND: u64 = 60;
 const CHECK_EVERY: u64 = 5;
 /// A monitor stops counting this many ticks after it was last reachable.
 const MEMBERSHIP_LAG: u64 = 3;
+/// Fewest agreeing monitors for any change (the default, as in the original).
+const MIN_VOTES: usize = 2;
+/// Thresholds drawn for `healthy_above`: the ends, the default and uneven ones.
+const PERCENTS: [u8; 7] = [0, 20, 34, 50, 66, 75, 99];
 
 /// One run's settings, all derived from the seed.
 #[derive(Debug, Clone)]
@@ -47,8 +54,11 @@ impl Params {
     pub(crate) fn from_seed(seed: u64) -> Self {
         let mut rng = Rng::new(seed ^ 0x5eed);
         let policy = match rng.below(6) {
-            0 => Policy::HealthyAbove { percent: 50 },
+            0 => Policy::HealthyAbove {
+                percent: PERCENTS[rng.below(PERCENTS.len() as u64) as usize],
+            },
             1 => Policy::All,
+            2 => Policy::Any,
             _ => Policy::Majority,
         };
         Params {
@@ -69,7 +79,9 @@ impl Params {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Report {
     pub(crate) monitors: usize,
+    pub(crate) policy: Policy,
     pub(crate) decisions_passed: u64,
+    pub(crate) decisions_failed: u64,
     pub(crate) official_changes: u64,
     pub(crate) converged_after: u64,
 }
@@ -200,7 +212,9 @@ impl Sim {
         let mut sim = Sim {
             report: Report {
                 monitors: params.monitors,
+                policy: params.policy,
                 decisions_passed: 0,
+                decisions_failed: 0,
                 official_changes: 0,
                 converged_after: 0,
             },
@@ -253,6 +267,7 @@ impl Sim {
         let (trust, mut keys) = self.trust();
         let mut config = EngineConfig::new(self.nodes[index].id.clone(), true);
         config.policy = self.params.policy;
+        config.min_votes = MIN_VOTES;
         config.hysteresis = Hysteresis { fall: 2, rise: 2 };
         let mut engine = Engine::new(config, trust, keys[index].take());
         engine.restore_official(std::mem::take(&mut self.nodes[index].cache));
@@ -379,14 +394,25 @@ impl Sim {
                 Output::Event(Event::Decided {
                     proposal,
                     status,
-                    passed: true,
+                    passed,
+                    reason,
                     votes,
                     active,
                     ..
                 }) => {
-                    self.check_decision(index, proposal, *status, votes, *active)?;
-                    self.passed.insert(proposal.clone(), *status);
-                    self.report.decisions_passed += 1;
+                    let decision = Decided {
+                        proposal,
+                        status: *status,
+                        passed: *passed,
+                        reason: *reason,
+                    };
+                    self.check_decision(index, &decision, votes, *active)?;
+                    if *passed {
+                        self.passed.insert(proposal.clone(), *status);
+                        self.report.decisions_passed += 1;
+                    } else {
+                        self.report.decisions_failed += 1;
+                    }
                 }
                 Output::Event(Event::Rejected { sender, reason, .. }) => {
                     return Err(format!(
@@ -419,58 +445,6 @@ impl Sim {
                 }
                 _ => {}
             }
-        }
-        Ok(())
-    }
-
-    /// Safety: a passed decision rests on agreeing votes that monitors in the decider's
-    /// view really sent, enough of them for the policy and `min_votes`.
-    fn check_decision(
-        &self,
-        index: usize,
-        proposal: &ProposalId,
-        status: bool,
-        votes: &BTreeMap<NodeId, bool>,
-        active: usize,
-    ) -> Result<(), String> {
-        let node = &self.nodes[index];
-        let fail = |what: String| Err(format!("{} passed {proposal}: {what}", node.id));
-        if active != node.view.len() {
-            return fail(format!(
-                "counted {active} active monitors, its view has {}",
-                node.view.len()
-            ));
-        }
-        let mut tally = Tally {
-            active,
-            yes: 0,
-            no: 0,
-        };
-        for (voter, agree) in votes {
-            if !node.view.contains(voter) {
-                return fail(format!("counted {voter}, not in its view"));
-            }
-            let sent = self.sent_votes.get(proposal).and_then(|v| v.get(voter));
-            if !sent.is_some_and(|values| values.contains(agree)) {
-                return fail(format!("counted a vote {agree} that {voter} never sent"));
-            }
-            if *agree {
-                tally.yes += 1
-            } else {
-                tally.no += 1
-            }
-        }
-        if tally.yes < 2 {
-            return fail(format!("only {} agreeing votes", tally.yes));
-        }
-        if self.params.policy == Policy::Majority && tally.yes * 2 <= active {
-            return fail(format!("{} of {active} is no majority", tally.yes));
-        }
-        if self.params.policy.decide(status, tally, 2) != Decision::Pass {
-            return fail(format!(
-                "{tally:?} does not pass under {}",
-                self.params.policy
-            ));
         }
         Ok(())
     }
