@@ -32,6 +32,22 @@ where
     finish(store, database).await;
 }
 
+/// Runs `case` on a fresh database of `kind` through a store with exactly one connection,
+/// so a session setting made by the case applies to every statement the store runs.
+pub async fn run_single_connection<F, Fut>(kind: Kind, case: F)
+where
+    F: FnOnce(SqlStore, Kind) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let (store, database) = fresh(kind, |config| {
+        config.pool.max_connections = 1;
+        config.pool.min_idle = 1;
+    })
+    .await;
+    case(store.clone(), kind).await;
+    finish(store, database).await;
+}
+
 pub async fn migrate_twice_applies_nothing(store: SqlStore, _kind: Kind) {
     let report = store.migrate().await.unwrap();
     assert!(report.applied.is_empty(), "{report:?}");

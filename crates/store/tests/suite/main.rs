@@ -49,7 +49,6 @@ suite!(
     outages::flap_rule_drops_short_outages,
     outages::concurrent_opens_record_one_outage,
     outages::invalid_outages_are_rejected,
-    outages::times_are_stored_as_utc_epoch_milliseconds,
     cluster::messages_store_read_list,
     cluster::state_prefix_is_case_sensitive_and_literal,
     cluster::node_state_must_be_an_object,
@@ -57,6 +56,27 @@ suite!(
     cluster::routes_and_runtime_config,
     cluster::transactions_commit_roll_back_and_drop,
 );
+
+/// One connection per store, so the session time zone set by the case is the store's.
+mod time_zone {
+    use crate::harness::{Kind, run_single_connection};
+    use crate::outages::times_do_not_move_with_the_session_time_zone as case;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        run_single_connection(Kind::Sqlite, case).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn mysql() {
+        run_single_connection(Kind::MySql, case).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        run_single_connection(Kind::Postgres, case).await;
+    }
+}
 
 #[tokio::test]
 async fn connect_failure_names_host_database_and_cause() {

@@ -7,7 +7,8 @@ use geodns_core::ids::{MemberId, NodeId};
 use geodns_core::model::CheckKind;
 use geodns_core::records::{CheckKey, OutageStart, Votes};
 use geodns_store::{
-    CloseOutcome, ErrorKind, OpenOutcome, OutageFilter, OutageState, OutageStore, SqlStore,
+    CloseOutcome, ClusterStore, ErrorKind, Message, MessageQuery, OpenOutcome, OutageFilter,
+    OutageState, OutageStore, SqlStore,
 };
 use serde_json::json;
 use sqlx::{AssertSqlSafe, Row};
@@ -279,26 +280,102 @@ pub async fn invalid_outages_are_rejected(store: SqlStore, _: Kind) {
     );
 }
 
-pub async fn times_are_stored_as_utc_epoch_milliseconds(store: SqlStore, kind: Kind) {
-    if matches!(kind, Kind::MySql) {
-        // A session time zone far from UTC must not shift anything.
-        sqlx::query("SET time_zone = '+05:30'")
-            .execute(store.pool())
-            .await
-            .unwrap();
-    }
-    let when =
-        Utc.with_ymd_and_hms(2026, 3, 29, 1, 30, 15).unwrap() + chrono::Duration::milliseconds(250);
+/// Stored times never move with the session time zone. The store here has one
+/// connection (see `harness::run_single_connection`), so the zone set below is the zone of
+/// every statement the store runs; the check that it took is part of the test. Times just
+/// before midnight UTC are the next day at +05:30, so a conversion anywhere (a DATETIME
+/// column, FROM_UNIXTIME, NOW()) would move a stored value or a window edge by 5.5 hours.
+pub async fn times_do_not_move_with_the_session_time_zone(store: SqlStore, kind: Kind) {
+    let (set, show, want) = match kind {
+        Kind::MySql => (
+            "SET time_zone = '+05:30'",
+            "SELECT @@session.time_zone AS tz",
+            "+05:30",
+        ),
+        Kind::Postgres => (
+            "SET TIME ZONE 'Asia/Kolkata'",
+            "SELECT current_setting('TimeZone') AS tz",
+            "Asia/Kolkata",
+        ),
+        // SQLite has no session time zone; the same round trips still run.
+        Kind::Sqlite => ("SELECT 1", "SELECT 'none' AS tz", "none"),
+    };
+    sqlx::query(AssertSqlSafe(set.to_owned()))
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let zone: String = sqlx::query(AssertSqlSafe(show.to_owned()))
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+        .try_get("tz")
+        .unwrap();
+    assert_eq!(
+        zone, want,
+        "the session time zone reached the store's connection"
+    );
+
+    let begin = Utc.with_ymd_and_hms(2026, 3, 29, 23, 59, 59).unwrap()
+        + chrono::Duration::milliseconds(250);
+    let end = begin + chrono::Duration::minutes(10);
     let mut outage = start(check("Amforc", "polkadot.dotters.network"), 0);
-    outage.start = when;
+    outage.start = begin;
     store.open_outage(&outage).await.unwrap();
-    let row = sqlx::query(AssertSqlSafe(
+    store.close_outage(&outage.key, end).await.unwrap();
+    let stored: i64 = sqlx::query(AssertSqlSafe(
         "SELECT start_ms FROM member_events".to_owned(),
     ))
     .fetch_one(store.pool())
     .await
+    .unwrap()
+    .try_get("start_ms")
     .unwrap();
-    let stored: i64 = row.try_get("start_ms").unwrap();
-    assert_eq!(stored, when.timestamp_millis());
-    assert_eq!(store.current_outages().await.unwrap()[0].start, when);
+    assert_eq!(stored, begin.timestamp_millis());
+    let all = store.outages(&OutageFilter::default()).await.unwrap();
+    assert_eq!((all[0].start, all[0].end), (begin, Some(end)));
+
+    // Window edges: one millisecond either side of the outage selects nothing.
+    let window = |from, to| OutageFilter {
+        from: Some(from),
+        to: Some(to),
+        ..OutageFilter::default()
+    };
+    let ms = chrono::Duration::milliseconds(1);
+    assert_eq!(
+        store
+            .outages(&window(begin - ms * 2, begin - ms))
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(store.outages(&window(begin, begin)).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .outages(&window(end + ms, end + ms * 2))
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
+    let summary = store.downtime_summary(begin, end).await.unwrap();
+    assert_eq!(summary.total_events, 1);
+
+    let message = Message {
+        id: "tz-1".into(),
+        from: "a".into(),
+        to: "b".into(),
+        content: b"x".to_vec(),
+        timestamp: begin,
+    };
+    store.store_message(&message).await.unwrap();
+    let listed = store
+        .messages(&MessageQuery {
+            since: Some(begin),
+            until: Some(begin),
+            ..MessageQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed, vec![message]);
 }
