@@ -151,3 +151,50 @@ async fn reload_loop_picks_up_a_change_and_stops_on_shutdown() {
         .expect("reloader stops")
         .unwrap();
 }
+
+/// While a reload waits on a slow download, readers get the configuration in force at
+/// once, and so do runtime maintenance changes: nothing is locked during a fetch. The
+/// download is held until the test releases it, so a reader that waited for it would
+/// wait forever; the 10 s bound only turns that into a failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_are_not_blocked_by_a_slow_download() {
+    let setup = setup("1h").await;
+    let live = LiveConfig::new(setup.loader.load().await.unwrap());
+    let changed = fixture("members_professional.json").replace(
+        "\"MemberLevel\": 6, \"Joined\"",
+        "\"MemberLevel\": 3, \"Joined\"",
+    );
+    setup.documents.set("members.json", &changed);
+    let hold = setup.documents.hold("members.json");
+    let arrived = hold.arrived();
+    let reload = tokio::spawn({
+        let (loader, live) = (setup.loader.clone(), live.clone());
+        async move { reload_once(&loader, &live).await }
+    });
+    tokio::time::timeout(Duration::from_secs(10), arrived)
+        .await
+        .expect("the reload started its download");
+
+    // On a thread of its own, so a reader stuck on a lock fails the test, not hangs it.
+    let reader = live.clone();
+    let readers = tokio::task::spawn_blocking(move || {
+        assert_eq!(reader.current().catalog.members[&amforc()].level, 6);
+        assert_eq!(
+            reader.subscribe().borrow().catalog.members[&amforc()].level,
+            6
+        );
+        reader.set_maintenance("Amforc", true).unwrap();
+        assert!(reader.current().catalog.members[&amforc()].maintenance);
+    });
+    tokio::time::timeout(Duration::from_secs(10), readers)
+        .await
+        .expect("readers and maintenance changes must not wait for the download")
+        .unwrap();
+    assert!(!reload.is_finished(), "the download is still held");
+
+    hold.release();
+    reload.await.unwrap().unwrap();
+    let current = live.current();
+    assert_eq!(current.catalog.members[&amforc()].level, 3);
+    assert!(current.catalog.members[&amforc()].maintenance);
+}

@@ -53,14 +53,48 @@ pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// Documents served by [`serve`], by path; a missing path answers 404.
+/// Documents served by [`serve`], by path; a missing path answers 404. A held path
+/// answers only when its [`Hold`] is released, like a slow download.
 #[derive(Clone, Default)]
-pub struct Documents(Arc<Mutex<HashMap<String, String>>>);
+pub struct Documents {
+    bodies: Arc<Mutex<HashMap<String, String>>>,
+    holds: Arc<Mutex<HashMap<String, Hold>>>,
+}
+
+/// A held path: `arrived` is notified when a request for it comes in; the request waits
+/// until `release`.
+#[derive(Clone)]
+pub struct Hold {
+    arrived: Arc<tokio::sync::Notify>,
+    released: Arc<tokio::sync::Semaphore>,
+}
+
+impl Default for Hold {
+    fn default() -> Self {
+        Hold {
+            arrived: Arc::default(),
+            released: Arc::new(tokio::sync::Semaphore::new(0)),
+        }
+    }
+}
+
+impl Hold {
+    /// Waits until a request for the held path is waiting.
+    pub async fn arrived(&self) {
+        self.arrived.notified().await;
+    }
+
+    /// Lets every waiting and later request through.
+    pub fn release(&self) {
+        self.released
+            .add_permits(tokio::sync::Semaphore::MAX_PERMITS / 2);
+    }
+}
 
 impl Documents {
     /// Sets the body served at `/name`.
     pub fn set(&self, name: &str, body: &str) {
-        self.0
+        self.bodies
             .lock()
             .expect("lock")
             .insert(name.to_owned(), body.to_owned());
@@ -68,7 +102,17 @@ impl Documents {
 
     /// Stops serving `/name` (it answers 404).
     pub fn remove(&self, name: &str) {
-        self.0.lock().expect("lock").remove(name);
+        self.bodies.lock().expect("lock").remove(name);
+    }
+
+    /// Holds requests for `/name` until the returned [`Hold`] is released.
+    pub fn hold(&self, name: &str) -> Hold {
+        let hold = Hold::default();
+        self.holds
+            .lock()
+            .expect("lock")
+            .insert(name.to_owned(), hold.clone());
+        hold
     }
 }
 
@@ -78,8 +122,13 @@ pub async fn serve(documents: Documents) -> SocketAddr {
         State(documents): State<Documents>,
         UrlPath(name): UrlPath<String>,
     ) -> Result<String, StatusCode> {
+        let hold = documents.holds.lock().expect("lock").get(&name).cloned();
+        if let Some(hold) = hold {
+            hold.arrived.notify_one();
+            drop(hold.released.acquire().await);
+        }
         documents
-            .0
+            .bodies
             .lock()
             .expect("lock")
             .get(&name)
