@@ -86,7 +86,14 @@ impl Subscription {
     pub(crate) fn channel(
         subject: &str,
     ) -> (mpsc::Sender<BusMessage>, Arc<AtomicU64>, Subscription) {
-        let (sender, receiver) = mpsc::channel(SUBSCRIPTION_CAPACITY);
+        Subscription::with_capacity(subject, SUBSCRIPTION_CAPACITY)
+    }
+
+    pub(crate) fn with_capacity(
+        subject: &str,
+        capacity: usize,
+    ) -> (mpsc::Sender<BusMessage>, Arc<AtomicU64>, Subscription) {
+        let (sender, receiver) = mpsc::channel(capacity.max(1));
         let dropped = Arc::new(AtomicU64::new(0));
         let subscription = Subscription {
             receiver,

@@ -13,10 +13,12 @@ use crate::subjects::matches;
 /// One subscription on the hub: pattern, queue, dropped counter.
 type Entry = (String, mpsc::Sender<BusMessage>, Arc<AtomicU64>);
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Hub {
     subscriptions: Mutex<Vec<Entry>>,
     inboxes: AtomicU64,
+    /// Messages each subscription holds before it drops (and counts) new ones.
+    capacity: usize,
 }
 
 /// A node's handle on an in-process hub. Clones share the hub and the node id.
@@ -29,8 +31,18 @@ pub struct MemoryBus {
 impl MemoryBus {
     /// A new hub with a first node on it.
     pub fn new(node_id: &str) -> Self {
+        MemoryBus::with_capacity(node_id, crate::bus::SUBSCRIPTION_CAPACITY)
+    }
+
+    /// A new hub whose subscriptions hold at most `capacity` messages each (at least 1),
+    /// to see how a slow consumer copes with drops.
+    pub fn with_capacity(node_id: &str, capacity: usize) -> Self {
         MemoryBus {
-            hub: Arc::default(),
+            hub: Arc::new(Hub {
+                subscriptions: Mutex::default(),
+                inboxes: AtomicU64::default(),
+                capacity: capacity.max(1),
+            }),
             node_id: node_id.into(),
         }
     }
@@ -74,7 +86,8 @@ impl Bus for MemoryBus {
     }
 
     async fn subscribe(&self, subject: &str) -> Result<Subscription, BusError> {
-        let (sender, dropped, subscription) = Subscription::channel(subject);
+        let (sender, dropped, subscription) =
+            Subscription::with_capacity(subject, self.hub.capacity);
         self.hub
             .subscriptions
             .lock()

@@ -62,11 +62,21 @@ enum Closure {
     Moot(crate::message::Proposal),
 }
 
+impl Closure {
+    /// Whether this ending applied the proposal (a passed finalize).
+    fn passed(&self) -> bool {
+        matches!(self, Closure::Finalize(finalize) if finalize.message.passed)
+    }
+}
+
 /// Durations of the configuration, as chrono deltas.
 #[derive(Debug, Clone, Copy)]
 struct Timing {
     timeout: TimeDelta,
     republish: TimeDelta,
+    /// Half the republish interval: how often a node holding another's open proposal
+    /// re-sends its vote, and how soon after a decision a finalize is re-sent on request.
+    repair: TimeDelta,
     proposal_ttl: TimeDelta,
     orphan_ttl: TimeDelta,
 }
@@ -100,6 +110,7 @@ impl Timing {
         Timing {
             timeout: delta(config.proposal_timeout),
             republish: delta(config.republish_interval),
+            repair: delta(config.republish_interval / 2),
             proposal_ttl: delta(config.proposal_ttl),
             orphan_ttl: delta(config.orphan_vote_ttl),
         }
@@ -299,5 +310,7 @@ impl Engine {
     }
 }
 
+#[cfg(test)]
+mod repair_tests;
 #[cfg(test)]
 mod tests;

@@ -230,7 +230,21 @@ impl Engine {
             self.time_out(&id, now, out);
         }
         let republish = self.timing.republish;
+        let repair = self.timing.repair;
+        let me = self.config.node.clone();
         for tracked in self.proposals.values_mut() {
+            // Another node's proposal still open here: re-send this node's vote every
+            // half interval. A node that decided it answers with the finalize, so a
+            // finalize lost on the way here is repaired within one republish interval.
+            if !tracked.mine
+                && let Some(sent) = tracked.my_vote_sent
+                && now - sent >= repair
+                && let Some(vote) = tracked.votes.get(&me)
+            {
+                tracked.my_vote_sent = Some(now);
+                self.stats.votes_sent += 1;
+                out.push(Output::Publish(Outgoing::Vote(vote.clone())));
+            }
             // Own proposals are re-sent every interval. Another node's proposal that has
             // not been heard for two intervals lost its proposer (crashed, restarted, cut
             // off): relay it, signature and all, so nodes that missed it can vote.

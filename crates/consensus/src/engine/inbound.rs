@@ -287,19 +287,17 @@ impl Engine {
     }
 
     /// Re-sends the finalize of a decided proposal to a node that still acts on it, at
-    /// most once per republish interval. Within one interval of the decision, votes and
-    /// copies still in flight are normal and get nothing.
+    /// most once per half republish interval. Within half an interval of the decision,
+    /// votes and copies still in flight are normal and get nothing. Nodes that hold an
+    /// open proposal re-send their vote every half interval (see `on_tick`), so a node
+    /// that missed a finalize has it again within one republish interval.
     fn resend_finalize(&mut self, id: &ProposalId, now: DateTime<Utc>, out: &mut Vec<Output>) {
-        let republish = self.timing.republish;
+        let gap = self.timing.repair;
         let Some(record) = self.decided.get_mut(id) else {
             return;
         };
-        let recent = now - record.at < republish;
-        if recent
-            || record
-                .last_resend
-                .is_some_and(|sent| now - sent < republish)
-        {
+        let recent = now - record.at < gap;
+        if recent || record.last_resend.is_some_and(|sent| now - sent < gap) {
             return;
         }
         record.last_resend = Some(now);
@@ -333,7 +331,16 @@ impl Engine {
             return;
         }
         let id = signed.message.proposal.id.clone();
-        if self.decided.contains_key(&id) {
+        // Votes change as monitors catch up, so two nodes can decide one proposal
+        // differently. A passed finalize outranks a failed or moot ending here: it was
+        // decided with a quorum (and, in strict mode, carries it), and ignoring it would
+        // leave this node on the old official state while the others move on.
+        let superseded = signed.message.passed
+            && self
+                .decided
+                .get(&id)
+                .is_some_and(|record| !record.closure.passed());
+        if self.decided.contains_key(&id) && !superseded {
             return;
         }
         self.untrack(&id);

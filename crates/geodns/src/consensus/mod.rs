@@ -85,6 +85,9 @@ struct Shell<B> {
     malformed: MalformedLog,
     /// The collator's queue on a collator node, for the status report.
     collator: Option<CollatorQueue>,
+    /// Consensus messages the bus dropped because this task fell behind (its bounded
+    /// subscriptions were full); the lost ones are repaired, this makes them visible.
+    bus_dropped: u64,
     data_dir: PathBuf,
     node: String,
 }
@@ -141,6 +144,7 @@ pub fn start<B: Bus>(
         status,
         malformed: MalformedLog::default(),
         collator,
+        bus_dropped: 0,
         data_dir,
         node: config.node.id.to_string(),
     };
@@ -191,7 +195,18 @@ impl<B: Bus> Shell<B> {
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = tick.tick() => self.tick().await,
+                _ = tick.tick() => {
+                    let dropped = proposals.dropped() + votes.dropped() + finalizes.dropped();
+                    if dropped > self.bus_dropped {
+                        tracing::warn!(
+                            dropped = dropped - self.bus_dropped,
+                            total = dropped,
+                            "consensus fell behind: the bus dropped messages (repaired by re-sends)"
+                        );
+                        self.bus_dropped = dropped;
+                    }
+                    self.tick().await;
+                }
                 _ = save.tick() => {
                     // Two saves never write the same files at once: a save still running
                     // (it had a whole interval) is waited for first.
@@ -357,7 +372,9 @@ impl<B: Bus> Shell<B> {
 
     fn report(&self) -> StatusReport {
         let collator = self.collator.as_ref().map(CollatorQueue::report);
-        StatusReport::of(&self.engine, self.malformed.total, collator)
+        let mut report = StatusReport::of(&self.engine, self.malformed.total, collator);
+        report.bus_dropped = self.bus_dropped;
+        report
     }
 
     /// Saves both cache files off the runtime's threads (serialising and syncing a large

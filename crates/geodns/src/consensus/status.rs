@@ -48,8 +48,11 @@ pub struct StatusReport {
     pub rejected: BTreeMap<String, u64>,
     /// Bus messages that could not be read.
     pub malformed: u64,
-    /// Dropped at a bound.
+    /// Dropped at a bound of the engine.
     pub dropped: u64,
+    /// Consensus messages the bus dropped because this node fell behind.
+    #[serde(default)]
+    pub bus_dropped: u64,
     /// On a collator: outage decisions waiting for the database, and its counters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub collator: Option<QueueReport>,
@@ -86,6 +89,7 @@ impl StatusReport {
                 .collect(),
             malformed,
             dropped: stats.dropped,
+            bus_dropped: 0,
             collator,
         }
     }
@@ -130,14 +134,15 @@ impl StatusReport {
             .collect();
         let _ = writeln!(
             text,
-            "rejected:        {} (malformed {}, dropped {})",
+            "rejected:        {} (malformed {}, dropped {}, dropped by the bus {})",
             if rejected.is_empty() {
                 "none".to_owned()
             } else {
                 rejected.join(", ")
             },
             self.malformed,
-            self.dropped
+            self.dropped,
+            self.bus_dropped
         );
         if let Some(queue) = &self.collator {
             let _ = writeln!(

@@ -10,5 +10,6 @@ mod db;
 mod import;
 mod redaction;
 mod reload;
+mod repair;
 mod support;
 mod tidy;
