@@ -7,6 +7,7 @@ mod cluster;
 mod consensus;
 mod db;
 mod import;
+mod nats_auth;
 mod reload;
 mod support;
 mod tidy;
