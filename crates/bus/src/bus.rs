@@ -41,6 +41,29 @@ pub enum BusError {
     /// Could not connect or configure.
     #[error("bus connection: {0}")]
     Connect(String),
+    /// The configured credentials cannot be used (invalid NKey seed, unreadable `.creds`).
+    #[error("bus: {0}")]
+    Credentials(String),
+    /// The NATS server refused this node's credentials.
+    #[error("bus: NATS at {servers} refused the login: {reason}")]
+    LoginRefused {
+        /// The configured server URLs.
+        servers: String,
+        /// What the server said.
+        reason: String,
+    },
+    /// The TLS handshake with the NATS server failed (e.g. its certificate is not signed
+    /// by a trusted CA).
+    #[error("bus: TLS to NATS at {servers} failed: {reason}")]
+    Tls {
+        /// The configured server URLs.
+        servers: String,
+        /// Why.
+        reason: String,
+    },
+    /// Not connected, and what was asked would have to wait for the connection.
+    #[error("bus: not connected to NATS; {0}")]
+    NotConnected(String),
     /// Publishing failed.
     #[error("publish on {subject}: {message}")]
     Publish {

@@ -1,13 +1,18 @@
 //! The NATS bus, with the original system's connection behaviour: several servers,
 //! reconnect forever 2 s apart, 10 s connect timeout, keepalive pings; user/password,
-//! token, NKey, `.creds` file and TLS with a custom CA. Publishing while disconnected is
-//! buffered (bounded) and flushed on reconnect; subscriptions are restored by the client.
+//! token, NKey, `.creds` file and TLS with a custom CA. A refused login or a failed TLS
+//! handshake is an error of `connect`; an unreachable server is not (the client keeps
+//! trying). Publishing while disconnected is buffered (bounded) and flushed on reconnect;
+//! subscriptions are restored by the client. Nothing waits on a disconnected client for
+//! long, so shutdown is prompt whatever state the connection is in.
 
+use std::fmt::Display;
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::{ConnectOptions, Event, HeaderMap};
+use async_nats::{ConnectError, ConnectErrorKind, ConnectOptions, Event, HeaderMap};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use geodns_core::secret::redact;
@@ -88,20 +93,40 @@ pub struct NatsBus {
 }
 
 impl NatsBus {
-    /// Connects, waiting up to `connect_timeout` for the first connection. Returns even if
-    /// no server is reachable yet: the client keeps trying in the background and buffers
-    /// what is published meanwhile.
+    /// Connects: tries each server once (up to `connect_timeout` each) and returns the
+    /// connected bus. A refused login or a failed TLS handshake is an error naming the
+    /// servers, returned at once. If no server is reachable yet, returns a disconnected bus
+    /// whose client keeps trying in the background and buffers what is published meanwhile.
     pub async fn connect(node_id: &str, config: &NatsConfig) -> Result<Self, BusError> {
         if config.urls.is_empty() {
             return Err(BusError::Connect(
                 "no NATS server URLs configured".to_owned(),
             ));
         }
-        let options = options(config).await?;
-        let client = options
-            .connect(config.urls.join(","))
-            .await
-            .map_err(|e| BusError::Connect(e.to_string()))?;
+        let servers = config.urls.join(", ");
+        // The first attempt must not use `retry_on_initial_connect`. With it (as before),
+        // `connect` returned a client in state Pending before it had even opened a socket
+        // (the connection is made by a spawned task, so a test that went on with blocking
+        // work, or looked at the state at once, saw a client that never reached the
+        // server); and a refused login was only an event, logged at INFO, in a loop that
+        // retried every 2 s forever, so the first flush or request hung with no error.
+        // Without it, the client reports what the server answered.
+        let first = options(config).await?.connect(config.urls.join(",")).await;
+        let client = match first {
+            Ok(client) => client,
+            Err(error) => match failure(&error, &servers) {
+                Some(fatal) => return Err(fatal),
+                None => {
+                    tracing::warn!(%servers, %error, "NATS unreachable; connecting in the background");
+                    options(config)
+                        .await?
+                        .retry_on_initial_connect()
+                        .connect(config.urls.join(","))
+                        .await
+                        .map_err(|e| BusError::Connect(e.to_string()))?
+                }
+            },
+        };
         Ok(NatsBus {
             client,
             node_id: node_id.into(),
@@ -132,19 +157,101 @@ impl NatsBus {
         }
     }
 
-    /// Waits until everything published so far has been written to the server.
+    /// Waits (at most 2 s) until everything published so far has been written
+    /// to the server. While disconnected it fails at once: what was published stays
+    /// buffered and goes out after the reconnect, and waiting for that would hold up
+    /// shutdown for as long as the server is away.
     pub async fn flush(&self) -> Result<(), BusError> {
-        self.client.flush().await.map_err(|e| BusError::Publish {
-            subject: "(flush)".to_owned(),
-            message: e.to_string(),
-        })
+        if self.state() != ConnectionState::Connected {
+            return Err(BusError::NotConnected(
+                "published messages stay buffered until it reconnects".to_owned(),
+            ));
+        }
+        match tokio::time::timeout(FLUSH_LIMIT, self.client.flush()).await {
+            Ok(result) => result.map_err(|e| BusError::Publish {
+                subject: "(flush)".to_owned(),
+                message: e.to_string(),
+            }),
+            Err(_) => Err(BusError::Publish {
+                subject: "(flush)".to_owned(),
+                message: format!("not written within {FLUSH_LIMIT:?}"),
+            }),
+        }
     }
+
+    /// Hands a command (publish, subscribe) to the client's bounded queue. While connected
+    /// the connection drains the queue, so a full one is waited for, briefly; while
+    /// disconnected nothing drains it, so a full queue is an error at once instead of a
+    /// wait that only a reconnect would end.
+    async fn queue<T, E: Display>(
+        &self,
+        command: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, String> {
+        let wait = match self.state() {
+            ConnectionState::Connected => QUEUE_WAIT_CONNECTED,
+            ConnectionState::Disconnected => QUEUE_WAIT_DISCONNECTED,
+        };
+        match tokio::time::timeout(wait, command).await {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(_) => Err(match self.state() {
+                ConnectionState::Connected => {
+                    format!("the publish buffer stayed full for {wait:?}")
+                }
+                ConnectionState::Disconnected => {
+                    "not connected to NATS and the publish buffer is full".to_owned()
+                }
+            }),
+        }
+    }
+}
+
+/// The longest a flush waits for the server.
+const FLUSH_LIMIT: Duration = Duration::from_secs(2);
+/// How long a command waits for room in the client's queue while connected.
+const QUEUE_WAIT_CONNECTED: Duration = Duration::from_secs(1);
+/// ... and while disconnected (only long enough for a queue with room to take it).
+const QUEUE_WAIT_DISCONNECTED: Duration = Duration::from_millis(50);
+
+/// The error for a failed first connection attempt, or `None` when the servers were just
+/// unreachable (worth retrying in the background). A refused login and a failed TLS
+/// handshake are answers, not outages: retrying them forever would only hide them.
+fn failure(error: &ConnectError, servers: &str) -> Option<BusError> {
+    let servers = servers.to_owned();
+    match error.kind() {
+        ConnectErrorKind::AuthorizationViolation => Some(BusError::LoginRefused {
+            servers,
+            reason: error.kind().to_string(),
+        }),
+        ConnectErrorKind::Authentication => Some(BusError::Credentials(format!(
+            "cannot sign the login for NATS at {servers}: {error}"
+        ))),
+        ConnectErrorKind::Tls => Some(BusError::Tls {
+            servers,
+            reason: error.to_string(),
+        }),
+        ConnectErrorKind::ServerParse => Some(BusError::Connect(format!("{servers}: {error}"))),
+        _ => tls_error(error).map(|reason| BusError::Tls { servers, reason }),
+    }
+}
+
+/// A TLS handshake failure arrives as an I/O error that wraps the rustls error.
+fn tls_error(error: &ConnectError) -> Option<String> {
+    let mut source = std::error::Error::source(error);
+    while let Some(current) = source {
+        if let Some(io) = current.downcast_ref::<std::io::Error>()
+            && let Some(inner) = io.get_ref()
+            && let Some(tls) = inner.downcast_ref::<async_nats::rustls::Error>()
+        {
+            return Some(tls.to_string());
+        }
+        source = current.source();
+    }
+    None
 }
 
 async fn options(config: &NatsConfig) -> Result<ConnectOptions, BusError> {
     let wait = config.reconnect_wait;
     let mut options = ConnectOptions::new()
-        .retry_on_initial_connect()
         .max_reconnects(None)
         .reconnect_delay_callback(move |attempt| if attempt <= 1 { Duration::ZERO } else { wait })
         .connection_timeout(config.connect_timeout)
@@ -161,13 +268,16 @@ async fn options(config: &NatsConfig) -> Result<ConnectOptions, BusError> {
         options = options.token(token.clone());
     }
     if let Some(seed) = &config.nkey_seed {
+        // The client would only find out when signing the server's nonce, and then say
+        // "failed signing nonce"; say what is wrong instead.
+        nkeys::KeyPair::from_seed(seed)
+            .map_err(|e| BusError::Credentials(format!("the NKey seed is not valid: {e}")))?;
         options = options.nkey(seed.clone());
     }
     if let Some(path) = &config.creds_file {
-        options = options
-            .credentials_file(path)
-            .await
-            .map_err(|e| BusError::Connect(format!("credentials file {}: {e}", path.display())))?;
+        options = options.credentials_file(path).await.map_err(|e| {
+            BusError::Credentials(format!("credentials file {}: {e}", path.display()))
+        })?;
     }
     if let Some(path) = &config.tls_ca_file {
         options = options
@@ -181,6 +291,10 @@ fn log_event(event: &Event) {
     match event {
         Event::Connected => tracing::info!("connected to NATS"),
         Event::Disconnected => tracing::warn!("disconnected from NATS; reconnecting"),
+        // A failed reconnect (refused login, TLS, unreachable) or an error from the server.
+        Event::ClientError(_) | Event::ServerError(_) => {
+            tracing::warn!(event = %event, "NATS connection problem; retrying");
+        }
         other => tracing::info!(event = %other, "NATS connection event"),
     }
 }
@@ -202,38 +316,38 @@ impl Bus for NatsBus {
         reply: Option<&str>,
         payload: Bytes,
     ) -> Result<(), BusError> {
-        let error = |e: String| BusError::Publish {
-            subject: subject.to_owned(),
-            message: e,
-        };
         let headers = headers(&self.node_id);
-        match reply {
-            Some(reply) => self
-                .client
-                .publish_with_reply_and_headers(
+        let published = match reply {
+            Some(reply) => {
+                self.queue(self.client.publish_with_reply_and_headers(
                     subject.to_owned(),
                     reply.to_owned(),
                     headers,
                     payload,
+                ))
+                .await
+            }
+            None => {
+                self.queue(
+                    self.client
+                        .publish_with_headers(subject.to_owned(), headers, payload),
                 )
                 .await
-                .map_err(|e| error(e.to_string())),
-            None => self
-                .client
-                .publish_with_headers(subject.to_owned(), headers, payload)
-                .await
-                .map_err(|e| error(e.to_string())),
-        }
+            }
+        };
+        published.map_err(|message| BusError::Publish {
+            subject: subject.to_owned(),
+            message,
+        })
     }
 
     async fn subscribe(&self, subject: &str) -> Result<Subscription, BusError> {
         let mut subscriber = self
-            .client
-            .subscribe(subject.to_owned())
+            .queue(self.client.subscribe(subject.to_owned()))
             .await
-            .map_err(|e| BusError::Subscribe {
+            .map_err(|message| BusError::Subscribe {
                 subject: subject.to_owned(),
-                message: e.to_string(),
+                message,
             })?;
         let (sender, dropped, subscription) = Subscription::channel(subject);
         tokio::spawn(async move {
@@ -271,9 +385,6 @@ impl Bus for NatsBus {
     }
 
     async fn flush(&self) -> Result<(), BusError> {
-        self.client.flush().await.map_err(|e| BusError::Publish {
-            subject: "(flush)".to_owned(),
-            message: e.to_string(),
-        })
+        NatsBus::flush(self).await
     }
 }

@@ -56,10 +56,20 @@ pub async fn run(loader: Loader, shutdown: CancellationToken) -> anyhow::Result<
         }
         BusMode::Nats => {
             let nats = crate::bus::nats_config(&config.bus, &format!("geodns {}", config.node.id));
-            let bus = NatsBus::connect(config.node.id.as_str(), &nats)
-                .await
-                .context("cannot set up the NATS connection")?;
-            tracing::info!(servers = ?config.bus.urls, "NATS bus configured");
+            // A refused login or a failed TLS handshake ends the start with the reason; an
+            // unreachable server does not (the bus keeps trying). The first attempt can take
+            // `connect_timeout` per server, so a signal meanwhile must still stop the node.
+            let bus = tokio::select! {
+                bus = NatsBus::connect(config.node.id.as_str(), &nats) => {
+                    bus.context("cannot start with this NATS bus")?
+                }
+                () = shutdown.cancelled() => {
+                    tracing::info!("stopped while connecting to NATS");
+                    store.close().await;
+                    return Ok(());
+                }
+            };
+            tracing::info!(servers = ?config.bus.urls, state = ?bus.state(), "NATS bus configured");
             spawn_roles(&tasks, bus, &live, &cluster, store.clone(), &shutdown).await?;
         }
     }

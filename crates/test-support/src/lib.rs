@@ -1,15 +1,18 @@
 //! Test helpers shared by the crates' test suites: fresh, throw-away databases on each
 //! backend. The MariaDB and PostgreSQL servers are the ones `scripts/services` starts
 //! (`GEODNS_TEST_MYSQL_URL`, `GEODNS_TEST_POSTGRES_URL`); a missing one is a test failure
-//! with a message saying how to start it, never a silent pass.
+//! with a message saying how to start it, never a silent pass. Also nats-server processes
+//! (plain, or with authorization and TLS from credentials made in the test) and Redis.
 
 #![forbid(unsafe_code)]
 
 mod nats;
+mod nats_auth;
 mod proxy;
 mod redis;
 
 pub use nats::NatsServer;
+pub use nats_auth::{NkeyUser, Operator, TestCa};
 pub use proxy::TcpProxy;
 pub use redis::RedisCluster;
 

@@ -131,6 +131,14 @@ fn rule_violations_are_named() {
             "overrides[\"x.example\"].ZZZ: invalid country code `ZZZ`",
         ),
         (
+            "[node]\nid = \"n\"\n[bus]\nurls = [\"nats://u:secret@127.0.0.1:4222\"]\n",
+            "bus.urls[0]: `nats://u:***@127.0.0.1:4222`: credentials in a NATS URL are not used",
+        ),
+        (
+            "[node]\nid = \"n\"\n[bus]\nuser = \"u\"\n",
+            "bus: `user` and `password` go together",
+        ),
+        (
             "[node]\nid = \"n\"\n[matrix]\nhomeserver = \"https://m.example\"\n",
             "matrix: set `access_token`, or `user` with `password` or `password_file`",
         ),

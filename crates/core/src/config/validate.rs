@@ -324,6 +324,26 @@ fn validate_bus(file: &ConfigFile, origin: &Origin, report: &mut Report) {
                 format!("`{url}` is not a nats://, tls://, ws:// or wss:// URL"),
             );
         }
+        // The NATS client (async-nats) parses `user:password@` in a URL but never sends it,
+        // so such a node would be refused with credentials that look right.
+        if Url::parse(url.expose())
+            .is_ok_and(|u| !u.username().is_empty() || u.password().is_some())
+        {
+            report.error(
+                origin,
+                format!("bus.urls[{index}]"),
+                format!(
+                    "`{url}`: credentials in a NATS URL are not used; set `user` and `password` (or `credentials_file`, `token`)"
+                ),
+            );
+        }
+    }
+    if bus.user.is_some() != bus.password.is_some() {
+        report.error(
+            origin,
+            "bus",
+            "`user` and `password` go together (or use `credentials_file`)",
+        );
     }
     if bus.nkey_seed.is_some() && bus.nkey_seed_file.is_some() {
         report.error(

@@ -33,6 +33,9 @@ async fn ask_node(
     let me = format!("{}-cli-{}", config.node.id, std::process::id());
     let nats = crate::bus::nats_config(&config.bus, &me);
     let bus = geodns_bus::NatsBus::connect(&me, &nats).await?;
+    if bus.state() != geodns_bus::ConnectionState::Connected {
+        anyhow::bail!("cannot reach NATS at {}", nats.urls.join(", "));
+    }
     let reply = bus
         .request(&subject(&target), bytes::Bytes::new(), ask.timeout)
         .await

@@ -8,6 +8,7 @@ mod collator;
 mod consensus;
 mod db;
 mod import;
+mod nats_auth;
 mod redaction;
 mod reload;
 mod repair;

@@ -35,7 +35,7 @@ async fn config_and_connection_types_never_show_a_secret() {
     let matrix = write(dir.path(), "matrix", "matrixSECRETMARK\n");
     let text = format!(
         "[node]\nid = \"n1\"\nroles = [\"collator\"]\n\
-         [bus]\nmode = \"nats\"\nurls = [\"nats://u:natsurlSECRETMARK@127.0.0.1:4222\", \"nats://tokSECRETMARK@127.0.0.1:4223\"]\n\
+         [bus]\nmode = \"nats\"\nurls = [\"nats://127.0.0.1:4222\"]\n\
          credentials_file = {creds:?}\nnkey_seed_file = {seed:?}\ntoken = \"tokenSECRETMARK\"\n\
          [storage]\nurl = \"postgres://127.0.0.1:5432/test?password=querySECRETMARK\"\ncredentials_file = {creds:?}\n\
          [redis]\nurl = \"redis://:redisSECRETMARK@127.0.0.1:6379\"\n\
@@ -122,6 +122,7 @@ async fn configuration_errors_never_show_a_secret() {
     let cases = [
         "[storage]\nurl = \"oracle://u:oraSECRETMARK@db/x\"\n",
         "[bus]\nmode = \"nats\"\nurls = [\"http://u:busSECRETMARK@127.0.0.1:4222\"]\n",
+        "[bus]\nmode = \"nats\"\nurls = [\"nats://u:natsurlSECRETMARK@127.0.0.1:4222\", \"nats://tokSECRETMARK@127.0.0.1:4223\"]\n",
         "[sources]\nmembers = \"http://u:srcSECRETMARK@127.0.0.1:1/members.json\"\nfetch_timeout = \"2s\"\n",
     ];
     for case in cases {
