@@ -88,6 +88,8 @@ struct Shell<B> {
     /// Consensus messages the bus dropped because this task fell behind (its bounded
     /// subscriptions were full); the lost ones are repaired, this makes them visible.
     bus_dropped: u64,
+    /// Ticks since start, for the status report.
+    ticks: u64,
     data_dir: PathBuf,
     node: String,
 }
@@ -145,6 +147,7 @@ pub fn start<B: Bus>(
         malformed: MalformedLog::default(),
         collator,
         bus_dropped: 0,
+        ticks: 0,
         data_dir,
         node: config.node.id.to_string(),
     };
@@ -278,6 +281,7 @@ impl<B: Bus> Shell<B> {
             .collect();
         self.input(Input::Monitors(monitors)).await;
         self.input(Input::Tick).await;
+        self.ticks += 1;
         let report = self.report();
         *self.status.lock().unwrap_or_else(PoisonError::into_inner) = report;
     }
@@ -374,6 +378,7 @@ impl<B: Bus> Shell<B> {
         let collator = self.collator.as_ref().map(CollatorQueue::report);
         let mut report = StatusReport::of(&self.engine, self.malformed.total, collator);
         report.bus_dropped = self.bus_dropped;
+        report.ticks = self.ticks;
         report
     }
 

@@ -53,6 +53,9 @@ pub struct StatusReport {
     /// Consensus messages the bus dropped because this node fell behind.
     #[serde(default)]
     pub bus_dropped: u64,
+    /// Engine ticks (one a second) since start: a task that stopped ticking is stuck.
+    #[serde(default)]
+    pub ticks: u64,
     /// On a collator: outage decisions waiting for the database, and its counters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub collator: Option<QueueReport>,
@@ -90,6 +93,7 @@ impl StatusReport {
             malformed,
             dropped: stats.dropped,
             bus_dropped: 0,
+            ticks: 0,
             collator,
         }
     }

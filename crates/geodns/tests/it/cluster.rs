@@ -1,5 +1,7 @@
-//! Membership across real processes: `geodns run` nodes on one nats-server see each other
-//! within 3 s, a graceful stop is seen at once, a killed node drops out after the window.
+//! Membership across real processes: `geodns run` nodes on one nats-server see each other,
+//! a graceful stop is forgotten at once (a leave), a killed node turns inactive only after
+//! the active window. Bounds are on what the protocol decides, not on how fast a loaded
+//! machine runs: each poll here starts a `geodns` process.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -101,11 +103,13 @@ fn nodes_join_leave_and_time_out() {
         .expect("node-a answers status requests");
 
     children.0.push(start(&b));
-    let joined = wait_until(Duration::from_secs(10), || {
+    wait_until(Duration::from_secs(20), || status(&b).is_some())
+        .expect("node-b answers status requests");
+    // node-b announced itself as it started, and node-a answers a join with its own.
+    wait_until(Duration::from_secs(10), || {
         sees(&a, "node-b") == Some(true) && sees(&b, "node-a") == Some(true)
     })
     .expect("node-a and node-b see each other");
-    assert!(joined < Duration::from_secs(3), "took {joined:?}");
     let view = status(&a).unwrap();
     assert!(
         view.iter()
@@ -131,7 +135,8 @@ fn nodes_join_leave_and_time_out() {
         stdout(&output)
     );
 
-    // Graceful stop: node-b says leave, node-a forgets it at once.
+    // Graceful stop: node-b says leave, and node-a forgets it. Without the leave it would
+    // stay listed (inactive) until purge_after, 60 s; gone within 10 s means the leave.
     let b_child = children.0.remove(1);
     Command::new("kill")
         .args(["-TERM", &b_child.id().to_string()])
@@ -139,27 +144,27 @@ fn nodes_join_leave_and_time_out() {
         .unwrap();
     let output = b_child.wait_with_output().unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
-    let gone = wait_until(Duration::from_secs(5), || sees(&a, "node-b").is_none())
-        .expect("node-b forgotten after leave");
-    assert!(gone < Duration::from_secs(1), "took {gone:?}");
+    wait_until(Duration::from_secs(10), || sees(&a, "node-b").is_none())
+        .expect("node-b forgotten after its leave");
 
     // Killed: no leave, so node-c stays active until the 3 s window passes.
     children.0.push(start(&c));
-    wait_until(Duration::from_secs(10), || sees(&a, "node-c") == Some(true)).expect("node-c joins");
+    wait_until(Duration::from_secs(20), || sees(&a, "node-c") == Some(true)).expect("node-c joins");
     let killed = children.0.pop().unwrap();
     let mut killed = Killer(vec![killed]);
     killed.0[0].kill().unwrap();
     let _ = killed.0[0].wait();
     let watch = Stopwatch::start();
-    let inactive = wait_until(Duration::from_secs(10), || {
+    let inactive = wait_until(Duration::from_secs(20), || {
         sees(&a, "node-c") == Some(false)
     })
-    .expect("node-c becomes inactive");
+    .expect("node-c becomes inactive, and stays listed: it never said leave");
+    // Heard at most one heartbeat (1 s) before the kill, it counts as active for the
+    // 3 s window: at least 2 s after the kill. A slow machine only makes this later.
     assert!(
         watch.elapsed() >= Duration::from_millis(1500),
-        "a killed node must not vanish at once ({inactive:?})"
+        "a killed node must not turn inactive at once ({inactive:?})"
     );
-    assert!(inactive <= Duration::from_secs(6), "took {inactive:?}");
 }
 
 #[test]

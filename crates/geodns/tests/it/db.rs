@@ -123,8 +123,12 @@ fn run_opens_its_database_and_stops_on_sigterm() {
         "run created no database at {}",
         database.display()
     );
-    // Give it a moment to finish start-up, then ask it to stop.
-    std::thread::sleep(Duration::from_millis(500));
+    // Start-up is over once the consensus task has made its key (after the database).
+    let key = dir.path().join("node.key");
+    while !key.exists() && watch.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(key.exists(), "run never finished starting");
     let status = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
