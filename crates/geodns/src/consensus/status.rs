@@ -10,7 +10,7 @@ use super::QueueReport;
 use serde::{Deserialize, Serialize};
 
 /// One node's consensus state, as JSON on the bus and with `--json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusReport {
     /// Node answering.
     pub node: String,

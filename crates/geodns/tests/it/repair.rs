@@ -151,7 +151,7 @@ async fn observe(nodes: &[Node], ok: bool, round: u32) {
             data: None,
             new_id: ProposalId::parse(&format!("r{round}-n{index}")).unwrap(),
         };
-        node.handle.observations.send(observation).await.unwrap();
+        node.handle.observe(observation).await.unwrap();
     }
 }
 
