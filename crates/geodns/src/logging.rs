@@ -1,4 +1,7 @@
 //! Log setup: `tracing` to stderr, filtered by `GEODNS_LOG` (or `RUST_LOG`), as text or JSON.
+//! Colours only when stderr is a terminal: a pipe or a file gets plain text.
+
+use std::io::IsTerminal as _;
 
 use tracing_subscriber::EnvFilter;
 
@@ -18,6 +21,7 @@ pub fn init(format: LogFormat, filter: Option<&str>) {
         .unwrap_or_else(|| EnvFilter::new("info,hickory_server=warn,sqlx=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let result = match format {
         LogFormat::Text => builder.try_init(),

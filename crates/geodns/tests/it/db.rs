@@ -139,6 +139,10 @@ fn run_opens_its_database_and_stops_on_sigterm() {
     assert!(output.status.success(), "exit {:?}: {log}", output.status);
     assert!(log.contains("database ready"), "{log}");
     assert!(log.contains("shutting down"), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "a log written to a pipe has no colour codes: {log:?}"
+    );
 }
 
 /// The largest `--connect-retry` is a clear usage error, not an overflow panic; and the
