@@ -103,6 +103,8 @@ pub struct Subscription {
     pub(crate) receiver: mpsc::Receiver<BusMessage>,
     pub(crate) dropped: Arc<AtomicU64>,
     pub(crate) subject: String,
+    /// The task that feeds this subscription (NATS), owned here: it ends with it.
+    pub(crate) pump: Option<tokio_util::task::AbortOnDropHandle<()>>,
 }
 
 impl Subscription {
@@ -122,6 +124,7 @@ impl Subscription {
             receiver,
             dropped: dropped.clone(),
             subject: subject.to_owned(),
+            pump: None,
         };
         (sender, dropped, subscription)
     }

@@ -349,8 +349,10 @@ impl Bus for NatsBus {
                 subject: subject.to_owned(),
                 message,
             })?;
-        let (sender, dropped, subscription) = Subscription::channel(subject);
-        tokio::spawn(async move {
+        let (sender, dropped, mut subscription) = Subscription::channel(subject);
+        // Owned by the subscription: dropping it aborts the pump, and dropping the
+        // pump's `Subscriber` unsubscribes from the server.
+        let pump = tokio::spawn(async move {
             while let Some(message) = subscriber.next().await {
                 let sender_node = message
                     .headers
@@ -374,6 +376,7 @@ impl Bus for NatsBus {
             }
             let _ = subscriber.unsubscribe().await;
         });
+        subscription.pump = Some(tokio_util::task::AbortOnDropHandle::new(pump));
         // The client writes SUB in the background; make sure the server has it before the
         // caller relies on it (a request right after, from another node, must reach it).
         self.round_trip().await;

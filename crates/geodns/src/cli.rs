@@ -302,8 +302,13 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             overrides.extend(args.overrides());
             let loader = Loader::new(http, args.config.config.clone(), overrides);
             let shutdown = CancellationToken::new();
-            tokio::spawn(crate::run::cancel_on_signal(shutdown.clone()));
-            crate::run::run(loader, shutdown).await?;
+            let signals = tokio_util::task::TaskTracker::new();
+            signals.spawn(crate::run::cancel_on_signal(shutdown.clone()));
+            signals.close();
+            let result = crate::run::run(loader, shutdown.clone()).await;
+            shutdown.cancel();
+            signals.wait().await;
+            result?;
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig(args) => check_config(http, args, env()).await,

@@ -112,7 +112,8 @@ async fn spawn_roles<B: Bus>(
         cluster.clone(),
         queue.clone(),
         shutdown.clone(),
-    )?;
+    )
+    .await?;
     tasks.spawn(consensus);
     if let Some(queue) = queue {
         let events = redis_events(&config).await;
@@ -172,6 +173,14 @@ async fn membership<B: Bus>(
 
 /// Cancels `token` on SIGINT or SIGTERM.
 pub async fn cancel_on_signal(token: CancellationToken) {
+    tokio::select! {
+        () = signalled() => token.cancel(),
+        // Stopped some other way: stop listening too, so the task ends with the node.
+        () = token.cancelled() => {}
+    }
+}
+
+async fn signalled() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
@@ -191,5 +200,4 @@ pub async fn cancel_on_signal(token: CancellationToken) {
     }
     #[cfg(not(unix))]
     interrupt.await.ok();
-    token.cancel();
 }

@@ -21,6 +21,8 @@ pub struct SqlStore {
     pub(crate) pool: AnyPool,
     pub(crate) backend: Backend,
     pub(crate) config: StoreConfig,
+    /// Numbers this handle's health probes apart (shared by its clones, not global).
+    pub(crate) probes: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// What `migrate` did.
@@ -68,6 +70,7 @@ impl SqlStore {
                         pool,
                         backend,
                         config,
+                        probes: std::sync::Arc::default(),
                     });
                 }
                 Err(error) if retry_in_time(deadline, delay) && retryable(&error) => {

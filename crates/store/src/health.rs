@@ -1,6 +1,6 @@
 //! The storage health check: write, read back and delete a probe row, within a deadline.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use sqlx::{AssertSqlSafe, Row};
@@ -10,9 +10,6 @@ use crate::error::{StoreError, db};
 use crate::time::now_ms;
 use crate::traits::{HealthCheck, Result};
 
-/// Distinguishes concurrent probes of one process.
-static PROBES: AtomicU64 = AtomicU64::new(0);
-
 impl HealthCheck for SqlStore {
     async fn health(&self, timeout: Duration) -> Result<Duration> {
         let started = tokio::time::Instant::now();
@@ -20,7 +17,7 @@ impl HealthCheck for SqlStore {
             "probe-{}-{}-{}",
             std::process::id(),
             now_ms(),
-            PROBES.fetch_add(1, Ordering::Relaxed)
+            self.probes.fetch_add(1, Ordering::Relaxed)
         );
         let work = async {
             let sql = |text: &str| AssertSqlSafe(self.backend.sql(text).into_owned());

@@ -127,9 +127,12 @@ pub fn save(
     write_atomically(path, &bytes, false)
 }
 
+/// One cached result.
+pub type Cached = (CheckKey, ResultEntry);
+
 /// Loads saved results; a missing file is empty. Rows that are not valid are an error
 /// naming the row, and the whole file is then ignored by the caller.
-pub fn load(path: &Path) -> Result<Vec<(CheckKey, ResultEntry)>, String> {
+pub fn load(path: &Path) -> Result<Vec<Cached>, String> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),

@@ -13,7 +13,6 @@ mod writer;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use anyhow::Context as _;
 use geodns_bus::consensus::{decode_finalize, decode_proposal, decode_vote};
 use geodns_bus::redis::EventPublisher;
 use geodns_bus::{Bus, BusMessage, subjects};
@@ -89,11 +88,8 @@ pub async fn run_collator<B: Bus, S: OutageStore + 'static>(
     live: LiveConfig,
     queue: CollatorQueue,
     shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let mut messages = bus
-        .subscribe("consensus.*")
-        .await
-        .context("subscribe to consensus messages")?;
+) -> Result<(), super::ConsensusError> {
+    let mut messages = super::subscribe(&bus, "consensus.*").await?;
     let tasks = TaskTracker::new();
     tasks.spawn(writer::run(store, events, queue.clone(), shutdown.clone()));
     tasks.close();

@@ -4,11 +4,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
 use base64::Engine as _;
 use geodns_consensus::auth::{AuthMode, NodeKey, PublicKey, Trust, TrustedNode};
 use geodns_core::config::{AuthName, Config};
 use geodns_core::model::NodeRole;
+
+use super::ConsensusError;
 
 /// Where the key file is: `consensus.key_file`, under `node.data_dir` when relative.
 pub fn key_path(config: &Config) -> PathBuf {
@@ -22,38 +23,45 @@ pub fn key_path(config: &Config) -> PathBuf {
 
 /// Reads the key, creating it if the file does not exist. Returns the key and whether
 /// it was created now.
-pub fn load_or_create(path: &Path) -> anyhow::Result<(NodeKey, bool)> {
+pub fn load_or_create(path: &Path) -> Result<(NodeKey, bool), ConsensusError> {
+    let bad = |reason: String| ConsensusError::KeyFile {
+        path: path.to_owned(),
+        reason,
+    };
+    let io = |action: &'static str, path: &Path| {
+        let path = path.to_owned();
+        move |source| ConsensusError::KeyIo {
+            action,
+            path,
+            source,
+        }
+    };
     match std::fs::read_to_string(path) {
         Ok(text) => {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(text.trim())
-                .with_context(|| format!("key file {}: not base64", path.display()))?;
+                .map_err(|e| bad(format!("not base64: {e}")))?;
             let seed: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
-                anyhow::anyhow!(
-                    "key file {}: {} bytes, expected a 32-byte ed25519 seed",
-                    path.display(),
+                bad(format!(
+                    "{} bytes, expected a 32-byte ed25519 seed",
                     b.len()
-                )
+                ))
             })?;
             warn_if_readable_by_others(path);
             Ok((NodeKey::from_seed(seed), false))
         }
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             let mut seed = [0u8; 32];
-            getrandom::fill(&mut seed)
-                .map_err(|e| anyhow::anyhow!("no randomness for a new key: {e}"))?;
+            getrandom::fill(&mut seed).map_err(|e| ConsensusError::Randomness(e.to_string()))?;
             let text = base64::engine::general_purpose::STANDARD.encode(seed) + "\n";
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("cannot create {}", dir.display()))?;
+                std::fs::create_dir_all(dir).map_err(io("create", dir))?;
             }
             super::cache::write_atomically(path, text.as_bytes(), true)
-                .with_context(|| format!("cannot write key file {}", path.display()))?;
+                .map_err(io("write key file", path))?;
             Ok((NodeKey::from_seed(seed), true))
         }
-        Err(error) => {
-            Err(error).with_context(|| format!("cannot read key file {}", path.display()))
-        }
+        Err(error) => Err(io("read key file", path)(error)),
     }
 }
 
@@ -72,7 +80,7 @@ fn warn_if_readable_by_others(_path: &Path) {}
 
 /// The trust table of `[consensus]`. Keys were shape-checked by validation; here they
 /// must also be valid ed25519 points.
-pub fn trust(config: &Config) -> anyhow::Result<Trust> {
+pub fn trust(config: &Config) -> Result<Trust, ConsensusError> {
     let mode = match config.consensus.auth {
         AuthName::Strict => AuthMode::Strict,
         AuthName::Compat => AuthMode::Compat,
@@ -85,7 +93,10 @@ pub fn trust(config: &Config) -> anyhow::Result<Trust> {
             .as_deref()
             .map(PublicKey::from_base64)
             .transpose()
-            .with_context(|| format!("consensus.nodes[{index}].public_key"))?;
+            .map_err(|e| ConsensusError::TrustedKey {
+                index,
+                reason: e.to_string(),
+            })?;
         let trusted = TrustedNode {
             key,
             monitor: node.roles.contains(&NodeRole::Monitor),
@@ -96,7 +107,7 @@ pub fn trust(config: &Config) -> anyhow::Result<Trust> {
 }
 
 /// This node's `[[consensus.nodes]]` entry, for the other nodes' configuration.
-pub fn trusted_entry(config: &Config) -> anyhow::Result<String> {
+pub fn trusted_entry(config: &Config) -> Result<String, ConsensusError> {
     let path = key_path(config);
     let (key, created) = load_or_create(&path)?;
     let roles: Vec<String> = config

@@ -5,6 +5,7 @@
 
 pub mod cache;
 mod collator;
+mod error;
 pub mod keys;
 pub mod status;
 
@@ -13,7 +14,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use anyhow::Context as _;
 use bytes::Bytes;
 use geodns_bus::consensus::{
     decode_finalize, decode_proposal, decode_vote, encode_finalize, encode_proposal, encode_vote,
@@ -33,6 +33,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 pub use collator::{CollatorQueue, QueueReport, run_collator};
+pub use error::ConsensusError;
 use status::StatusReport;
 
 use crate::reload::LiveConfig;
@@ -143,34 +144,27 @@ struct Shell<B> {
 }
 
 /// Starts the engine from the configuration and the cache files; returns the task's
-/// future and its handle. The key file is created on first start for monitors.
-pub fn start<B: Bus>(
+/// future and its handle. The key file is created on first start for monitors. The files
+/// are read on a blocking thread.
+pub async fn start<B: Bus>(
     bus: B,
     live: LiveConfig,
     cluster: ClusterHandle,
     collator: Option<CollatorQueue>,
     shutdown: CancellationToken,
-) -> anyhow::Result<(impl Future<Output = ()> + Send, ConsensusHandle)> {
+) -> Result<(impl Future<Output = ()> + Send, ConsensusHandle), ConsensusError> {
     let config = live.current();
     let trust = keys::trust(&config)?;
-    let key = if config.node.roles.contains(&NodeRole::Monitor) {
-        let path = keys::key_path(&config);
-        let (key, created) = keys::load_or_create(&path)?;
-        tracing::info!(
-            path = %path.display(),
-            public_key = %key.public().to_base64(),
-            created,
-            "consensus key"
-        );
-        Some(key)
-    } else {
-        None
+    let files = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || StartFiles::read(&config))
+            .await
+            .map_err(|error| ConsensusError::Task(error.to_string()))??
     };
-    let mut engine = Engine::new(engine_config(&config), trust, key);
+    let mut engine = Engine::new(engine_config(&config), trust, files.key);
     let data_dir = config.node.data_dir.clone();
-    for (name, local) in [(cache::OFFICIAL, false), (cache::LOCAL, true)] {
-        let path = data_dir.join(name);
-        match cache::load(&path) {
+    for (path, loaded, local) in files.caches {
+        match loaded {
             Ok(rows) if local => engine.restore_local(rows),
             Ok(rows) => engine.restore_official(rows),
             Err(error) => {
@@ -207,6 +201,53 @@ pub fn start<B: Bus>(
     Ok((task, handle))
 }
 
+async fn subscribe<B: Bus>(
+    bus: &B,
+    subject: &str,
+) -> Result<geodns_bus::Subscription, ConsensusError> {
+    bus.subscribe(subject)
+        .await
+        .map_err(|source| ConsensusError::Subscribe {
+            subject: subject.to_owned(),
+            source,
+        })
+}
+
+/// What a start reads from disk: this monitor's key and the two cache files.
+struct StartFiles {
+    key: Option<geodns_consensus::auth::NodeKey>,
+    /// Path, rows or why unreadable, and whether it is the local cache.
+    caches: Vec<(PathBuf, Result<Vec<cache::Cached>, String>, bool)>,
+}
+
+impl StartFiles {
+    /// Blocking reads (and the key file's creation on first start).
+    fn read(config: &Config) -> Result<StartFiles, ConsensusError> {
+        let key = if config.node.roles.contains(&NodeRole::Monitor) {
+            let path = keys::key_path(config);
+            let (key, created) = keys::load_or_create(&path)?;
+            tracing::info!(
+                path = %path.display(),
+                public_key = %key.public().to_base64(),
+                created,
+                "consensus key"
+            );
+            Some(key)
+        } else {
+            None
+        };
+        let caches = [(cache::OFFICIAL, false), (cache::LOCAL, true)]
+            .into_iter()
+            .map(|(name, local)| {
+                let path = config.node.data_dir.join(name);
+                let loaded = cache::load(&path);
+                (path, loaded, local)
+            })
+            .collect();
+        Ok(StartFiles { key, caches })
+    }
+}
+
 fn maintenance_of(config: &Config) -> BTreeSet<MemberId> {
     config
         .catalog
@@ -223,17 +264,12 @@ impl<B: Bus> Shell<B> {
         live: LiveConfig,
         mut observations: mpsc::Receiver<Observation>,
         shutdown: CancellationToken,
-    ) -> anyhow::Result<()> {
-        let subscribe = |subject: &'static str| self.bus.subscribe(subject);
-        let mut proposals = subscribe(subjects::PROPOSE).await.context("subscribe")?;
-        let mut votes = subscribe(subjects::VOTE).await.context("subscribe")?;
-        let mut finalizes = subscribe(subjects::FINALIZE).await.context("subscribe")?;
+    ) -> Result<(), ConsensusError> {
+        let mut proposals = subscribe(&self.bus, subjects::PROPOSE).await?;
+        let mut votes = subscribe(&self.bus, subjects::VOTE).await?;
+        let mut finalizes = subscribe(&self.bus, subjects::FINALIZE).await?;
         let status_subject = subjects::consensus_status(&self.node);
-        let mut status_requests = self
-            .bus
-            .subscribe(&status_subject)
-            .await
-            .context("subscribe")?;
+        let mut status_requests = subscribe(&self.bus, &status_subject).await?;
         let mut configs = live.subscribe();
         let cache_every = live.current().consensus.cache_interval;
         self.input(Input::Maintenance(maintenance_of(&live.current())))

@@ -93,6 +93,7 @@ async fn start<B: Bus>(
         queue.clone(),
         shutdown.clone(),
     )
+    .await
     .unwrap();
     tasks.spawn(task);
     if let (Some(store), Some(queue)) = (store, queue) {

@@ -120,8 +120,9 @@ async fn start<B: Bus>(bus: B, dir: &Path, id: &str) -> Node {
     let mut tasks = tokio::task::JoinSet::new();
     let membership = run_membership(bus.clone(), me, cluster.clone(), shutdown.clone());
     tasks.spawn(async move { membership.await.unwrap() });
-    let (task, handle) =
-        geodns::consensus::start(bus, live, cluster, None, shutdown.clone()).unwrap();
+    let (task, handle) = geodns::consensus::start(bus, live, cluster, None, shutdown.clone())
+        .await
+        .unwrap();
     tasks.spawn(task);
     Node {
         handle,
