@@ -13,25 +13,12 @@ use geodns::reload::LiveConfig;
 use geodns_bus::consensus::{encode_finalize, encode_proposal, encode_vote};
 use geodns_bus::{Bus, MemoryBus, subjects};
 use geodns_consensus::message::{Finalize, Proposal, ProposalId, Signed, Vote};
-use geodns_core::ids::{MemberId, NodeId};
-use geodns_core::model::CheckKind;
-use geodns_core::records::CheckKey;
+use geodns_core::ids::NodeId;
 use geodns_store::{OutageStore, SqlStore, StoreConfig};
 use geodns_test_support::{Kind, TcpProxy, TestDatabase};
 use tokio_util::sync::CancellationToken;
 
-use crate::support::write;
-
-fn key() -> CheckKey {
-    CheckKey {
-        kind: CheckKind::Site,
-        check: "ping".into(),
-        member: MemberId::parse("Amforc").unwrap(),
-        domain: String::new(),
-        endpoint: String::new(),
-        ipv6: false,
-    }
-}
+use crate::support::{ping_key as key, write};
 
 fn node(id: &str) -> NodeId {
     NodeId::parse(id).unwrap()

@@ -15,15 +15,12 @@ use geodns_bus::wire::WireRole;
 use geodns_bus::{Bus, MemoryBus, run_membership, subjects};
 use geodns_consensus::engine::Observation;
 use geodns_consensus::message::ProposalId;
-use geodns_core::ids::MemberId;
-use geodns_core::model::CheckKind;
-use geodns_core::records::CheckKey;
 use geodns_store::{OutageFilter, OutageStore, SqlStore};
 use redis::AsyncCommands as _;
 use redis::streams::StreamRangeReply;
 use tokio_util::sync::CancellationToken;
 
-use crate::support::write;
+use crate::support::{ping_key as key, write};
 
 const MONITORS: [&str; 3] = ["MON-1", "MON-2", "MON-3"];
 
@@ -49,17 +46,6 @@ async fn load(path: &Path) -> geodns_core::config::Config {
     .load()
     .await
     .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn key() -> CheckKey {
-    CheckKey {
-        kind: CheckKind::Site,
-        check: "ping".into(),
-        member: MemberId::parse("Amforc").unwrap(),
-        domain: String::new(),
-        endpoint: String::new(),
-        ipv6: false,
-    }
 }
 
 struct Node {

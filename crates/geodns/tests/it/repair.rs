@@ -14,27 +14,13 @@ use geodns::reload::LiveConfig;
 use geodns_bus::{Bus, BusError, BusMessage, MemoryBus, Subscription, run_membership, subjects};
 use geodns_consensus::engine::Observation;
 use geodns_consensus::message::ProposalId;
-use geodns_core::ids::MemberId;
-use geodns_core::model::CheckKind;
-use geodns_core::records::CheckKey;
 use tokio_util::sync::CancellationToken;
 
-use crate::support::write;
+use crate::support::{ping_key as key, write};
 
 const MONITORS: [&str; 3] = ["MON-1", "MON-2", "MON-3"];
 /// The republish interval of these tests: the repair interval.
 const REPUBLISH: Duration = Duration::from_secs(4);
-
-fn key() -> CheckKey {
-    CheckKey {
-        kind: CheckKind::Site,
-        check: "ping".into(),
-        member: MemberId::parse("Amforc").unwrap(),
-        domain: String::new(),
-        endpoint: String::new(),
-        ipv6: false,
-    }
-}
 
 /// Which messages a [`LossyBus`] loses on their way to its node.
 type Lose = Arc<dyn Fn(&BusMessage) -> bool + Send + Sync>;

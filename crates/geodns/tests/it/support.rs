@@ -12,6 +12,18 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 
+/// The check the consensus tests vote on: the ping site check of member Amforc.
+pub fn ping_key() -> geodns_core::records::CheckKey {
+    geodns_core::records::CheckKey {
+        kind: geodns_core::model::CheckKind::Site,
+        check: "ping".into(),
+        member: geodns_core::ids::MemberId::parse("Amforc").unwrap(),
+        domain: String::new(),
+        endpoint: String::new(),
+        ipv6: false,
+    }
+}
+
 /// The IBP fixture directory.
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ibp")
