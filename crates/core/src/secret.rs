@@ -129,22 +129,13 @@ pub enum SecretError {
     },
 }
 
-/// A user name and password from a credentials file.
-#[derive(Clone, PartialEq, Eq)]
+/// A user name and password from a credentials file (`Debug` shows `Secret(***)`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
     /// User name (never empty).
     pub user: String,
     /// Password (may be empty).
     pub password: Secret,
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("user", &self.user)
-            .field("password", &self.password)
-            .finish()
-    }
 }
 
 /// Parses a credentials file: `username:password` on the first line (the seeds' format).

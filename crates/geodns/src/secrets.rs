@@ -9,7 +9,7 @@ use std::path::Path;
 
 use geodns_core::config::{ConfigError, ConfigFile, Origin};
 use geodns_core::secret::{
-    Credentials, Secret, SecretError, SecretUrl, parse_credentials, parse_secret, with_credentials,
+    Credentials, SecretError, SecretUrl, parse_credentials, parse_secret, with_credentials,
 };
 
 /// Reads every `*_file` secret the configuration names and fills in the value it stands for.
@@ -66,17 +66,14 @@ pub(crate) fn read_credentials(path: &Path) -> Result<Credentials, SecretError> 
 }
 
 fn put_into(url: &SecretUrl, credentials: &Credentials) -> Result<SecretUrl, SecretError> {
-    let password: &Secret = &credentials.password;
-    with_credentials(
-        url.expose(),
-        Some(&credentials.user),
-        Some(password.expose()),
-    )
-    .map(SecretUrl::new)
+    let Credentials { user, password } = credentials;
+    with_credentials(url.expose(), Some(user), Some(password.expose())).map(SecretUrl::new)
 }
 
 #[cfg(test)]
 mod tests {
+    use geodns_core::secret::Secret;
+
     use super::*;
 
     fn parse(text: &str) -> ConfigFile {

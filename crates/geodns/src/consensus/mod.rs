@@ -36,7 +36,6 @@ use tokio_util::sync::CancellationToken;
 pub use collator::{CollatorQueue, QueueReport, run_collator};
 pub use error::ConsensusError;
 pub use observe::ObserveError;
-use observe::validate_observation;
 use status::StatusReport;
 
 use crate::reload::LiveConfig;
@@ -261,14 +260,9 @@ impl<B: Bus> Shell<B> {
                 Some(message) = votes.next() => self.on_message(message).await,
                 Some(message) = finalizes.next() => self.on_message(message).await,
                 Some(request) = status_requests.next() => self.answer_status(request).await,
+                // Validated by `ConsensusHandle::observe`, the channel's only sender.
                 Some(observation) = observations.recv() => {
-                    // Checked by `observe` already; kept here so no path skips it.
-                    match validate_observation(&observation) {
-                        Ok(()) => {
-                            self.input(Input::Observed(observation)).await;
-                        }
-                        Err(error) => tracing::warn!(%error, "check result refused"),
-                    }
+                    self.input(Input::Observed(observation)).await;
                 }
                 Ok(()) = configs.changed() => {
                     let config = configs.borrow_and_update().clone();

@@ -18,7 +18,7 @@ use geodns_store::{OutageStore, SqlStore, StoreConfig};
 use geodns_test_support::{Kind, TcpProxy, TestDatabase};
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{ping_key as key, write};
+use crate::support::{load_config, ping_key as key, until, write};
 
 fn node(id: &str) -> NodeId {
     NodeId::parse(id).unwrap()
@@ -31,16 +31,7 @@ async fn live_config(dir: &std::path::Path) -> LiveConfig {
          [[members]]\nname = \"Amforc\"\nlatitude = 50.1\nlongitude = 8.7\n",
         dir.display()
     );
-    let path = write(dir, "collator.toml", &text);
-    let config = geodns::config_source::Loader::new(
-        geodns::http::client(Duration::from_secs(5)).unwrap(),
-        path,
-        Vec::new(),
-    )
-    .load()
-    .await
-    .unwrap();
-    LiveConfig::new(config)
+    LiveConfig::new(load_config(&write(dir, "collator.toml", &text)).await)
 }
 
 /// A monitor's messages for one decision: proposal, three votes, finalize(s).
@@ -101,6 +92,40 @@ impl Monitor {
     }
 }
 
+/// A running collator on its own in-process bus, with a monitor to talk to it.
+struct Collator {
+    queue: CollatorQueue,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), geodns::consensus::ConsensusError>>,
+    monitor: Monitor,
+}
+
+impl Collator {
+    /// Starts it on `store` and waits until it listens.
+    async fn start(store: SqlStore, dir: &std::path::Path) -> Collator {
+        let live = live_config(dir).await;
+        let bus = MemoryBus::new("collator");
+        let queue = CollatorQueue::default();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(run_collator(
+            bus.clone(),
+            store,
+            None,
+            live,
+            queue.clone(),
+            shutdown.clone(),
+        ));
+        let monitor = Monitor(bus.join("m1"));
+        monitor.until_listening(&queue).await;
+        Collator {
+            queue,
+            shutdown,
+            task,
+            monitor,
+        }
+    }
+}
+
 fn down_proposal(id: &str) -> Proposal {
     Proposal {
         id: ProposalId::parse(id).unwrap(),
@@ -114,18 +139,8 @@ fn down_proposal(id: &str) -> Proposal {
 }
 
 async fn wait_for(what: &str, queue: &CollatorQueue, done: impl Fn(&QueueReport) -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let report = queue.report();
-        if done(&report) {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}: {report:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let what = format!("{what} (queue: {:?})", queue.report());
+    until(&what, Duration::from_secs(60), || done(&queue.report())).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -151,20 +166,12 @@ async fn a_decision_made_while_the_database_is_down_is_stored_once_when_it_retur
     let store = SqlStore::connect(config).await.unwrap();
 
     let dir = tempfile::tempdir().unwrap();
-    let live = live_config(dir.path()).await;
-    let bus = MemoryBus::new("collator");
-    let queue = CollatorQueue::default();
-    let shutdown = CancellationToken::new();
-    let collator = tokio::spawn(run_collator(
-        bus.clone(),
-        store,
-        None,
-        live,
-        queue.clone(),
-        shutdown.clone(),
-    ));
-    let monitor = Monitor(bus.join("m1"));
-    monitor.until_listening(&queue).await;
+    let Collator {
+        queue,
+        shutdown,
+        task: collator,
+        monitor,
+    } = Collator::start(store, dir.path()).await;
 
     proxy.cut();
     let proposal = down_proposal("p-during-outage");
@@ -206,20 +213,12 @@ async fn a_failed_finalize_first_does_not_hide_the_passed_one() {
     let database = TestDatabase::create(Kind::Sqlite).await;
     let store = SqlStore::open(database.store_config()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let live = live_config(dir.path()).await;
-    let bus = MemoryBus::new("collator");
-    let queue = CollatorQueue::default();
-    let shutdown = CancellationToken::new();
-    let collator = tokio::spawn(run_collator(
-        bus.clone(),
-        store.clone(),
-        None,
-        live,
-        queue.clone(),
-        shutdown.clone(),
-    ));
-    let monitor = Monitor(bus.join("m1"));
-    monitor.until_listening(&queue).await;
+    let Collator {
+        queue,
+        shutdown,
+        task: collator,
+        monitor,
+    } = Collator::start(store.clone(), dir.path()).await;
 
     let proposal = down_proposal("p-late-pass");
     monitor

@@ -38,14 +38,7 @@ fn config_text(dir: &Path, id: &str, roles: &str, trusted: &str) -> PathBuf {
 }
 
 async fn load(path: &Path) -> geodns_core::config::Config {
-    geodns::config_source::Loader::new(
-        geodns::http::client(Duration::from_secs(5)).unwrap(),
-        path.to_path_buf(),
-        Vec::new(),
-    )
-    .load()
-    .await
-    .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    crate::support::load_config(path).await
 }
 
 struct Node {
@@ -121,11 +114,7 @@ async fn observe_all(nodes: &[Node], ok: bool, round: u32) {
 
 /// Polls `condition` until it holds; fails after 30 s.
 async fn until(what: &str, condition: impl Fn() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !condition() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    crate::support::until(what, Duration::from_secs(30), condition).await;
 }
 
 /// How many ticks a node's consensus task has reported (its status counts them).
@@ -137,21 +126,17 @@ fn ticks(node: &Node) -> u64 {
 /// interval (the default republish interval, 10 s) of the decision, plus slack for a
 /// loaded machine.
 async fn wait_official(nodes: &[Node], want: bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let statuses: Vec<Option<bool>> = nodes
+    let statuses = || -> Vec<Option<bool>> {
+        nodes
             .iter()
             .map(|n| n.handle.official.borrow().get(&key()).map(|e| e.status))
-            .collect();
-        if statuses.iter().all(|s| *s == Some(want)) {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "official statuses {statuses:?}, want {want}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+            .collect()
+    };
+    let what = format!("official status {want} everywhere");
+    crate::support::until(&what, Duration::from_secs(30), || {
+        statuses().iter().all(|s| *s == Some(want))
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -132,6 +132,11 @@ async fn configuration_errors_never_show_a_secret() {
             &format!("[node]\nid = \"n1\"\n{case}"),
         );
         let error = loader(path).load().await.unwrap_err();
+        // The error quotes the URL it rejects, with the password masked.
+        assert!(
+            error.to_string().contains(":***@") || error.to_string().contains("//***@"),
+            "{error}"
+        );
         assert_clean("load error", &format!("{error} {error:?}"));
     }
 }

@@ -16,7 +16,7 @@ use geodns_consensus::engine::Observation;
 use geodns_consensus::message::ProposalId;
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{ping_key as key, write};
+use crate::support::{load_config, ping_key as key, until, write};
 
 const MONITORS: [&str; 3] = ["MON-1", "MON-2", "MON-3"];
 /// The republish interval of these tests: the repair interval.
@@ -90,15 +90,7 @@ async fn start<B: Bus>(bus: B, dir: &Path, id: &str) -> Node {
         data.display(),
         REPUBLISH.as_secs()
     );
-    let path = write(dir, &format!("{id}.toml"), &text);
-    let config = geodns::config_source::Loader::new(
-        geodns::http::client(Duration::from_secs(5)).unwrap(),
-        path,
-        Vec::new(),
-    )
-    .load()
-    .await
-    .unwrap();
+    let config = load_config(&write(dir, &format!("{id}.toml"), &text)).await;
     let cluster = geodns::bus::cluster_handle(&config);
     let me = geodns::bus::self_info(&config);
     let shutdown = CancellationToken::new();
@@ -114,14 +106,6 @@ async fn start<B: Bus>(bus: B, dir: &Path, id: &str) -> Node {
         handle,
         shutdown,
         tasks,
-    }
-}
-
-async fn until(what: &str, limit: Duration, condition: impl Fn() -> bool) {
-    let deadline = tokio::time::Instant::now() + limit;
-    while !condition() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

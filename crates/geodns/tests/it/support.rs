@@ -12,6 +12,27 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 
+/// Loads and validates a node configuration as `geodns run` does; panics naming the file.
+pub async fn load_config(path: &Path) -> geodns_core::config::Config {
+    geodns::config_source::Loader::new(
+        geodns::http::client(std::time::Duration::from_secs(5)).expect("HTTP client"),
+        path.to_path_buf(),
+        Vec::new(),
+    )
+    .load()
+    .await
+    .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Polls `condition` every 50 ms until it holds; fails naming `what` after `limit`.
+pub async fn until(what: &str, limit: std::time::Duration, condition: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !condition() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// The check the consensus tests vote on: the ping site check of member Amforc.
 pub fn ping_key() -> geodns_core::records::CheckKey {
     geodns_core::records::CheckKey {
