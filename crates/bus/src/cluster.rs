@@ -213,17 +213,30 @@ mod tests {
                 listen_address: "127.0.0.1".to_owned(),
                 listen_port: "8080".to_owned(),
             };
+            let bus = MemoryBus::new("n1");
+            let mut observer = bus
+                .join("n2")
+                .subscribe(subjects::CLUSTER)
+                .await
+                .expect("subscribe");
             let shutdown = CancellationToken::new();
-            let task = tokio::spawn(run_membership(
-                MemoryBus::new("n1"),
-                me,
-                handle.clone(),
-                shutdown.clone(),
-            ));
+            let task = tokio::spawn(run_membership(bus, me, handle.clone(), shutdown.clone()));
             tokio::task::yield_now().await;
             shutdown.cancel();
             assert!(task.await.expect("no panic").is_ok(), "{heartbeat:?}");
-            assert_eq!(handle.count_active(&WireRole::Monitor), 0);
+            // The task still announced its leave: it ran its loop and stopped cleanly.
+            let mut kinds = Vec::new();
+            while let Ok(Some(message)) =
+                tokio::time::timeout(Duration::from_millis(100), observer.next()).await
+            {
+                let decoded: ClusterMessage = decode("cluster", &message.payload).expect("wire");
+                kinds.push(decoded.kind);
+            }
+            assert_eq!(
+                kinds.last().map(String::as_str),
+                Some("leave"),
+                "{heartbeat:?}: {kinds:?}"
+            );
         }
     }
 }
