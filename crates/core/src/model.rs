@@ -206,6 +206,8 @@ pub struct PingOptions {
     pub max_packet_loss: f64,
     /// Highest average round trip still counted healthy.
     pub max_latency: Duration,
+    /// Port of the TCP connect probe used where ICMP is not allowed.
+    pub fallback_port: u16,
 }
 
 /// Options of a TLS certificate probe.
@@ -226,6 +228,9 @@ pub struct SubstrateRpcOptions {
     pub read_timeout: Duration,
     /// Fewest peers a healthy node reports.
     pub min_peers: u32,
+    /// Most blocks a provider may be behind the best block another provider of the same
+    /// service showed earlier.
+    pub max_block_lag: u64,
 }
 
 /// Options of an Ethereum JSON-RPC probe.
@@ -244,6 +249,11 @@ pub struct HttpOptions {
     pub path: String,
     /// Status code counted healthy.
     pub expect_status: u16,
+    /// Text the body must contain.
+    pub body_contains: Option<String>,
+    /// JSON pointer (RFC 6901) that must exist in the body, and the value expected there
+    /// (a string as is, anything else as JSON text).
+    pub json_pointer: Option<(String, Option<String>)>,
 }
 
 /// Options of a TCP connect probe.

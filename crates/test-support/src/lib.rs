@@ -8,6 +8,7 @@
 
 mod nats;
 mod nats_auth;
+pub mod providers;
 mod proxy;
 mod redis;
 

@@ -184,6 +184,21 @@ pub struct CheckFile {
     /// TCP: port (default: the endpoint URL's port).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
+    /// Ping: port of the TCP connect probe used where ICMP is not allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_port: Option<u16>,
+    /// Substrate: most blocks a provider may be behind the others of its service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_block_lag: Option<u64>,
+    /// HTTP: text the body must contain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_contains: Option<String>,
+    /// HTTP: JSON pointer (RFC 6901) that must exist in the body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json_pointer: Option<String>,
+    /// HTTP: the value at `json_pointer` (a string as is, anything else as JSON text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json_expect: Option<String>,
 }
 
 fn yes() -> bool {
@@ -374,6 +389,11 @@ impl CheckFile {
             path: None,
             expect_status: None,
             port: None,
+            fallback_port: None,
+            max_block_lag: None,
+            body_contains: None,
+            json_pointer: None,
+            json_expect: None,
         }
     }
 }

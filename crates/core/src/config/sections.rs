@@ -286,8 +286,16 @@ pub struct MonitorSection {
     #[serde(default = "default_separation", with = "serde_text")]
     pub separation: Duration,
     /// Outages shorter than this are dropped from history when they end (0: keep all).
-    #[serde(default, with = "serde_text")]
+    #[serde(default = "default_minimum_offline", with = "serde_text")]
     pub minimum_offline: Duration,
+    /// PEM file of extra certificate authorities the checks trust beside the public
+    /// roots (a private CA; the tests' own CA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+fn default_minimum_offline() -> Duration {
+    Duration::from_secs(30)
 }
 
 fn default_workers() -> u32 {
@@ -303,7 +311,8 @@ impl Default for MonitorSection {
         MonitorSection {
             workers: default_workers(),
             separation: default_separation(),
-            minimum_offline: Duration::ZERO,
+            minimum_offline: default_minimum_offline(),
+            ca_file: None,
         }
     }
 }

@@ -33,11 +33,24 @@ fn options(probe: ProbeType) -> &'static [&'static str] {
             "size",
             "max_packet_loss",
             "max_latency",
+            "fallback_port",
         ],
         ProbeType::Tls => &["connect_timeout", "min_validity"],
-        ProbeType::SubstrateRpc => &["connect_timeout", "read_timeout", "min_peers"],
+        ProbeType::SubstrateRpc => &[
+            "connect_timeout",
+            "read_timeout",
+            "min_peers",
+            "max_block_lag",
+        ],
         ProbeType::EthRpc => &["connect_timeout"],
-        ProbeType::Http => &["connect_timeout", "path", "expect_status"],
+        ProbeType::Http => &[
+            "connect_timeout",
+            "path",
+            "expect_status",
+            "body_contains",
+            "json_pointer",
+            "json_expect",
+        ],
         ProbeType::Tcp => &["connect_timeout", "port"],
     }
 }
@@ -70,6 +83,11 @@ fn set_options(file: &CheckFile) -> Vec<&'static str> {
         ("path", file.path.is_some()),
         ("expect_status", file.expect_status.is_some()),
         ("port", file.port.is_some()),
+        ("fallback_port", file.fallback_port.is_some()),
+        ("max_block_lag", file.max_block_lag.is_some()),
+        ("body_contains", file.body_contains.is_some()),
+        ("json_pointer", file.json_pointer.is_some()),
+        ("json_expect", file.json_expect.is_some()),
     ];
     present
         .into_iter()
@@ -129,6 +147,22 @@ pub(super) fn validate_checks(
             }
         }
         super::durations::validate_check_durations(file, index, origin, report);
+        if let Some(pointer) = &file.json_pointer
+            && !(pointer.is_empty() || pointer.starts_with('/'))
+        {
+            report.error(
+                origin,
+                format!("{path}.json_pointer"),
+                "must be a JSON pointer: empty or starting with `/` (e.g. `/status`)",
+            );
+        }
+        if file.json_expect.is_some() && file.json_pointer.is_none() {
+            report.error(
+                origin,
+                format!("{path}.json_expect"),
+                "needs `json_pointer` (where in the body to look)",
+            );
+        }
         if let Some(loss) = file.max_packet_loss
             && !(0.0..=100.0).contains(&loss)
         {
@@ -163,6 +197,7 @@ fn probe(file: &CheckFile) -> Probe {
             size: file.size.unwrap_or(32),
             max_packet_loss: file.max_packet_loss.unwrap_or(5.0),
             max_latency: file.max_latency.unwrap_or(Duration::from_millis(800)),
+            fallback_port: file.fallback_port.unwrap_or(443),
         }),
         ProbeType::Tls => Probe::Tls(TlsOptions {
             connect_timeout: connect(5),
@@ -172,6 +207,7 @@ fn probe(file: &CheckFile) -> Probe {
             connect_timeout: connect(10),
             read_timeout: file.read_timeout.unwrap_or(Duration::from_secs(15)),
             min_peers: file.min_peers.unwrap_or(5),
+            max_block_lag: file.max_block_lag.unwrap_or(10),
         }),
         ProbeType::EthRpc => Probe::EthRpc(EthRpcOptions {
             connect_timeout: connect(10),
@@ -180,6 +216,11 @@ fn probe(file: &CheckFile) -> Probe {
             connect_timeout: connect(10),
             path: file.path.clone().unwrap_or_else(|| "/".to_owned()),
             expect_status: file.expect_status.unwrap_or(200),
+            body_contains: file.body_contains.clone(),
+            json_pointer: file
+                .json_pointer
+                .clone()
+                .map(|pointer| (pointer, file.json_expect.clone())),
         }),
         ProbeType::Tcp => Probe::Tcp(TcpOptions {
             connect_timeout: connect(5),
