@@ -1,4 +1,5 @@
-//! The command line: `run`, `check-config`, `import-ibp`. Output goes through one writer
+//! The command line: `run`, `check-config`, `import-ibp`, `db`, `cluster`, `consensus`,
+//! `probe`. Output goes through one writer
 //! here so `--json` output is never mixed with anything else; logs go to stderr.
 
 use std::collections::BTreeMap;
@@ -21,6 +22,7 @@ use crate::import::{ImportSources, import};
 use crate::logging::{self, LogFormat};
 
 mod cluster;
+mod probe;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -33,6 +35,7 @@ Examples:
   geodns db check -c geodns.toml
   geodns db bench --url postgres://geodns@127.0.0.1/geodns --rows 100000
   geodns cluster status -c geodns.toml --json
+  geodns probe -c geodns.toml --member 'Provider One' --json
 
 Every config key can also be set by an environment variable: GEODNS_<SECTION>__<KEY>,
 e.g. GEODNS_NODE__ID=dns-eu-1 or GEODNS_BUS__PASSWORD=secret.";
@@ -74,6 +77,28 @@ enum Command {
     /// Consensus tools: status, key.
     #[command(subcommand)]
     Consensus(ConsensusCommand),
+    /// Run every eligible health check once, now, and print what each found.
+    Probe(ProbeArgs),
+}
+
+/// `geodns probe`.
+#[derive(Debug, Args)]
+struct ProbeArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Only this member.
+    #[arg(long)]
+    member: Option<String>,
+    /// Only this check (its `name`, e.g. `wss`).
+    #[arg(long)]
+    check: Option<String>,
+    /// Only targets of this service.
+    #[arg(long)]
+    service: Option<String>,
+    /// Print one JSON array of {member, check, kind, domain, endpoint, ipv6, ok, error,
+    /// latency_ms, data}.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -316,6 +341,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Db(command) => db(http, command).await,
         Command::Cluster(ClusterCommand::Status(ask)) => cluster::cluster_status(http, ask).await,
         Command::Consensus(command) => cluster::consensus(http, command).await,
+        Command::Probe(args) => probe::probe(http, args).await,
     }
 }
 

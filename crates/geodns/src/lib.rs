@@ -11,6 +11,7 @@ pub mod db;
 pub mod http;
 pub mod import;
 pub mod logging;
+pub mod monitor;
 pub mod reload;
 pub mod run;
 mod secrets;

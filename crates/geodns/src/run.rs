@@ -87,7 +87,8 @@ pub async fn run(loader: Loader, shutdown: CancellationToken) -> anyhow::Result<
     Ok(())
 }
 
-/// Spawns membership, consensus and (for collators) outage recording on `bus`.
+/// Spawns membership, consensus, the checks (for monitors) and outage recording (for
+/// collators) on `bus`.
 async fn spawn_roles<B: Bus>(
     tasks: &TaskTracker,
     bus: B,
@@ -106,7 +107,7 @@ async fn spawn_roles<B: Bus>(
     ));
     let collating = config.node.roles.contains(&NodeRole::Collator);
     let queue = collating.then(CollatorQueue::default);
-    let (consensus, _handle) = crate::consensus::start(
+    let (consensus, handle) = crate::consensus::start(
         bus.clone(),
         live.clone(),
         cluster.clone(),
@@ -115,6 +116,19 @@ async fn spawn_roles<B: Bus>(
     )
     .await?;
     tasks.spawn(consensus);
+    if config.node.roles.contains(&NodeRole::Monitor) {
+        crate::monitor::start(
+            tasks,
+            bus.clone(),
+            live,
+            handle,
+            store.clone(),
+            collating,
+            shutdown,
+        )
+        .await
+        .context("cannot start the monitor role")?;
+    }
     if let Some(queue) = queue {
         let events = redis_events(&config).await;
         let collator = crate::consensus::run_collator(
