@@ -35,7 +35,10 @@ pub(super) async fn probe(http: reqwest::Client, args: ProbeArgs) -> anyhow::Res
     let results = run_all(items, env, config.monitor.workers).await?;
     let mut stdout = std::io::stdout().lock();
     if args.json {
-        let rows: Vec<Value> = results.iter().map(|(item, outcome)| row(item, outcome)).collect();
+        let rows: Vec<Value> = results
+            .iter()
+            .map(|(item, outcome)| row(item, outcome))
+            .collect();
         writeln!(stdout, "{}", serde_json::to_string_pretty(&rows)?)?;
     } else {
         table(&mut stdout, &results)?;
@@ -45,7 +48,9 @@ pub(super) async fn probe(http: reqwest::Client, args: ProbeArgs) -> anyhow::Res
 
 fn selected(args: &ProbeArgs, item: &Item) -> bool {
     let eq = |wanted: &Option<String>, found: &str| {
-        wanted.as_ref().is_none_or(|w| w.eq_ignore_ascii_case(found))
+        wanted
+            .as_ref()
+            .is_none_or(|w| w.eq_ignore_ascii_case(found))
     };
     let service = item.target.service.as_ref().map_or("", |s| s.as_str());
     eq(&args.member, item.target.member.as_str())
@@ -83,7 +88,10 @@ async fn run_all(
         let _ = writeln!(std::io::stderr());
     }
     done.sort_by_key(|(index, _, _)| *index);
-    Ok(done.into_iter().map(|(_, item, outcome)| (item, outcome)).collect())
+    Ok(done
+        .into_iter()
+        .map(|(_, item, outcome)| (item, outcome))
+        .collect())
 }
 
 fn row(item: &Item, outcome: &Outcome) -> Value {
@@ -123,7 +131,10 @@ fn table(out: &mut impl std::io::Write, results: &[(Item, Outcome)]) -> std::io:
             ]
         })
         .collect();
-    let header = ["MEMBER", "CHECK", "TARGET", "FAMILY", "RESULT", "LATENCY", "ERROR"].map(String::from);
+    let header = [
+        "MEMBER", "CHECK", "TARGET", "FAMILY", "RESULT", "LATENCY", "ERROR",
+    ]
+    .map(String::from);
     let mut widths = [0usize; 7];
     for line in std::iter::once(&header).chain(&lines) {
         for (width, cell) in widths.iter_mut().zip(line) {

@@ -37,7 +37,11 @@ pub async fn answer_downtime<B: Bus>(
 }
 
 /// The reply to one request.
-pub(super) async fn respond(store: &SqlStore, node: &str, message: &BusMessage) -> DowntimeResponse {
+pub(super) async fn respond(
+    store: &SqlStore,
+    node: &str,
+    message: &BusMessage,
+) -> DowntimeResponse {
     let error = |text: String| DowntimeResponse {
         node_id: node.to_owned(),
         events: Some(Vec::new()),

@@ -50,7 +50,12 @@ pub(super) async fn run_outage_log(
 async fn apply(store: &SqlStore, pending: &[OutageChange]) -> Result<(), geodns_store::StoreError> {
     for change in pending {
         match change {
-            OutageChange::Open { key, at, error, data } => {
+            OutageChange::Open {
+                key,
+                at,
+                error,
+                data,
+            } => {
                 let start = OutageStart {
                     key: key.clone(),
                     start: *at,

@@ -111,11 +111,23 @@ pub async fn start<B: Bus>(
     if collating {
         tracing::info!("the collator records outages on this node; the monitor log is its record");
     } else {
-        tasks.spawn(log::run_outage_log(official, store.clone(), shutdown.clone()));
+        tasks.spawn(log::run_outage_log(
+            official,
+            store.clone(),
+            shutdown.clone(),
+        ));
     }
-    let requests = bus.subscribe(geodns_bus::subjects::DOWNTIME_REQUEST).await?;
+    let requests = bus
+        .subscribe(geodns_bus::subjects::DOWNTIME_REQUEST)
+        .await?;
     let node = config.node.id.to_string();
-    tasks.spawn(answer_downtime(bus, requests, store, node, shutdown.clone()));
+    tasks.spawn(answer_downtime(
+        bus,
+        requests,
+        store,
+        node,
+        shutdown.clone(),
+    ));
     Ok(counters)
 }
 
