@@ -229,7 +229,7 @@ fn broken_cases() -> Vec<Broken> {
             config: "[node]\nid = \"x\"\n[[checks]]\nname = \"ping\"\ntype = \"ping\"\nmin_peers = 3\n",
             files: &[],
             env: &[],
-            expect: "{dir}/geodns.toml: checks[0].min_peers: not an option of a `ping` check (its options: count, ping_interval, per_ping_timeout, ttl, size, max_packet_loss, max_latency)",
+            expect: "{dir}/geodns.toml: checks[0].min_peers: not an option of a `ping` check (its options: count, ping_interval, per_ping_timeout, ttl, size, max_packet_loss, max_latency, fallback_port)",
         },
         Broken {
             what: "nats mode without servers",
