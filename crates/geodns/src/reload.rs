@@ -96,8 +96,9 @@ impl LiveConfig {
     }
 
     /// Swaps in a freshly loaded configuration. Settings that only take effect at start
-    /// (node identity, listeners, storage, bus, Redis, Matrix, GeoIP) keep their running
-    /// values; the names of any that changed are returned so the caller can warn.
+    /// (node identity, listeners, storage, bus, Redis, Matrix, GeoIP, the checks' CA file)
+    /// keep their running values; the names of any that changed are returned so the
+    /// caller can warn.
     pub fn replace(&self, mut next: Config) -> Vec<&'static str> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let restart_needed = keep_startup_settings(&state.loaded, &mut next);
@@ -130,6 +131,11 @@ fn keep_startup_settings(current: &Config, next: &mut Config) -> Vec<&'static st
         )*};
     }
     keep!(node, listen, storage, bus, redis, matrix, geoip, cluster);
+    // The checks' trust roots are built once, at start; the rest of `[monitor]` reloads.
+    if current.monitor.ca_file != next.monitor.ca_file {
+        changed.push("monitor.ca_file");
+        next.monitor.ca_file = current.monitor.ca_file.clone();
+    }
     changed
 }
 
@@ -167,5 +173,34 @@ pub async fn reload_once(loader: &Loader, live: &LiveConfig) -> Result<(), LoadE
             tracing::warn!(%error, "configuration reload failed; keeping the previous configuration");
             Err(error)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use geodns_core::config::{Origin, SourceItems, build, parse_file};
+
+    use super::*;
+
+    fn config(ca_file: &str, workers: u32) -> Config {
+        let text = format!(
+            "[node]\nid = \"n1\"\n\n[monitor]\nworkers = {workers}\nca_file = \"{ca_file}\"\n"
+        );
+        let origin = Origin("test.toml".to_owned());
+        let file = parse_file(&text, &origin).expect("parses");
+        build(file, &origin, SourceItems::default()).expect("valid")
+    }
+
+    #[test]
+    fn the_checks_ca_file_keeps_its_start_value_while_workers_reload() {
+        let live = LiveConfig::new(config("/etc/geodns/a.pem", 10));
+        let changed = live.replace(config("/etc/geodns/b.pem", 20));
+        assert_eq!(changed, ["monitor.ca_file"]);
+        let now = live.current();
+        assert_eq!(
+            now.monitor.ca_file.as_deref(),
+            Some(std::path::Path::new("/etc/geodns/a.pem"))
+        );
+        assert_eq!(now.monitor.workers, 20);
     }
 }

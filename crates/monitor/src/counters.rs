@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::outcome::Outcome;
+use crate::outcome::{Failure, Outcome};
 
 /// Upper bounds of the latency histogram, milliseconds (the last bucket is everything
 /// above).
@@ -27,7 +27,7 @@ pub struct TypeCounters {
     /// Longest run, milliseconds.
     pub latency_ms_max: f64,
     /// Runs per latency bucket ([`LATENCY_BUCKETS_MS`], then the rest).
-    pub latency_buckets: [u64; 10],
+    pub latency_buckets: [u64; LATENCY_BUCKETS_MS.len() + 1],
 }
 
 /// Counters of every check type, shared by the scheduler and whoever reports them.
@@ -44,7 +44,7 @@ impl Counters {
         counters.attempts += 1;
         match &outcome.failure {
             None => counters.ok += 1,
-            Some((reason, _)) => *counters.failures.entry(reason.as_str()).or_default() += 1,
+            Some(Failure(reason, _)) => *counters.failures.entry(reason.as_str()).or_default() += 1,
         }
         let ms = outcome.latency.as_secs_f64() * 1e3;
         counters.latency_ms_sum += ms;
@@ -77,9 +77,10 @@ mod tests {
     #[test]
     fn counts_by_type_reason_and_bucket() {
         let counters = Counters::default();
-        let mut ok = Outcome::ok(Default::default());
+        let mut ok = Outcome::of(Ok(()), Default::default());
         ok.latency = Duration::from_millis(30);
-        let mut slow = Outcome::failed(Reason::Timeout, "late", Default::default());
+        let late = Failure::new(Reason::Timeout, "late");
+        let mut slow = Outcome::of(Err(late), Default::default());
         slow.latency = Duration::from_secs(20);
         counters.record("tcp", &ok);
         counters.record("tcp", &slow);

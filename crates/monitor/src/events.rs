@@ -61,3 +61,83 @@ pub fn changes(before: &Snapshot, after: &Snapshot, now: DateTime<Utc>) -> Vec<O
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use geodns_consensus::results::{ResultEntry, Results};
+    use geodns_core::ids::MemberId;
+    use geodns_core::model::CheckKind;
+
+    use super::*;
+
+    fn key(member: &str) -> CheckKey {
+        CheckKey {
+            kind: CheckKind::Site,
+            check: "ping".into(),
+            member: MemberId::parse(member).unwrap(),
+            domain: String::new(),
+            endpoint: String::new(),
+            ipv6: false,
+        }
+    }
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + seconds, 0).unwrap()
+    }
+
+    fn entry(status: bool, seconds: i64) -> ResultEntry {
+        ResultEntry {
+            status,
+            error: if status {
+                String::new()
+            } else {
+                "loss=100%".into()
+            },
+            data: None,
+            at: at(seconds),
+        }
+    }
+
+    #[test]
+    fn official_changes_open_and_close_outages() {
+        let mut results = Results::new();
+        results.set(key("A"), entry(true, 0));
+        results.set(key("B"), entry(false, 0));
+        let first = results.snapshot();
+        // From nothing: only what is down opens (at its decision time).
+        let opened = changes(&Snapshot::default(), &first, at(5));
+        assert_eq!(
+            opened,
+            [OutageChange::Open {
+                key: key("B"),
+                at: at(0),
+                error: "loss=100%".into(),
+                data: Map::new(),
+            }]
+        );
+        assert!(
+            changes(&first, &first, at(5)).is_empty(),
+            "no change, nothing to write"
+        );
+        results.set(key("A"), entry(false, 10));
+        results.set(key("B"), entry(true, 10));
+        let second = results.snapshot();
+        let mut found = changes(&first, &second, at(11));
+        found.sort_by_key(|change| format!("{change:?}"));
+        assert_eq!(found.len(), 2);
+        assert!(
+            matches!(&found[0], OutageChange::Close { key: k, at: t } if *k == key("B") && *t == at(10))
+        );
+        assert!(matches!(&found[1], OutageChange::Open { key: k, .. } if *k == key("A")));
+        // A down check that leaves the results is closed now.
+        results.remove(&key("A"));
+        let third = results.snapshot();
+        assert_eq!(
+            changes(&second, &third, at(20)),
+            [OutageChange::Close {
+                key: key("A"),
+                at: at(20)
+            }]
+        );
+    }
+}

@@ -49,7 +49,7 @@ impl Reason {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
     /// `None` when healthy; why not otherwise.
-    pub failure: Option<(Reason, String)>,
+    pub failure: Option<Failure>,
     /// Wall time of the run.
     pub latency: Duration,
     /// Structured data (peers, block numbers, expiry, round trips, ...).
@@ -57,19 +57,11 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// A healthy result.
-    pub fn ok(data: Map<String, Value>) -> Outcome {
+    /// The outcome of a check's steps: healthy when they all passed, else the first
+    /// failure; with the data gathered either way.
+    pub fn of(steps: Result<(), Failure>, data: Map<String, Value>) -> Outcome {
         Outcome {
-            failure: None,
-            latency: Duration::ZERO,
-            data,
-        }
-    }
-
-    /// A failed result.
-    pub fn failed(reason: Reason, error: impl Into<String>, data: Map<String, Value>) -> Outcome {
-        Outcome {
-            failure: Some((reason, error.into())),
+            failure: steps.err(),
             latency: Duration::ZERO,
             data,
         }
@@ -82,7 +74,9 @@ impl Outcome {
 
     /// The error text (empty when healthy).
     pub fn error(&self) -> &str {
-        self.failure.as_ref().map_or("", |(_, text)| text.as_str())
+        self.failure
+            .as_ref()
+            .map_or("", |failure| failure.1.as_str())
     }
 }
 
@@ -95,10 +89,5 @@ impl Failure {
     /// A failure of `reason` with `text`.
     pub fn new(reason: Reason, text: impl Into<String>) -> Failure {
         Failure(reason, text.into())
-    }
-
-    /// Into an outcome carrying `data`.
-    pub fn into_outcome(self, data: Map<String, Value>) -> Outcome {
-        Outcome::failed(self.0, self.1, data)
     }
 }

@@ -43,19 +43,22 @@ fn check(name: &str, probe: Probe, timeout: Duration) -> Arc<Check> {
     })
 }
 
+/// A TLS check whose handshake (against a listener that never accepts) hangs until
+/// `timeout`, the check's own limit.
+fn hanging_tls(timeout: Duration) -> Arc<Check> {
+    let probe = Probe::Tls(TlsOptions {
+        connect_timeout: Duration::from_secs(60),
+        min_validity: Duration::ZERO,
+    });
+    check("ssl", probe, timeout)
+}
+
 #[tokio::test]
 async fn a_hanging_provider_does_not_delay_the_others() {
     // Never accepted: connects complete from the backlog, a TLS handshake never does.
     let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = silent.local_addr().unwrap().port();
-    let tls = check(
-        "ssl",
-        Probe::Tls(TlsOptions {
-            connect_timeout: Duration::from_secs(60),
-            min_validity: Duration::ZERO,
-        }),
-        Duration::from_secs(3),
-    );
+    let tls = hanging_tls(Duration::from_secs(3));
     let tcp = check(
         "tcp",
         Probe::Tcp(TcpOptions {
@@ -126,14 +129,7 @@ async fn a_hanging_provider_does_not_delay_the_others() {
 async fn shutdown_aborts_checks_in_flight() {
     let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = silent.local_addr().unwrap().port();
-    let tls = check(
-        "ssl",
-        Probe::Tls(TlsOptions {
-            connect_timeout: Duration::from_secs(60),
-            min_validity: Duration::ZERO,
-        }),
-        Duration::from_secs(60),
-    );
+    let tls = hanging_tls(Duration::from_secs(60));
     let (_plan_tx, plan) = watch::channel(Plan {
         items: vec![Item {
             check: tls,

@@ -3,7 +3,6 @@
 //! type), one target per IP family. Pure: configuration in, targets out.
 
 use std::collections::BTreeSet;
-use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -52,18 +51,6 @@ impl Target {
                 .unwrap_or_default(),
             ipv6: self.ipv6,
         }
-    }
-}
-
-impl fmt::Display for Target {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.member)?;
-        match (&self.endpoint, self.domain.is_empty()) {
-            (Some(url), _) => write!(f, " {}", endpoint_text(url))?,
-            (None, false) => write!(f, " {}", self.domain)?,
-            (None, true) => {}
-        }
-        write!(f, " ({})", if self.ipv6 { "IPv6" } else { "IPv4" })
     }
 }
 

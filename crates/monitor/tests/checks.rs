@@ -58,7 +58,7 @@ fn check(kind: CheckKind, probe: Probe) -> Check {
 }
 
 fn failed(outcome: &Outcome, reason: Reason, text: &str) {
-    let (found, error) = outcome
+    let geodns_monitor::outcome::Failure(found, error) = outcome
         .failure
         .clone()
         .unwrap_or_else(|| panic!("should fail: {outcome:?}"));

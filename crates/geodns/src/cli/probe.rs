@@ -55,7 +55,7 @@ fn selected(args: &ProbeArgs, item: &Item) -> bool {
     let service = item.target.service.as_ref().map_or("", |s| s.as_str());
     eq(&args.member, item.target.member.as_str())
         && eq(&args.check, &item.check.name)
-        && (args.service.is_none() || eq(&args.service, service))
+        && eq(&args.service, service)
 }
 
 /// Runs every item, `workers` at a time, with a progress line on a terminal.

@@ -35,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use collator::{CollatorQueue, QueueReport, run_collator};
 pub use error::ConsensusError;
-pub use observe::ObserveError;
+pub use observe::{MAX_ERROR_CHARS, ObserveError};
 use status::StatusReport;
 
 use crate::reload::LiveConfig;

@@ -37,7 +37,7 @@ impl ConsensusHandle {
 }
 
 /// Longest error text an observation may carry (it travels in proposals and alerts).
-const MAX_ERROR_CHARS: usize = 1024;
+pub const MAX_ERROR_CHARS: usize = 1024;
 
 fn validate_observation(observation: &Observation) -> Result<(), ObserveError> {
     let invalid = |source| ObserveError::Invalid {

@@ -27,16 +27,14 @@ pub(super) async fn run_outage_log(
     let mut written = Arc::new(Snapshot::default());
     loop {
         let current = official.borrow_and_update().clone();
-        if written.version() != current.version() || written.len() != current.len() {
-            let pending = changes(&written, &current, crate::clock::now());
-            match apply(&store, &pending).await {
-                Ok(()) => written = current,
-                Err(error) => {
-                    tracing::warn!(%error, "monitor outage log not written; retrying");
-                    tokio::select! {
-                        () = shutdown.cancelled() => return,
-                        () = tokio::time::sleep(RETRY) => continue,
-                    }
+        let pending = changes(&written, &current, crate::clock::now());
+        match apply(&store, &pending).await {
+            Ok(()) => written = current,
+            Err(error) => {
+                tracing::warn!(%error, "monitor outage log not written; retrying");
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(RETRY) => continue,
                 }
             }
         }

@@ -173,7 +173,13 @@ pub fn observation(result: &CheckResult) -> Observation {
     Observation {
         key: result.item.key(),
         ok: result.outcome.is_ok(),
-        error: result.outcome.error().chars().take(1024).collect(),
+        // Longer texts are cut rather than refused: the result itself must count.
+        error: result
+            .outcome
+            .error()
+            .chars()
+            .take(crate::consensus::MAX_ERROR_CHARS)
+            .collect(),
         data: Some(result.outcome.data.clone()),
         new_id: ProposalId::parse(&id).expect("a UUID is a valid proposal id"),
     }

@@ -145,6 +145,19 @@ async fn wait_official(nodes: &[Node], want: bool) {
     .await;
 }
 
+/// Sends `request` to `monitor.stats.getDowntime` and reads the first reply.
+async fn ask_downtime<B: Bus>(asker: &B, request: serde_json::Value) -> DowntimeResponse {
+    let reply = asker
+        .request(
+            subjects::DOWNTIME_REQUEST,
+            Bytes::from(request.to_string()),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    serde_json::from_slice(&reply.payload).unwrap()
+}
+
 async fn scenario<B: Bus>(buses: Vec<B>, asker: B) {
     let dir = tempfile::tempdir().unwrap();
     let provider = SubstrateNode::start("Polkadot", ROOT).await;
@@ -200,20 +213,15 @@ async fn scenario<B: Bus>(buses: Vec<B>, asker: B) {
     }
 
     // Downtime over the bus, in the original's shapes.
-    let request = serde_json::json!({
-        "startTime": "2000-01-01T00:00:00Z",
-        "endTime": "2100-01-01T00:00:00Z",
-        "memberName": "Amforc",
-    });
-    let reply = asker
-        .request(
-            subjects::DOWNTIME_REQUEST,
-            Bytes::from(request.to_string()),
-            Duration::from_secs(5),
-        )
-        .await
-        .unwrap();
-    let response: DowntimeResponse = serde_json::from_slice(&reply.payload).unwrap();
+    let response = ask_downtime(
+        &asker,
+        serde_json::json!({
+            "startTime": "2000-01-01T00:00:00Z",
+            "endTime": "2100-01-01T00:00:00Z",
+            "memberName": "Amforc",
+        }),
+    )
+    .await;
     assert!(
         MONITORS.contains(&response.node_id.as_str()),
         "{response:?}"
@@ -222,19 +230,14 @@ async fn scenario<B: Bus>(buses: Vec<B>, asker: B) {
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0].check_name, "wss");
     assert_eq!(events[0].check_type, "endpoint");
-    let backwards = serde_json::json!({
-        "startTime": "2100-01-01T00:00:00Z",
-        "endTime": "2000-01-01T00:00:00Z",
-    });
-    let reply = asker
-        .request(
-            subjects::DOWNTIME_REQUEST,
-            Bytes::from(backwards.to_string()),
-            Duration::from_secs(5),
-        )
-        .await
-        .unwrap();
-    let response: DowntimeResponse = serde_json::from_slice(&reply.payload).unwrap();
+    let response = ask_downtime(
+        &asker,
+        serde_json::json!({
+            "startTime": "2100-01-01T00:00:00Z",
+            "endTime": "2000-01-01T00:00:00Z",
+        }),
+    )
+    .await;
     assert_eq!(response.error, "endTime is before startTime");
 
     for node in &nodes {

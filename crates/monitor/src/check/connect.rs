@@ -87,36 +87,33 @@ fn describe(error: &std::io::Error, host: &str, now: chrono::DateTime<chrono::Ut
             format!("TLS handshake with {host} failed: {error}"),
         );
     };
-    let text = match certificate {
-        CertificateError::Expired => "certificate has expired".to_owned(),
+    let tls = |text: String| Failure::new(Reason::Tls, text);
+    match certificate {
+        CertificateError::Expired => Failure::new(Reason::Expiry, "certificate has expired"),
         CertificateError::ExpiredContext { not_after, .. } => {
             let expired =
                 chrono::DateTime::from_timestamp(not_after.as_secs() as i64, 0).unwrap_or_default();
             let days = (now - expired).num_days().max(0);
-            return Failure::new(
+            Failure::new(
                 Reason::Expiry,
                 format!(
                     "certificate expired {days} days ago ({})",
                     expired.format("%Y-%m-%d %H:%M UTC")
                 ),
-            );
+            )
         }
         CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
-            "certificate is not valid yet".to_owned()
+            tls("certificate is not valid yet".to_owned())
         }
         CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-            format!("certificate is not valid for {host}")
+            tls(format!("certificate is not valid for {host}"))
         }
-        CertificateError::UnknownIssuer => "certificate is not trusted (unknown issuer)".to_owned(),
-        CertificateError::Revoked => "certificate is revoked".to_owned(),
-        other => format!("invalid certificate: {other:?}"),
-    };
-    let reason = if matches!(certificate, CertificateError::Expired) {
-        Reason::Expiry
-    } else {
-        Reason::Tls
-    };
-    Failure::new(reason, text)
+        CertificateError::UnknownIssuer => {
+            tls("certificate is not trusted (unknown issuer)".to_owned())
+        }
+        CertificateError::Revoked => tls("certificate is revoked".to_owned()),
+        other => tls(format!("invalid certificate: {other:?}")),
+    }
 }
 
 /// `notAfter` of the leaf certificate the server sent.

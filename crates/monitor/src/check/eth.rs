@@ -8,16 +8,17 @@ use serde_json::{Map, Value, json};
 
 use super::jsonrpc::Rpc;
 use super::{Env, Probe, socket};
-use crate::outcome::{Failure, Outcome, Reason};
+use crate::outcome::{Failure, Reason};
 use crate::target::Target;
 
 impl Probe for EthRpcOptions {
-    async fn probe(&self, target: &Target, env: &Env) -> Outcome {
-        let mut data = Map::new();
-        match sequence(self, target, env, &mut data).await {
-            Ok(()) => Outcome::ok(data),
-            Err(failure) => failure.into_outcome(data),
-        }
+    async fn probe(
+        &self,
+        target: &Target,
+        env: &Env,
+        data: &mut Map<String, Value>,
+    ) -> Result<(), Failure> {
+        sequence(self, target, env, data).await
     }
 }
 

@@ -5,21 +5,22 @@
 use geodns_core::model::HttpOptions;
 use serde_json::{Map, Value, json};
 
-use super::jsonrpc::http_client;
+use super::jsonrpc::{http_client, reqwest_failure};
 use super::{Env, Probe, socket};
-use crate::outcome::{Failure, Outcome, Reason};
+use crate::outcome::{Failure, Reason};
 use crate::target::Target;
 
 /// Most body bytes read for matching.
 const MAX_BODY: usize = 1 << 20;
 
 impl Probe for HttpOptions {
-    async fn probe(&self, target: &Target, env: &Env) -> Outcome {
-        let mut data = Map::new();
-        match get(self, target, env, &mut data).await {
-            Ok(()) => Outcome::ok(data),
-            Err(failure) => failure.into_outcome(data),
-        }
+    async fn probe(
+        &self,
+        target: &Target,
+        env: &Env,
+        data: &mut Map<String, Value>,
+    ) -> Result<(), Failure> {
+        get(self, target, env, data).await
     }
 }
 
@@ -37,7 +38,11 @@ async fn get(
     url.set_query(None);
     let addr = socket(target, None)?;
     let (client, url) = http_client(&env.tls, &url, addr, options.connect_timeout)?;
-    let mut response = client.get(url).send().await.map_err(|e| failure(&e))?;
+    let mut response = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| reqwest_failure(&e))?;
     let status = response.status().as_u16();
     data.insert("Status".into(), json!(status));
     if status != options.expect_status {
@@ -50,7 +55,7 @@ async fn get(
         return Ok(());
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| failure(&e))? {
+    while let Some(chunk) = response.chunk().await.map_err(|e| reqwest_failure(&e))? {
         body.extend_from_slice(&chunk);
         if body.len() > MAX_BODY {
             return Err(Failure::new(Reason::Protocol, "the body is over 1 MiB"));
@@ -88,21 +93,4 @@ async fn get(
         }
     }
     Ok(())
-}
-
-fn failure(error: &reqwest::Error) -> Failure {
-    let reason = if error.is_timeout() {
-        Reason::Timeout
-    } else if error.is_connect() {
-        Reason::Connect
-    } else {
-        Reason::Protocol
-    };
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(inner) = source {
-        text.push_str(&format!(": {inner}"));
-        source = inner.source();
-    }
-    Failure::new(reason, text)
 }

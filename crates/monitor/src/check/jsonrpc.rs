@@ -221,6 +221,13 @@ fn result_of(method: &str, answer: Value) -> Result<Value, Failure> {
 }
 
 fn http_failure(method: &str, error: &reqwest::Error) -> Failure {
+    let Failure(reason, text) = reqwest_failure(error);
+    Failure(reason, format!("{method}: {text}"))
+}
+
+/// A reqwest error as a check failure: the reason from its kind, the text with every
+/// cause (reqwest's own text rarely says what went wrong underneath).
+pub(crate) fn reqwest_failure(error: &reqwest::Error) -> Failure {
     let reason = if error.is_timeout() {
         Reason::Timeout
     } else if error.is_connect() {
@@ -228,7 +235,7 @@ fn http_failure(method: &str, error: &reqwest::Error) -> Failure {
     } else {
         Reason::Protocol
     };
-    let mut text = format!("{method}: {error}");
+    let mut text = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(inner) = source {
         text.push_str(&format!(": {inner}"));

@@ -21,8 +21,10 @@ use geodns_core::model::{Check, Probe as ProbeConfig};
 use rustls::RootCertStore;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
+use serde_json::{Map, Value};
 
 pub use chain::ChainHeads;
+use ping::PingClients;
 pub use ping::PingMode;
 
 use crate::outcome::{Failure, Outcome, Reason};
@@ -47,6 +49,7 @@ pub enum EnvError {
 pub struct Env {
     tls: Arc<rustls::ClientConfig>,
     ping: PingMode,
+    ping_clients: PingClients,
     heads: Mutex<ChainHeads>,
     clock: Clock,
 }
@@ -87,6 +90,7 @@ impl Env {
         Ok(Env {
             tls: Arc::new(tls),
             ping: PingMode::detect(),
+            ping_clients: PingClients::default(),
             heads: Mutex::new(ChainHeads::default()),
             clock,
         })
@@ -105,41 +109,45 @@ impl Env {
 /// One check type: runs against a target and says what it found. Implemented by each
 /// probe's options (`geodns_core::model::TlsOptions`, ...).
 pub trait Probe: Send + Sync {
-    /// Runs once. The caller bounds the whole run by the check's timeout.
-    fn probe(&self, target: &Target, env: &Env) -> impl Future<Output = Outcome> + Send;
+    /// Runs once; `Err` is the first step that failed. Whatever the steps learn goes into
+    /// `data`, passed or failed. The caller bounds the whole run by the check's timeout.
+    fn probe(
+        &self,
+        target: &Target,
+        env: &Env,
+        data: &mut Map<String, Value>,
+    ) -> impl Future<Output = Result<(), Failure>> + Send;
 }
 
 /// Runs `check` against `target` once, within the check's timeout, and times it.
 pub async fn run(check: &Check, target: &Target, env: &Env) -> Outcome {
     let started = tokio::time::Instant::now();
-    let run = async {
+    let mut data = Map::new();
+    let steps = async {
         if target.address.is_none() {
-            return Outcome::failed(
-                Reason::Config,
-                "No IPv4 or IPv6 configured",
-                Default::default(),
-            );
+            return Err(Failure::new(Reason::Config, "No IPv4 or IPv6 configured"));
         }
         match &check.probe {
-            ProbeConfig::Ping(options) => options.probe(target, env).await,
-            ProbeConfig::Tcp(options) => options.probe(target, env).await,
-            ProbeConfig::Tls(options) => options.probe(target, env).await,
-            ProbeConfig::SubstrateRpc(options) => options.probe(target, env).await,
-            ProbeConfig::EthRpc(options) => options.probe(target, env).await,
-            ProbeConfig::Http(options) => options.probe(target, env).await,
+            ProbeConfig::Ping(options) => options.probe(target, env, &mut data).await,
+            ProbeConfig::Tcp(options) => options.probe(target, env, &mut data).await,
+            ProbeConfig::Tls(options) => options.probe(target, env, &mut data).await,
+            ProbeConfig::SubstrateRpc(options) => options.probe(target, env, &mut data).await,
+            ProbeConfig::EthRpc(options) => options.probe(target, env, &mut data).await,
+            ProbeConfig::Http(options) => options.probe(target, env, &mut data).await,
         }
     };
-    let mut outcome = match tokio::time::timeout(check.timeout, run).await {
-        Ok(outcome) => outcome,
-        Err(_) => Outcome::failed(
-            Reason::Timeout,
-            format!(
-                "no result within the check's timeout of {:?}",
-                check.timeout
-            ),
-            Default::default(),
-        ),
-    };
+    let steps = tokio::time::timeout(check.timeout, steps)
+        .await
+        .unwrap_or_else(|_| {
+            Err(Failure::new(
+                Reason::Timeout,
+                format!(
+                    "no result within the check's timeout of {:?}",
+                    check.timeout
+                ),
+            ))
+        });
+    let mut outcome = Outcome::of(steps, data);
     outcome.latency = started.elapsed();
     outcome
 }

@@ -3,7 +3,9 @@
 //! sockets as root/`CAP_NET_RAW`; where neither works, a TCP connect probe instead,
 //! said so in the result's data.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use geodns_core::model::PingOptions;
@@ -11,7 +13,7 @@ use serde_json::{Map, json};
 use surge_ping::{Client, Config, ICMP, PingIdentifier, PingSequence};
 
 use super::{Env, Probe, connect, socket};
-use crate::outcome::{Failure, Outcome, Reason};
+use crate::outcome::{Failure, Reason};
 use crate::target::Target;
 
 /// How this process pings, found once at start.
@@ -49,16 +51,16 @@ impl PingMode {
 }
 
 impl Probe for PingOptions {
-    async fn probe(&self, target: &Target, env: &Env) -> Outcome {
-        let mut data = Map::new();
+    async fn probe(
+        &self,
+        target: &Target,
+        env: &Env,
+        data: &mut Map<String, serde_json::Value>,
+    ) -> Result<(), Failure> {
         data.insert("Method".into(), json!(env.ping.name()));
-        let result = match &env.ping {
-            PingMode::Icmp(_) => icmp(self, target, &mut data).await,
-            PingMode::TcpFallback(_) => tcp(self, target, &mut data).await,
-        };
-        match result {
-            Ok(()) => Outcome::ok(data),
-            Err(failure) => failure.into_outcome(data),
+        match &env.ping {
+            PingMode::Icmp(_) => icmp(self, target, env, data).await,
+            PingMode::TcpFallback(_) => tcp(self, target, data).await,
         }
     }
 }
@@ -66,6 +68,7 @@ impl Probe for PingOptions {
 async fn icmp(
     options: &PingOptions,
     target: &Target,
+    env: &Env,
     data: &mut Map<String, serde_json::Value>,
 ) -> Result<(), Failure> {
     let address = socket(target, Some(0))?.ip();
@@ -74,12 +77,7 @@ async fn icmp(
     } else {
         ICMP::V4
     };
-    let config = Config::builder()
-        .kind(kind)
-        .ttl(u32::from(options.ttl))
-        .build();
-    let client = Client::new(&config)
-        .map_err(|e| Failure::new(Reason::Config, format!("cannot open an ICMP socket: {e}")))?;
+    let client = env.ping_clients.get(kind, options.ttl)?;
     let mut pinger = client.pinger(address, identifier(address)).await;
     pinger.timeout(options.per_ping_timeout);
     let payload = vec![0u8; usize::from(options.size)];
@@ -155,6 +153,36 @@ async fn tcp(
     let started = tokio::time::Instant::now();
     connect::tcp(addr, limit).await?;
     verdict(options, 1, &[started.elapsed()], data)
+}
+
+/// ICMP sockets, one per (family, TTL), shared by every ping check: surge-ping
+/// demultiplexes replies by identifier and sequence, so one socket serves many targets.
+#[derive(Default)]
+pub(crate) struct PingClients {
+    clients: Mutex<HashMap<(bool, u8), Client>>,
+}
+
+impl std::fmt::Debug for PingClients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PingClients").finish_non_exhaustive()
+    }
+}
+
+impl PingClients {
+    /// The socket for `kind` and `ttl`, opened on first use.
+    fn get(&self, kind: ICMP, ttl: u8) -> Result<Client, Failure> {
+        let v6 = matches!(kind, ICMP::V6);
+        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(client) = clients.get(&(v6, ttl)) {
+            return Ok(client.clone());
+        }
+        let config = Config::builder().kind(kind).ttl(u32::from(ttl)).build();
+        let client = Client::new(&config).map_err(|e| {
+            Failure::new(Reason::Config, format!("cannot open an ICMP socket: {e}"))
+        })?;
+        clients.insert((v6, ttl), client.clone());
+        Ok(client)
+    }
 }
 
 /// An echo identifier that differs per target, so concurrent pings on raw sockets do not

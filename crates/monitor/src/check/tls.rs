@@ -2,19 +2,20 @@
 //! hostname, full chain verification, and enough validity left.
 
 use geodns_core::model::TlsOptions;
-use serde_json::{Map, json};
+use serde_json::{Map, Value, json};
 
 use super::{Env, Probe, connect, socket};
-use crate::outcome::{Failure, Outcome, Reason};
+use crate::outcome::{Failure, Reason};
 use crate::target::Target;
 
 impl Probe for TlsOptions {
-    async fn probe(&self, target: &Target, env: &Env) -> Outcome {
-        let mut data = Map::new();
-        match handshake(self, target, env, &mut data).await {
-            Ok(()) => Outcome::ok(data),
-            Err(failure) => failure.into_outcome(data),
-        }
+    async fn probe(
+        &self,
+        target: &Target,
+        env: &Env,
+        data: &mut Map<String, Value>,
+    ) -> Result<(), Failure> {
+        handshake(self, target, env, data).await
     }
 }
 

@@ -75,11 +75,48 @@ impl Serving {
         Serving { addr, task }
     }
 
+    /// Like [`Serving::start`], for a server that speaks TLS when given `tls` (recording
+    /// the SNI in `seen`) and plain TCP otherwise: `serve` gets either stream, boxed, with
+    /// the server's `shared` state.
+    pub(crate) async fn start_maybe_tls<T, F, Fut>(
+        tls: Option<Arc<rustls::ServerConfig>>,
+        shared: Arc<T>,
+        seen: SeenHandle,
+        serve: F,
+    ) -> Serving
+    where
+        T: Send + Sync + 'static,
+        F: Fn(ClientStream, Arc<T>) -> Fut + Copy + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        Serving::start(move |stream| {
+            let (tls, shared, seen) = (tls.clone(), Arc::clone(&shared), Arc::clone(&seen));
+            async move {
+                let stream: ClientStream = match tls {
+                    Some(config) => match accept_tls(config, stream, &seen).await {
+                        Some(stream) => Box::new(stream),
+                        None => return,
+                    },
+                    None => Box::new(stream),
+                };
+                serve(stream, shared).await;
+            }
+        })
+        .await
+    }
+
     /// Where clients connect.
     pub(crate) fn addr(&self) -> SocketAddr {
         self.addr
     }
 }
+
+/// A client's byte stream, TLS or plain.
+pub(crate) type ClientStream = Box<dyn ClientIo>;
+
+/// What a client stream can do.
+pub(crate) trait ClientIo: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> ClientIo for T {}
 
 impl Drop for Serving {
     fn drop(&mut self) {

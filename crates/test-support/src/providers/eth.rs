@@ -11,8 +11,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::common::{
-    RpcError, Seen, SeenHandle, Serving, accept_tls, accept_websocket, answer_rpc, hex_quantity,
-    lock,
+    RpcError, Seen, SeenHandle, Serving, accept_websocket, answer_rpc, hex_quantity, lock,
 };
 use super::http1::{read_request, write_response};
 
@@ -80,42 +79,19 @@ impl EthNode {
                 ws_connections: 0,
             }),
         });
-        let http = Serving::start({
-            let shared = Arc::clone(&shared);
-            let tls = tls.clone();
-            move |stream| {
-                let shared = Arc::clone(&shared);
-                let tls = tls.clone();
-                async move {
-                    match tls {
-                        Some(config) => {
-                            if let Some(stream) = accept_tls(config, stream, &shared.seen).await {
-                                serve_http(stream, &shared).await;
-                            }
-                        }
-                        None => serve_http(stream, &shared).await,
-                    }
-                }
-            }
-        })
+        let http = Serving::start_maybe_tls(
+            tls.clone(),
+            Arc::clone(&shared),
+            Arc::clone(&shared.seen),
+            |stream, shared| async move { serve_http(stream, &shared).await },
+        )
         .await;
-        let ws = Serving::start({
-            let shared = Arc::clone(&shared);
-            move |stream| {
-                let shared = Arc::clone(&shared);
-                let tls = tls.clone();
-                async move {
-                    match tls {
-                        Some(config) => {
-                            if let Some(stream) = accept_tls(config, stream, &shared.seen).await {
-                                serve_ws(stream, &shared).await;
-                            }
-                        }
-                        None => serve_ws(stream, &shared).await,
-                    }
-                }
-            }
-        })
+        let ws = Serving::start_maybe_tls(
+            tls,
+            Arc::clone(&shared),
+            Arc::clone(&shared.seen),
+            |stream, shared| async move { serve_ws(stream, &shared).await },
+        )
         .await;
         EthNode { http, ws, shared }
     }

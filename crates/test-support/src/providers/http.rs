@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::common::{Seen, SeenHandle, Serving, accept_tls, lock};
+use super::common::{Seen, SeenHandle, Serving, lock};
 use super::http1::{hold_until_closed, read_request, write_response};
 
 /// A running fake HTTP endpoint on 127.0.0.1; it stops when dropped.
@@ -46,23 +46,12 @@ impl HttpEndpoint {
                 requests: 0,
             }),
         });
-        let serving = Serving::start({
-            let shared = Arc::clone(&shared);
-            move |stream| {
-                let shared = Arc::clone(&shared);
-                let tls = tls.clone();
-                async move {
-                    match tls {
-                        Some(config) => {
-                            if let Some(stream) = accept_tls(config, stream, &shared.seen).await {
-                                serve(stream, &shared).await;
-                            }
-                        }
-                        None => serve(stream, &shared).await,
-                    }
-                }
-            }
-        })
+        let serving = Serving::start_maybe_tls(
+            tls,
+            Arc::clone(&shared),
+            Arc::clone(&shared.seen),
+            |stream, shared| async move { serve(stream, &shared).await },
+        )
         .await;
         HttpEndpoint { serving, shared }
     }

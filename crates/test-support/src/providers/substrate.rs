@@ -11,8 +11,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::common::{
-    RpcError, Seen, SeenHandle, Serving, accept_tls, accept_websocket, answer_rpc, hex_quantity,
-    lock,
+    RpcError, Seen, SeenHandle, Serving, accept_websocket, answer_rpc, hex_quantity, lock,
 };
 
 /// The best block a new node reports first.
@@ -89,23 +88,12 @@ impl SubstrateNode {
                 connections: 0,
             }),
         });
-        let serving = Serving::start({
-            let shared = Arc::clone(&shared);
-            move |stream| {
-                let shared = Arc::clone(&shared);
-                let tls = tls.clone();
-                async move {
-                    match tls {
-                        Some(config) => {
-                            if let Some(stream) = accept_tls(config, stream, &shared.seen).await {
-                                serve_connection(stream, &shared).await;
-                            }
-                        }
-                        None => serve_connection(stream, &shared).await,
-                    }
-                }
-            }
-        })
+        let serving = Serving::start_maybe_tls(
+            tls,
+            Arc::clone(&shared),
+            Arc::clone(&shared.seen),
+            |stream, shared| async move { serve_connection(stream, &shared).await },
+        )
         .await;
         SubstrateNode { serving, shared }
     }
