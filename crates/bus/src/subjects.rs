@@ -18,6 +18,9 @@ pub const DOWNTIME_REQUEST: &str = "monitor.stats.getDowntime";
 pub const DOWNTIME_DATA: &str = "monitor.stats.downtimeData";
 /// Country override commands for DNS nodes.
 pub const OVERRIDE_UPDATE: &str = "geodns.override.update";
+/// geodns extension: request the official results (anti-entropy); any node holding
+/// some answers with its cache file's JSON.
+pub const OFFICIAL_SYNC: &str = "geodns.official.sync";
 
 /// Membership status of one node (geodns only; original nodes do not answer).
 pub fn cluster_status(node_id: &str) -> String {

@@ -212,6 +212,27 @@ impl Engine {
         }
     }
 
+    /// Anti-entropy: adopts another node's official results that are newer than ours
+    /// (decided later) or that we lack; returns how many changed. Older ones are ignored,
+    /// so a peer that missed a decision cannot undo it here.
+    pub fn merge_official(
+        &mut self,
+        entries: impl IntoIterator<Item = (CheckKey, ResultEntry)>,
+    ) -> usize {
+        let mut changed = 0;
+        for (key, entry) in entries {
+            let newer = match self.official.get(&key) {
+                None => true,
+                Some(current) => entry.at > current.at,
+            };
+            if newer {
+                self.official.set(key, entry);
+                changed += 1;
+            }
+        }
+        changed
+    }
+
     /// Loads local results saved before a restart; each counts as a first result.
     pub fn restore_local(&mut self, entries: impl IntoIterator<Item = (CheckKey, ResultEntry)>) {
         for (key, entry) in entries {

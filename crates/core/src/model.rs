@@ -305,6 +305,26 @@ pub enum RecordData {
     /// A TXT record whose text is fetched from this URL (the original's ACME helper for
     /// `_acme-challenge` names); fetched in the background, never on the query path.
     TxtFromUrl(Url),
+    /// Certification authority authorisation (RFC 8659).
+    Caa {
+        /// Flags; 128 is "issuer critical".
+        flags: u8,
+        /// Property tag (`issue`, `issuewild`, `iodef`), lower-case letters and digits.
+        tag: String,
+        /// Property value.
+        value: String,
+    },
+    /// Service location (RFC 2782).
+    Srv {
+        /// Lower is tried first.
+        priority: u16,
+        /// Share among equal priorities.
+        weight: u16,
+        /// Port.
+        port: u16,
+        /// Target host.
+        target: Fqdn,
+    },
     /// Start of authority.
     Soa {
         /// Primary name server.
@@ -338,6 +358,10 @@ pub enum RecordType {
     Mx,
     /// Text.
     Txt,
+    /// Certification authority authorisation.
+    Caa,
+    /// Service location.
+    Srv,
     /// Start of authority.
     Soa,
 }
@@ -352,6 +376,8 @@ impl RecordType {
             RecordType::Ns => "NS",
             RecordType::Mx => "MX",
             RecordType::Txt => "TXT",
+            RecordType::Caa => "CAA",
+            RecordType::Srv => "SRV",
             RecordType::Soa => "SOA",
         }
     }
@@ -368,13 +394,15 @@ impl FromStr for RecordType {
             RecordType::Ns,
             RecordType::Mx,
             RecordType::Txt,
+            RecordType::Caa,
+            RecordType::Srv,
             RecordType::Soa,
         ];
         all.into_iter()
             .find(|t| t.as_str().eq_ignore_ascii_case(s.trim()))
             .ok_or_else(|| {
                 format!(
-                    "unsupported record type `{s}` (supported: A, AAAA, CNAME, NS, MX, TXT, SOA)"
+                    "unsupported record type `{s}` (supported: A, AAAA, CNAME, NS, MX, TXT, CAA, SRV, SOA)"
                 )
             })
     }
@@ -407,6 +435,8 @@ impl StaticRecord {
             RecordData::Ns(_) => RecordType::Ns,
             RecordData::Mx { .. } => RecordType::Mx,
             RecordData::Txt(_) | RecordData::TxtFromUrl(_) => RecordType::Txt,
+            RecordData::Caa { .. } => RecordType::Caa,
+            RecordData::Srv { .. } => RecordType::Srv,
             RecordData::Soa { .. } => RecordType::Soa,
         }
     }

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config_source;
 pub mod consensus;
 pub mod db;
+pub mod dns;
 pub mod http;
 pub mod import;
 pub mod logging;

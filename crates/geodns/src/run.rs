@@ -121,13 +121,25 @@ async fn spawn_roles<B: Bus>(
             tasks,
             bus.clone(),
             live,
-            handle,
+            handle.clone(),
             store.clone(),
             collating,
             shutdown,
         )
         .await
         .context("cannot start the monitor role")?;
+    }
+    if config.node.roles.contains(&NodeRole::Dns) {
+        crate::dns::start(
+            tasks,
+            bus.clone(),
+            live,
+            handle.clone(),
+            store.clone(),
+            shutdown,
+        )
+        .await
+        .context("cannot start the DNS role")?;
     }
     if let Some(queue) = queue {
         let events = redis_events(&config).await;

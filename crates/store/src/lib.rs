@@ -21,6 +21,7 @@ mod outages;
 mod time;
 mod traits;
 mod usage;
+mod usage_totals;
 
 pub use cluster::{ClusterTx, LogEntry, Message, MessageQuery};
 pub use config::{
@@ -34,3 +35,4 @@ pub use traits::{ClusterStore, HealthCheck, OutageStore, UsageStore};
 pub use usage::{
     BatchReport, FailedRow, UsageBucket, UsageFilter, UsageGroup, UsageSummary, WriteMode,
 };
+pub use usage_totals::UsageTotal;

@@ -79,7 +79,7 @@ impl UsageFilter {
         }
     }
 
-    fn where_clause(&self) -> (String, Vec<String>) {
+    pub(crate) fn where_clause(&self) -> (String, Vec<String>) {
         let mut sql = String::from(" WHERE date >= ? AND date <= ?");
         let mut values = vec![self.from.to_string(), self.to.to_string()];
         for (column, value) in [

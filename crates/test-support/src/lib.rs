@@ -2,10 +2,12 @@
 //! backend. The MariaDB and PostgreSQL servers are the ones `scripts/services` starts
 //! (`GEODNS_TEST_MYSQL_URL`, `GEODNS_TEST_POSTGRES_URL`); a missing one is a test failure
 //! with a message saying how to start it, never a silent pass. Also nats-server processes
-//! (plain, or with authorization and TLS from credentials made in the test) and Redis.
+//! (plain, or with authorization and TLS from credentials made in the test), Redis, and
+//! GeoIP (MaxMind DB) files written from small tables.
 
 #![forbid(unsafe_code)]
 
+pub mod mmdb;
 mod nats;
 mod nats_auth;
 pub mod providers;

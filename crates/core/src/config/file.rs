@@ -11,9 +11,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::consensus::ConsensusSection;
+use super::dns::{DnsSection, GeoIpSection};
 use super::sections::{
-    BusSection, ClusterSection, DnsSection, GeoIpSection, ListenSection, MatrixSection,
-    MonitorSection, NodeSection, RedisSection, SourcesSection, StorageSection,
+    BusSection, ClusterSection, ListenSection, MatrixSection, MonitorSection, NodeSection,
+    RedisSection, SourcesSection, StorageSection,
 };
 use crate::duration::{serde_text, serde_text_opt};
 use crate::ids::MemberId;

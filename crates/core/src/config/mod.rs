@@ -6,6 +6,7 @@
 //! previous `Arc<Config>` until a new one validates completely.
 
 mod consensus;
+mod dns;
 mod error;
 mod file;
 mod overrides;
@@ -21,6 +22,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 pub use consensus::{AuthName, ConsensusSection, PolicyName, TrustedNodeFile};
+pub use dns::{
+    DnsSection, GeoIpSection, MAXMIND_DOWNLOAD_URL, NoHealthy, UnknownClient, UnknownClientName,
+};
 pub use error::{ConfigError, ConfigErrors, Origin, Position};
 pub use file::{
     AlertsFile, CheckFile, ConfigFile, MemberFile, OverrideFile, ProbeType, RecordFile, Secret,
@@ -29,8 +33,8 @@ pub use file::{
 pub use overrides::{ENV_PREFIX, Override, overrides_from_env};
 pub use render::CatalogFiles;
 pub use sections::{
-    BusMode, BusSection, ClusterSection, DnsSection, GeoIpSection, ListenSection, MatrixSection,
-    MonitorSection, NodeSection, RedisSection, SourcesSection, StorageSection, pool_defaults,
+    BusMode, BusSection, ClusterSection, ListenSection, MatrixSection, MonitorSection, NodeSection,
+    RedisSection, SourcesSection, StorageSection, pool_defaults,
 };
 pub use summary::Summary;
 pub use validate::{Located, SourceItems, build};

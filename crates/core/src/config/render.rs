@@ -98,6 +98,13 @@ fn record(record: &StaticRecord) -> RecordFile {
         } => format!("{preference} {exchange}."),
         RecordData::Txt(text) => text.clone(),
         RecordData::TxtFromUrl(url) => url.to_string(),
+        RecordData::Caa { flags, tag, value } => format!("{flags} {tag} \"{value}\""),
+        RecordData::Srv {
+            priority,
+            weight,
+            port,
+            target,
+        } => format!("{priority} {weight} {port} {target}."),
         RecordData::Soa {
             mname,
             rname,

@@ -1,5 +1,6 @@
 //! The process-level sections of the node file: `[node]`, `[listen]`, `[storage]`,
-//! `[bus]`, `[redis]`, `[matrix]`, `[geoip]`, `[dns]`, `[monitor]` and `[sources]`.
+//! `[bus]`, `[redis]`, `[matrix]`, `[monitor]` and `[sources]` (`[geoip]` and `[dns]` are
+//! in `dns.rs`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -236,43 +237,6 @@ pub struct MatrixSection {
     /// Room to post to; `[alerts] room` wins when both are set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub room: Option<String>,
-}
-
-/// `[geoip]`
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GeoIpSection {
-    /// MaxMind City (or GeoLite2-City) database.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub city: Option<PathBuf>,
-    /// MaxMind ASN database.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub asn: Option<PathBuf>,
-}
-
-/// `[dns]`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DnsSection {
-    /// Zones served besides the owners of static NS/SOA records.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub zones: Vec<String>,
-    /// TTL of geo-routed answers, seconds.
-    #[serde(default = "default_answer_ttl")]
-    pub answer_ttl: u32,
-}
-
-fn default_answer_ttl() -> u32 {
-    30
-}
-
-impl Default for DnsSection {
-    fn default() -> Self {
-        DnsSection {
-            zones: Vec::new(),
-            answer_ttl: default_answer_ttl(),
-        }
-    }
 }
 
 /// `[monitor]`

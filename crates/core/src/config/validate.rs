@@ -164,6 +164,9 @@ pub fn build(
     let records = validate_records(&records, &mut report);
     let hostnames = served_hostnames(&services);
     let zones = zones(&file.dns.zones, origin, &records, &hostnames, &mut report);
+    for (key, problem) in file.dns.problems() {
+        report.error(origin, key, problem);
+    }
     let overrides = validate_overrides(&file, origin, &members, &services, &hostnames, &mut report);
     let mut alerts = validate_alerts(
         &Located::inline(origin, "alerts", file.alerts.clone()),

@@ -84,6 +84,11 @@ pub fn save(
     snapshot: &Snapshot,
     now: DateTime<Utc>,
 ) -> std::io::Result<()> {
+    write_atomically(path, &encode(node, snapshot, now), false)
+}
+
+/// The cache file's JSON for a snapshot (also the reply to an official-results sync).
+pub fn encode(node: &str, snapshot: &Snapshot, now: DateTime<Utc>) -> Vec<u8> {
     let mut results: Vec<Row> = snapshot
         .iter()
         .map(|(key, entry)| Row {
@@ -123,8 +128,7 @@ pub fn save(
         saved_at: now,
         results,
     };
-    let bytes = serde_json::to_vec_pretty(&file).map_err(std::io::Error::other)?;
-    write_atomically(path, &bytes, false)
+    serde_json::to_vec_pretty(&file).unwrap_or_default()
 }
 
 /// One cached result.
@@ -138,7 +142,12 @@ pub fn load(path: &Path) -> Result<Vec<Cached>, String> {
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(error) => return Err(error.to_string()),
     };
-    let file: CacheFile = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+    decode(&bytes)
+}
+
+/// Reads results in the cache file's JSON; any invalid row rejects the whole document.
+pub fn decode(bytes: &[u8]) -> Result<Vec<Cached>, String> {
+    let file: CacheFile = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
     if file.version != 1 {
         return Err(format!(
             "version {} is not supported (expected 1)",

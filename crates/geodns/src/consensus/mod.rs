@@ -9,6 +9,7 @@ mod error;
 pub mod keys;
 mod observe;
 pub mod status;
+mod sync;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -95,6 +96,11 @@ struct Shell<B> {
     ticks: u64,
     data_dir: PathBuf,
     node: String,
+    live_config: LiveConfig,
+    /// When the official results were last confirmed (a decision or a peer's sync).
+    confirmed_at: tokio::time::Instant,
+    /// The age warning was logged and not yet cleared.
+    stale_reported: bool,
 }
 
 /// Starts the engine from the configuration and the cache files; returns the task's
@@ -146,6 +152,9 @@ pub async fn start<B: Bus>(
         ticks: 0,
         data_dir,
         node: config.node.id.to_string(),
+        live_config: live.clone(),
+        confirmed_at: tokio::time::Instant::now(),
+        stale_reported: false,
     };
     let task = async move {
         if let Err(error) = shell.run(live, observations_rx, shutdown).await {
@@ -224,6 +233,24 @@ impl<B: Bus> Shell<B> {
         let mut finalizes = subscribe(&self.bus, subjects::FINALIZE).await?;
         let status_subject = subjects::consensus_status(&self.node);
         let mut status_requests = subscribe(&self.bus, &status_subject).await?;
+        let mut sync_requests = subscribe(&self.bus, subjects::OFFICIAL_SYNC).await?;
+        let (synced_tx, mut synced) = mpsc::channel(4);
+        let config = live.current();
+        if config.node.roles.contains(&NodeRole::Dns) {
+            let trusted = config
+                .consensus
+                .nodes
+                .iter()
+                .map(|n| n.id.to_string())
+                .collect();
+            tokio::spawn(sync::run_sync(
+                self.bus.clone(),
+                config.dns.sync_interval,
+                trusted,
+                synced_tx,
+                shutdown.child_token(),
+            ));
+        }
         let mut configs = live.subscribe();
         let cache_every = live.current().consensus.cache_interval;
         self.input(Input::Maintenance(maintenance_of(&live.current())))
@@ -260,6 +287,8 @@ impl<B: Bus> Shell<B> {
                 Some(message) = votes.next() => self.on_message(message).await,
                 Some(message) = finalizes.next() => self.on_message(message).await,
                 Some(request) = status_requests.next() => self.answer_status(request).await,
+                Some(request) = sync_requests.next() => self.answer_sync(request).await,
+                Some(synced) = synced.recv() => self.merge(synced),
                 // Validated by `ConsensusHandle::observe`, the channel's only sender.
                 Some(observation) = observations.recv() => {
                     self.input(Input::Observed(observation)).await;
@@ -321,6 +350,7 @@ impl<B: Bus> Shell<B> {
         self.input(Input::Monitors(monitors)).await;
         self.input(Input::Tick).await;
         self.ticks += 1;
+        self.report_staleness();
         let report = self.report();
         *self.status.lock().unwrap_or_else(PoisonError::into_inner) = report;
     }
@@ -387,6 +417,7 @@ impl<B: Bus> Shell<B> {
         }
         if official_changed {
             self.official.send_replace(self.engine.official());
+            self.confirmed_at = tokio::time::Instant::now();
         }
         accepted
     }
@@ -410,6 +441,48 @@ impl<B: Bus> Shell<B> {
         let body = serde_json::to_vec(&report).unwrap_or_default();
         if let Err(error) = self.bus.publish(&reply, Bytes::from(body)).await {
             tracing::debug!(%error, "cannot answer a consensus status request");
+        }
+    }
+
+    /// Answers a sync request with the official results, when there are any.
+    async fn answer_sync(&self, request: BusMessage) {
+        let official = self.engine.official();
+        let (Some(reply), false) = (request.reply, official.is_empty()) else {
+            return;
+        };
+        let body = cache::encode(&self.node, &official, crate::clock::now());
+        if let Err(error) = self.bus.publish(&reply, Bytes::from(body)).await {
+            tracing::debug!(%error, "cannot answer an official-results sync");
+        }
+    }
+
+    /// Adopts a peer's newer official results.
+    fn merge(&mut self, synced: sync::Synced) {
+        let changed = self.engine.merge_official(synced.rows);
+        self.confirmed_at = tokio::time::Instant::now();
+        self.stale_reported = false;
+        if changed > 0 {
+            tracing::info!(from = %synced.from, changed, "official results updated from a peer");
+            self.official.send_replace(self.engine.official());
+        }
+    }
+
+    /// Logs once when a DNS node's official results have not been confirmed for longer
+    /// than `[dns] max_snapshot_age` (a node that votes confirms them itself).
+    fn report_staleness(&mut self) {
+        let config = self.live_config.current();
+        let roles = &config.node.roles;
+        if !roles.contains(&NodeRole::Dns) || roles.contains(&NodeRole::Monitor) {
+            return;
+        }
+        let age = self.confirmed_at.elapsed();
+        if age > config.dns.max_snapshot_age && !self.stale_reported {
+            self.stale_reported = true;
+            tracing::warn!(
+                age_secs = age.as_secs(),
+                limit_secs = config.dns.max_snapshot_age.as_secs(),
+                "official results are stale: no decision or peer sync confirmed them lately"
+            );
         }
     }
 

@@ -97,6 +97,12 @@ fn parse_record(file: &RecordFile) -> Result<StaticRecord, (&'static str, String
                 RecordData::Txt(content.to_owned())
             }
         }
+        RecordType::Caa => parse_caa(content).ok_or_else(|| {
+            bad("expected `flags tag \"value\"` with flags 0..=255 and a tag of letters and digits")
+        })?,
+        RecordType::Srv => {
+            parse_srv(content).ok_or_else(|| bad("expected `priority weight port target`"))?
+        }
         RecordType::Soa => parse_soa(content)
             .ok_or_else(|| bad("expected `mname rname [serial] refresh retry expire minimum`"))?,
     };
@@ -104,6 +110,37 @@ fn parse_record(file: &RecordFile) -> Result<StaticRecord, (&'static str, String
         name,
         ttl: file.ttl,
         data,
+    })
+}
+
+fn parse_caa(content: &str) -> Option<RecordData> {
+    let mut parts = content.splitn(3, char::is_whitespace);
+    let flags = parts.next()?.parse::<u8>().ok()?;
+    let tag = parts.next()?.trim();
+    let value = parts.next()?.trim();
+    let tag_ok =
+        !tag.is_empty() && tag.len() <= 15 && tag.bytes().all(|b| b.is_ascii_alphanumeric());
+    let value = value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(value);
+    (tag_ok && value.len() <= 1000).then(|| RecordData::Caa {
+        flags,
+        tag: tag.to_ascii_lowercase(),
+        value: value.to_owned(),
+    })
+}
+
+fn parse_srv(content: &str) -> Option<RecordData> {
+    let fields: Vec<&str> = content.split_whitespace().collect();
+    let [priority, weight, port, target] = fields.as_slice() else {
+        return None;
+    };
+    Some(RecordData::Srv {
+        priority: priority.parse().ok()?,
+        weight: weight.parse().ok()?,
+        port: port.parse().ok()?,
+        target: Fqdn::parse(target).ok()?,
     })
 }
 

@@ -1,0 +1,338 @@
+//! The sockets: one UDP socket per worker thread (SO_REUSEPORT, the kernel spreads
+//! queries), each answering synchronously from the current view; TCP on the runtime with
+//! a connection cap and idle timeout. Counters leave the workers only when the flusher
+//! asks (an epoch bump), so the query path shares no lock.
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use arc_swap::{ArcSwap, Cache};
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::answer::{Client, Transport, Worker, answer};
+use crate::usage::Counts;
+use crate::view::View;
+
+/// How long a UDP worker waits for a packet before it looks at the stop flag and the
+/// flush epoch again.
+const IDLE_WAKE: Duration = Duration::from_millis(100);
+
+/// State shared by the workers and the tasks that feed them.
+#[derive(Debug)]
+pub struct Shared {
+    /// The view answered from; replaced whole.
+    pub view: Arc<ArcSwap<View>>,
+    /// Today, in days since 1970-01-01 UTC (set by a timer; read per query).
+    pub day: AtomicI32,
+    /// Bumped by the flusher: each worker then sends its counters.
+    epoch: AtomicU64,
+    stop: AtomicBool,
+    /// Counters of closed or flushed TCP connections.
+    tcp_counts: Mutex<Counts>,
+    counts_tx: mpsc::UnboundedSender<Counts>,
+}
+
+/// Socket settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address for UDP and TCP (port 0: any free port, the same for both).
+    pub listen: SocketAddr,
+    /// UDP worker threads.
+    pub workers: usize,
+    /// Open TCP connections at most.
+    pub tcp_max_connections: u32,
+    /// Idle TCP connections are closed after this.
+    pub tcp_idle_timeout: Duration,
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Server {
+    /// The bound address.
+    pub local_addr: SocketAddr,
+    shared: Arc<Shared>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    counts_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Counts>>,
+    workers: usize,
+}
+
+fn udp_socket(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_reuse_port(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(false)?;
+    }
+    socket.set_recv_buffer_size(4 << 20).ok();
+    socket.bind(&addr.into())?;
+    let socket: UdpSocket = socket.into();
+    socket.set_read_timeout(Some(IDLE_WAKE))?;
+    Ok(socket)
+}
+
+impl Server {
+    /// Binds the sockets and starts the workers; TCP runs as a task on the current runtime
+    /// until `shutdown`.
+    pub async fn start(
+        settings: &Settings,
+        view: Arc<ArcSwap<View>>,
+        day: i32,
+        shutdown: CancellationToken,
+    ) -> io::Result<Server> {
+        let first = udp_socket(settings.listen)?;
+        let local_addr = first.local_addr()?;
+        let std_tcp = std::net::TcpListener::bind(local_addr)?;
+        std_tcp.set_nonblocking(true)?;
+        let tcp = TcpListener::from_std(std_tcp)?;
+        let (counts_tx, counts_rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            view,
+            day: AtomicI32::new(day),
+            epoch: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+            tcp_counts: Mutex::new(Counts::default()),
+            counts_tx,
+        });
+        let workers = settings.workers.max(1);
+        let mut sockets = vec![first];
+        for _ in 1..workers {
+            sockets.push(udp_socket(local_addr)?);
+        }
+        let mut threads = Vec::new();
+        for (index, socket) in sockets.into_iter().enumerate() {
+            let shared = shared.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("dns-udp-{index}"))
+                .spawn(move || udp_worker(&socket, &shared))?;
+            threads.push(thread);
+        }
+        let limit = Arc::new(Semaphore::new(settings.tcp_max_connections as usize));
+        tokio::spawn(tcp_accept(
+            tcp,
+            shared.clone(),
+            limit,
+            settings.tcp_idle_timeout,
+            shutdown.clone(),
+        ));
+        let stopper = shared.clone();
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            stopper.stop.store(true, Ordering::Relaxed);
+        });
+        Ok(Server {
+            local_addr,
+            shared,
+            threads,
+            counts_rx: tokio::sync::Mutex::new(counts_rx),
+            workers,
+        })
+    }
+
+    /// The shared state (the view, the day).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Collects every worker's counters since the last collection (waiting at most
+    /// `wait` for the UDP workers), plus those of TCP connections.
+    pub async fn collect(&self, wait: Duration) -> Counts {
+        let mut receiver = self.counts_rx.lock().await;
+        // Counters sent after an earlier collection gave up waiting.
+        let mut total = Counts::default();
+        while let Ok(counts) = receiver.try_recv() {
+            total.merge(counts);
+        }
+        self.shared.epoch.fetch_add(1, Ordering::Relaxed);
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut answered = 0;
+        while answered < self.workers {
+            match tokio::time::timeout_at(deadline, receiver.recv()).await {
+                Ok(Some(counts)) => {
+                    total.merge(counts);
+                    answered += 1;
+                }
+                _ => break,
+            }
+        }
+        let tcp = std::mem::take(
+            &mut *self
+                .shared
+                .tcp_counts
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        total.merge(tcp);
+        total
+    }
+
+    /// Waits for the UDP workers to stop (after `shutdown`), then collects what they
+    /// counted last.
+    pub async fn stop(self) -> Counts {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        let threads = self.threads;
+        tokio::task::spawn_blocking(move || {
+            for thread in threads {
+                thread.join().ok();
+            }
+        })
+        .await
+        .ok();
+        let mut receiver = self.counts_rx.lock().await;
+        let mut total = Counts::default();
+        while let Ok(counts) = receiver.try_recv() {
+            total.merge(counts);
+        }
+        let tcp = std::mem::take(
+            &mut *self
+                .shared
+                .tcp_counts
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        total.merge(tcp);
+        total
+    }
+}
+
+fn udp_worker(socket: &UdpSocket, shared: &Shared) {
+    let mut view = Cache::new(shared.view.clone());
+    let mut worker = Worker::default();
+    let mut packet = [0u8; 4096];
+    let mut out = Vec::with_capacity(4096);
+    let mut epoch = shared.epoch.load(Ordering::Relaxed);
+    loop {
+        match socket.recv_from(&mut packet) {
+            Ok((len, source)) => {
+                let client = Client {
+                    addr: source.ip(),
+                    transport: Transport::Udp,
+                    day: shared.day.load(Ordering::Relaxed),
+                };
+                let view: &Arc<View> = view.load();
+                if let Some(n) = answer(view, &packet[..len], client, &mut worker, &mut out)
+                    && let Err(error) = socket.send_to(&out[..n], source)
+                {
+                    tracing::debug!(%error, %source, "cannot send a DNS response");
+                }
+            }
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) => {}
+            Err(error) => tracing::debug!(%error, "UDP receive failed"),
+        }
+        let now = shared.epoch.load(Ordering::Relaxed);
+        let stopping = shared.stop.load(Ordering::Relaxed);
+        if now != epoch || stopping {
+            epoch = now;
+            shared.counts_tx.send(worker.counts.take()).ok();
+        }
+        if stopping {
+            return;
+        }
+    }
+}
+
+async fn tcp_accept(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    limit: Arc<Semaphore>,
+    idle: Duration,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let accepted = tokio::select! {
+            () = shutdown.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(error) => {
+                tracing::debug!(%error, "TCP accept failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        // Over the cap: close at once rather than queue.
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, "TCP connection refused: too many open");
+            continue;
+        };
+        let shared = shared.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let mut worker = Worker::default();
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = tcp_connection(stream, peer, &shared, &mut worker, idle) => {}
+            }
+            let counts = worker.counts.take();
+            shared
+                .tcp_counts
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .merge(counts);
+            drop(permit);
+        });
+    }
+}
+
+async fn tcp_connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    shared: &Shared,
+    worker: &mut Worker,
+    idle: Duration,
+) {
+    stream.set_nodelay(true).ok();
+    let mut packet = vec![0u8; usize::from(u16::MAX)];
+    let mut out = Vec::with_capacity(4096);
+    let mut epoch = shared.epoch.load(Ordering::Relaxed);
+    loop {
+        let Ok(Ok(len)) = tokio::time::timeout(idle, stream.read_u16()).await else {
+            return;
+        };
+        let len = usize::from(len);
+        match tokio::time::timeout(idle, stream.read_exact(&mut packet[..len])).await {
+            Ok(Ok(_)) => {}
+            _ => return,
+        }
+        let client = Client {
+            addr: peer.ip(),
+            transport: Transport::Tcp,
+            day: shared.day.load(Ordering::Relaxed),
+        };
+        let view = shared.view.load_full();
+        let Some(n) = answer(&view, &packet[..len], client, worker, &mut out) else {
+            continue;
+        };
+        let mut frame = Vec::with_capacity(n + 2);
+        frame.extend_from_slice(&(n as u16).to_be_bytes());
+        frame.extend_from_slice(&out[..n]);
+        if tokio::time::timeout(idle, stream.write_all(&frame))
+            .await
+            .map_or(true, |r| r.is_err())
+        {
+            return;
+        }
+        let now = shared.epoch.load(Ordering::Relaxed);
+        if now != epoch {
+            epoch = now;
+            let counts = worker.counts.take();
+            shared
+                .tcp_counts
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .merge(counts);
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! The DNS role's wiring: binds the server, rebuilds its view whenever the
+//! configuration, the official results, the country overrides, the GeoIP files or the
+//! fetched ACME texts change, flushes usage to the store and answers usage requests.
+
+mod acme;
+mod geoip;
+mod overrides;
+mod usage;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use geodns_bus::{Bus, subjects};
+use geodns_consensus::results::Snapshot;
+use geodns_core::config::Config;
+use geodns_core::model::CountryOverrides;
+use geodns_dns::geo::GeoDb;
+use geodns_dns::serial::SerialBook;
+use geodns_dns::server::{Server, Settings};
+use geodns_dns::view::{Inputs, Mode, View};
+use geodns_dns::zone::Zones;
+use geodns_store::SqlStore;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::consensus::ConsensusHandle;
+use crate::reload::LiveConfig;
+
+/// File in the data directory holding the zones' serials.
+const SERIALS: &str = "zone-serials.json";
+
+/// Starts the DNS role: the server is bound when this returns.
+pub async fn start<B: Bus>(
+    tasks: &TaskTracker,
+    bus: B,
+    live: &LiveConfig,
+    consensus: ConsensusHandle,
+    store: SqlStore,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<std::net::SocketAddr> {
+    let config = live.current();
+    let data_dir = config.node.data_dir.clone();
+    let serials: SerialBook = read_json(&data_dir.join(SERIALS)).unwrap_or_default();
+    let runtime = overrides::load(&data_dir);
+    let geo = Arc::new(geoip::open(&config, 1));
+    let mut builder = ViewBuilder {
+        serials,
+        acme: Default::default(),
+        overrides: runtime,
+        geo,
+        data_dir: data_dir.clone(),
+    };
+    let official = consensus.official.borrow().clone();
+    let view = Arc::new(ArcSwap::from_pointee(builder.build(&config, &official)));
+    let settings = Settings {
+        listen: config.listen.dns,
+        workers: workers(&config),
+        tcp_max_connections: config.dns.tcp_max_connections,
+        tcp_idle_timeout: config.dns.tcp_idle_timeout,
+    };
+    let server = Server::start(&settings, view.clone(), usage::today(), shutdown.clone())
+        .await
+        .map_err(|error| {
+            anyhow::anyhow!("cannot listen for DNS on {}: {error}", settings.listen)
+        })?;
+    let local = server.local_addr;
+    tracing::info!(address = %local, workers = settings.workers, "DNS server listening (UDP and TCP)");
+    let server = Arc::new(server);
+    let (acme_tx, acme_rx) = mpsc::channel(4);
+    tasks.spawn(acme::run(live.clone(), acme_tx, shutdown.clone()));
+    let override_updates = bus.subscribe(subjects::OVERRIDE_UPDATE).await?;
+    let usage_requests = bus.subscribe(subjects::USAGE_REQUEST).await?;
+    tasks.spawn(usage::answer_usage(
+        bus.clone(),
+        usage_requests,
+        store.clone(),
+        config.node.id.to_string(),
+        shutdown.clone(),
+    ));
+    tasks.spawn(usage::run_flusher(
+        server.clone(),
+        live.clone(),
+        store,
+        shutdown.clone(),
+    ));
+    if config.geoip.downloads() {
+        tasks.spawn(geoip::run_downloads(live.clone(), shutdown.clone()));
+    }
+    let loop_ = ViewLoop {
+        live: live.clone(),
+        official: consensus.official,
+        view,
+        server,
+        acme: acme_rx,
+        overrides: override_updates,
+    };
+    tasks.spawn(loop_.run(builder, shutdown.clone()));
+    Ok(local)
+}
+
+fn workers(config: &Config) -> usize {
+    match config.dns.workers {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => usize::from(n),
+    }
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Option<T> {
+    let bytes = std::fs::read(path).ok()?;
+    match serde_json::from_slice(&bytes) {
+        Ok(value) => Some(value),
+        Err(error) => {
+            tracing::warn!(path = %path.display(), %error, "ignoring an unreadable file");
+            None
+        }
+    }
+}
+
+/// What a view is built from besides the configuration and the official results.
+struct ViewBuilder {
+    serials: SerialBook,
+    acme: std::collections::BTreeMap<url::Url, String>,
+    overrides: CountryOverrides,
+    geo: Arc<GeoDb>,
+    data_dir: std::path::PathBuf,
+}
+
+impl ViewBuilder {
+    fn build(&mut self, config: &Config, official: &Snapshot) -> View {
+        let now = crate::clock::now()
+            .timestamp()
+            .clamp(0, i64::from(u32::MAX)) as u32;
+        let zones = Zones::build(&config.catalog, &self.acme, &mut self.serials, now);
+        for warning in &zones.warnings {
+            tracing::warn!(%warning, "zone");
+        }
+        if self.serials.take_changed() {
+            let bytes = serde_json::to_vec_pretty(&self.serials).unwrap_or_default();
+            let path = self.data_dir.join(SERIALS);
+            if let Err(error) = crate::consensus::cache::write_atomically(&path, &bytes, false) {
+                tracing::warn!(path = %path.display(), %error, "cannot save the zone serials");
+            }
+        }
+        let inputs = Inputs {
+            config,
+            official: Some(official),
+            runtime_overrides: &self.overrides,
+            geo: self.geo.clone(),
+        };
+        let (view, unhealthy) = View::build(zones, &inputs);
+        for item in unhealthy {
+            let answer = match item.mode {
+                Mode::Nearest => "the nearest member regardless of health",
+                Mode::All => "every member",
+                _ => "no address",
+            };
+            tracing::warn!(host = %item.host, ipv6 = item.ipv6, answer, "no healthy member");
+        }
+        view
+    }
+}
+
+struct ViewLoop {
+    live: LiveConfig,
+    official: watch::Receiver<Arc<Snapshot>>,
+    view: Arc<ArcSwap<View>>,
+    server: Arc<Server>,
+    acme: mpsc::Receiver<std::collections::BTreeMap<url::Url, String>>,
+    overrides: geodns_bus::Subscription,
+}
+
+impl ViewLoop {
+    async fn run(mut self, mut builder: ViewBuilder, shutdown: CancellationToken) {
+        let mut configs = self.live.subscribe();
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut files = geoip::Files::of(&self.live.current());
+        let mut last_check = tokio::time::Instant::now();
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                Ok(()) = self.official.changed() => {}
+                Ok(()) = configs.changed() => {
+                    files = geoip::Files::of(&self.live.current());
+                }
+                Some(fetched) = self.acme.recv() => builder.acme = fetched,
+                Some(message) = self.overrides.next() => {
+                    if !overrides::apply(&mut builder.overrides, &message.payload, &builder.data_dir) {
+                        continue;
+                    }
+                }
+                _ = tick.tick() => {
+                    self.server.shared().day.store(usage::today(), std::sync::atomic::Ordering::Relaxed);
+                    let config = self.live.current();
+                    if last_check.elapsed() < config.geoip.watch || !files.changed() {
+                        continue;
+                    }
+                    last_check = tokio::time::Instant::now();
+                    let generation = builder.geo.generation + 1;
+                    builder.geo = Arc::new(geoip::open(&config, generation));
+                    tracing::info!(generation, "GeoIP databases reloaded");
+                }
+            }
+            let config = self.live.current();
+            let official = self.official.borrow_and_update().clone();
+            self.view.store(Arc::new(builder.build(&config, &official)));
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! Usage statistics of the DNS role: the workers' counters are collected every
+//! `[dns] usage_flush` and at shutdown and added to the store under this node's id; rows
+//! the store did not take stay pending for the next flush (nothing lost, nothing counted
+//! twice). `dns.usage.getUsage` is answered from the store in the original's shape.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use geodns_bus::wire::{UsageRecord, UsageRequest, UsageResponse, decode};
+use geodns_bus::{Bus, Subscription};
+use geodns_core::ids::NodeId;
+use geodns_core::records::UsageKey;
+use geodns_dns::server::Server;
+use geodns_dns::usage::{day_of, rows, to_rows};
+use geodns_store::{SqlStore, StoreError, UsageFilter, UsageStore, WriteMode};
+use tokio_util::sync::CancellationToken;
+
+use crate::reload::LiveConfig;
+
+/// How long a collection waits for the UDP workers.
+const COLLECT_WAIT: Duration = Duration::from_secs(2);
+
+/// Today (UTC) as a day number.
+pub(super) fn today() -> i32 {
+    day_of(crate::clock::now().date_naive())
+}
+
+/// Flushes until `shutdown`, then once more with what the workers counted last.
+pub(super) async fn run_flusher(
+    server: Arc<Server>,
+    live: LiveConfig,
+    store: SqlStore,
+    shutdown: CancellationToken,
+) {
+    let node = live.current().node.id.clone();
+    let mut pending: BTreeMap<UsageKey, i64> = BTreeMap::new();
+    loop {
+        let every = live.current().dns.usage_flush;
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = tokio::time::sleep(every) => {}
+        }
+        collect(&server, &node, &mut pending).await;
+        flush(&store, &mut pending).await;
+    }
+    // The workers stop on the same token; their last counters arrive with this collection.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    collect(&server, &node, &mut pending).await;
+    flush(&store, &mut pending).await;
+    if !pending.is_empty() {
+        let hits: i64 = pending.values().sum();
+        tracing::error!(
+            rows = pending.len(),
+            hits,
+            "usage not written at shutdown: the store refused it"
+        );
+    }
+}
+
+async fn collect(server: &Server, node: &NodeId, pending: &mut BTreeMap<UsageKey, i64>) {
+    let counts = server.collect(COLLECT_WAIT).await;
+    if counts.fallback > 0 {
+        tracing::warn!(
+            answers = counts.fallback,
+            "answers given with no healthy member"
+        );
+    }
+    for (key, hits) in rows(&counts.hits, node) {
+        *pending.entry(key).or_insert(0) += hits;
+    }
+}
+
+/// Writes pending rows in add mode; keeps those the store did not take (except invalid
+/// ones, which would never be taken: they are logged and dropped).
+pub(super) async fn flush(store: &SqlStore, pending: &mut BTreeMap<UsageKey, i64>) {
+    if pending.is_empty() {
+        return;
+    }
+    let batch = to_rows(pending);
+    match store.write_usage(&batch, WriteMode::Add).await {
+        Ok(report) => {
+            pending.clear();
+            for failed in report.failed {
+                if let StoreError::InvalidRecord { .. } = failed.error {
+                    tracing::error!(error = %failed.error, "usage row dropped");
+                    continue;
+                }
+                *pending.entry(failed.row.key).or_insert(0) += failed.row.hits;
+            }
+            tracing::debug!(
+                written = report.written,
+                kept = pending.len(),
+                "usage flushed"
+            );
+            if !pending.is_empty() {
+                tracing::warn!(rows = pending.len(), "usage rows kept for the next flush");
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, rows = pending.len(), "usage flush failed; kept for the next one")
+        }
+    }
+}
+
+/// Answers `dns.usage.getUsage` until `shutdown`.
+pub(super) async fn answer_usage<B: Bus>(
+    bus: B,
+    mut requests: Subscription,
+    store: SqlStore,
+    node: String,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let message = tokio::select! {
+            () = shutdown.cancelled() => return,
+            message = requests.next() => match message {
+                Some(message) => message,
+                None => return,
+            },
+        };
+        let Some(reply) = message.reply.clone() else {
+            tracing::debug!("usage request without a reply subject; ignored");
+            continue;
+        };
+        let response = respond(&store, &node, &message.payload).await;
+        let body = serde_json::to_vec(&response).unwrap_or_default();
+        if let Err(error) = bus.publish(&reply, body.into()).await {
+            tracing::warn!(%error, "cannot answer a usage request");
+        }
+    }
+}
+
+/// The reply to one request: the original's validation (10-character dates, start not
+/// after end) and shape (rows summed over nodes, `nodeid` empty, `null` when none).
+pub(super) async fn respond(store: &SqlStore, node: &str, payload: &[u8]) -> UsageResponse {
+    let error = |text: String| UsageResponse {
+        node_id: node.to_owned(),
+        usage_records: Some(Vec::new()),
+        error: text,
+    };
+    let request: UsageRequest = match decode("usage request", payload) {
+        Ok(request) => request,
+        Err(e) => return error(e.to_string()),
+    };
+    let date = |text: &str, field: &str| {
+        if text.len() != 10 {
+            return Err(format!("{field} must be YYYY-MM-DD, got `{text}`"));
+        }
+        text.parse::<NaiveDate>()
+            .map_err(|_| format!("{field} `{text}` is not a date"))
+    };
+    let (from, to) = match (
+        date(&request.start_date, "startDate"),
+        date(&request.end_date, "endDate"),
+    ) {
+        (Ok(from), Ok(to)) if from <= to => (from, to),
+        (Ok(_), Ok(_)) => return error("startDate is after endDate".to_owned()),
+        (Err(e), _) | (_, Err(e)) => return error(e),
+    };
+    let text = |value: &str| Some(value.trim().to_owned()).filter(|v| !v.is_empty());
+    let filter = UsageFilter {
+        domain: text(&request.domain).map(|d| d.to_ascii_lowercase()),
+        member: text(&request.member_name),
+        country: text(&request.country).map(|c| c.to_ascii_uppercase()),
+        ..UsageFilter::between(from, to)
+    };
+    match store.usage_totals(&filter).await {
+        Ok(totals) if totals.is_empty() => UsageResponse {
+            node_id: node.to_owned(),
+            usage_records: None,
+            error: String::new(),
+        },
+        Ok(totals) => UsageResponse {
+            node_id: node.to_owned(),
+            usage_records: Some(totals.into_iter().map(record).collect()),
+            error: String::new(),
+        },
+        Err(e) => error(format!("cannot read usage: {e}")),
+    }
+}
+
+fn record(total: geodns_store::UsageTotal) -> UsageRecord {
+    UsageRecord {
+        node_id: String::new(),
+        date: total.date.to_string(),
+        domain: total.domain,
+        member_name: total.member,
+        country_code: total.country_code,
+        asn: total.asn,
+        network_name: total.network,
+        country_name: total.country_name,
+        hits: total.hits,
+        is_ipv6: total.ipv6,
+    }
+}
