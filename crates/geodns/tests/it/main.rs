@@ -7,6 +7,7 @@ mod cluster;
 mod collator;
 mod consensus;
 mod db;
+mod dns;
 mod import;
 mod monitor;
 mod nats_auth;

@@ -1,0 +1,583 @@
+//! The query path without sockets: queries built and responses read by hickory-proto (an
+//! independent implementation), a generated GeoIP database with clients in seven
+//! countries, and official results with members down.
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use chrono::TimeZone;
+use geodns_consensus::results::{ResultEntry, Results, Snapshot};
+use geodns_core::config::{Config, Origin, SourceItems, build, parse_file};
+use geodns_core::ids::MemberId;
+use geodns_core::model::{CheckKind, CountryOverrides};
+use geodns_core::records::CheckKey;
+use geodns_dns::answer::{Client, Transport, Worker, answer};
+use geodns_dns::geo::GeoDb;
+use geodns_dns::serial::SerialBook;
+use geodns_dns::view::{Inputs, View};
+use geodns_dns::zone::Zones;
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
+use hickory_proto::rr::{Name, RData, RecordType};
+
+const MEMBERS: &str = r#"
+[node]
+id = "dns-1"
+
+[dns]
+zones = ["geo.example"]
+
+[[services]]
+name = "Polkadot"
+type = "substrate_rpc"
+level_required = 3
+endpoints = ["wss://rpc.geo.example"]
+
+[[records]]
+name = "www.geo.example"
+type = "CNAME"
+content = "web.geo.example."
+
+[[records]]
+name = "web.geo.example"
+type = "A"
+content = "192.0.2.80"
+
+[[records]]
+name = "alias.geo.example"
+type = "CNAME"
+content = "rpc.geo.example."
+
+[[records]]
+name = "deep.sub.geo.example"
+type = "TXT"
+content = "hello"
+
+[[records]]
+name = "geo.example"
+type = "CAA"
+content = "0 issue \"letsencrypt.org\""
+
+[[records]]
+name = "_rpc._tcp.geo.example"
+type = "SRV"
+content = "10 5 443 rpc.geo.example."
+"#;
+
+/// Six members on six continents; the JSON-style sections follow.
+fn member(name: &str, ip: &str, ipv6: Option<&str>, (lat, lon): (f64, f64)) -> String {
+    let v6 = ipv6
+        .map(|v| format!("ipv6 = \"{v}\"\n"))
+        .unwrap_or_default();
+    format!(
+        "[[members]]\nname = \"{name}\"\nlevel = 5\nipv4 = \"{ip}\"\n{v6}latitude = {lat}\nlongitude = {lon}\nservices = [\"Polkadot\"]\n"
+    )
+}
+
+fn config(extra: &str) -> Config {
+    let mut text = MEMBERS.replace("[dns]\n", &format!("[dns]\n{extra}\n"));
+    for m in [
+        member("Frankfurt", "192.0.2.1", Some("2001:db8::1"), (50.1, 8.7)),
+        member("NewYork", "192.0.2.2", Some("2001:db8::2"), (40.7, -74.0)),
+        member("Tokyo", "192.0.2.3", None, (35.7, 139.7)),
+        member("SaoPaulo", "192.0.2.4", None, (-23.5, -46.6)),
+        member("Sydney", "192.0.2.5", None, (-33.9, 151.2)),
+        member("Johannesburg", "192.0.2.6", None, (-26.2, 28.0)),
+    ] {
+        text.push_str(&m);
+    }
+    let origin = Origin("test.toml".to_owned());
+    build(
+        parse_file(&text, &origin).unwrap(),
+        &origin,
+        SourceItems::default(),
+    )
+    .unwrap()
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    geo: Arc<GeoDb>,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let city = dir.path().join("city.mmdb");
+    let asn = dir.path().join("asn.mmdb");
+    geodns_test_support::mmdb::write_city(&city, &geodns_test_support::mmdb::world_cities())
+        .unwrap();
+    geodns_test_support::mmdb::write_asn(&asn, &geodns_test_support::mmdb::world_asns()).unwrap();
+    let geo = Arc::new(GeoDb::open(Some(&city), Some(&asn), 1).unwrap());
+    Fixture { _dir: dir, geo }
+}
+
+fn view(
+    config: &Config,
+    geo: &Arc<GeoDb>,
+    official: &Snapshot,
+    overrides: &CountryOverrides,
+) -> View {
+    let zones = Zones::build(
+        &config.catalog,
+        &Default::default(),
+        &mut SerialBook::default(),
+        1_800_000_000,
+    );
+    let inputs = Inputs {
+        config,
+        official: Some(official),
+        runtime_overrides: overrides,
+        geo: geo.clone(),
+    };
+    View::build(zones, &inputs).0
+}
+
+fn down(members: &[&str]) -> Snapshot {
+    let mut results = Results::new();
+    let at = chrono::Utc.timestamp_opt(1_800_000_000, 0).unwrap();
+    for member in members {
+        let key = CheckKey {
+            kind: CheckKind::Site,
+            check: "ping".into(),
+            member: MemberId::parse(member).unwrap(),
+            domain: String::new(),
+            endpoint: String::new(),
+            ipv6: false,
+        };
+        results.set(
+            key,
+            ResultEntry {
+                status: false,
+                error: "down".into(),
+                data: None,
+                at,
+            },
+        );
+    }
+    // Someone up, so the snapshot is not empty (an empty one means "nothing decided").
+    let key = CheckKey {
+        kind: CheckKind::Site,
+        check: "ping".into(),
+        member: MemberId::parse("Frankfurt").unwrap(),
+        domain: String::new(),
+        endpoint: String::new(),
+        ipv6: true,
+    };
+    results.set(
+        key,
+        ResultEntry {
+            status: true,
+            error: String::new(),
+            data: None,
+            at,
+        },
+    );
+    (*results.snapshot()).clone()
+}
+
+fn query(name: &str, kind: RecordType, subnet: Option<&str>) -> Vec<u8> {
+    let mut message = Message::new(0x1234, MessageType::Query, OpCode::Query);
+    message.metadata.recursion_desired = true;
+    message.add_query(Query::query(Name::from_ascii(name).unwrap(), kind));
+    let mut edns = Edns::new();
+    edns.set_max_payload(1232);
+    if let Some(subnet) = subnet {
+        let subnet: ClientSubnet = subnet.parse().unwrap();
+        edns.options_mut().insert(EdnsOption::Subnet(subnet));
+    }
+    message.set_edns(edns);
+    message.to_vec().unwrap()
+}
+
+fn ask(view: &View, packet: &[u8], from: IpAddr, transport: Transport) -> Option<Message> {
+    let mut worker = Worker::default();
+    let mut out = Vec::new();
+    let client = Client {
+        addr: from,
+        transport,
+        day: 20_000,
+    };
+    let len = answer(view, packet, client, &mut worker, &mut out)?;
+    Some(Message::from_vec(&out[..len]).expect("our response parses"))
+}
+
+const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+fn addresses(message: &Message) -> Vec<String> {
+    message
+        .answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some(a.to_string()),
+            RData::AAAA(a) => Some(a.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn first(view: &View, subnet: &str) -> String {
+    let response = ask(
+        view,
+        &query("rpc.geo.example.", RecordType::A, Some(subnet)),
+        LOCAL,
+        Transport::Udp,
+    )
+    .unwrap();
+    addresses(&response).join(",")
+}
+
+#[test]
+fn clients_in_seven_countries_get_their_nearest_member_and_the_subnet_echoed() {
+    let f = fixture();
+    let config = config("");
+    let view = view(
+        &config,
+        &f.geo,
+        &Snapshot::default(),
+        &CountryOverrides::new(),
+    );
+    for (subnet, expected) in [
+        ("81.2.69.0/24", "192.0.2.1"),   // DE → Frankfurt
+        ("12.0.1.0/24", "192.0.2.2"),    // US → New York
+        ("126.0.3.0/24", "192.0.2.3"),   // JP → Tokyo
+        ("177.0.0.0/16", "192.0.2.4"),   // BR → São Paulo
+        ("1.120.9.0/24", "192.0.2.5"),   // AU → Sydney
+        ("41.0.200.0/24", "192.0.2.6"),  // ZA → Johannesburg
+        ("175.156.0.0/24", "192.0.2.3"), // SG → Tokyo (5,300 km; Sydney is 6,300)
+    ] {
+        assert_eq!(first(&view, subnet), expected, "client {subnet}");
+    }
+    let response = ask(
+        &view,
+        &query("RPC.Geo.Example.", RecordType::A, Some("12.0.1.0/24")),
+        LOCAL,
+        Transport::Udp,
+    )
+    .unwrap();
+    assert!(response.metadata.authoritative);
+    assert_eq!(
+        response.queries[0].name().to_ascii(),
+        "RPC.Geo.Example.",
+        "the question's case is echoed"
+    );
+    assert_eq!(response.answers[0].ttl, 30);
+    let Some(EdnsOption::Subnet(echo)) = response.edns.as_ref().unwrap().option(EdnsCode::Subnet)
+    else {
+        panic!("no ECS echo");
+    };
+    assert_eq!((echo.source_prefix(), echo.scope_prefix()), (24, 24));
+    assert_eq!(echo.addr().to_string(), "12.0.1.0");
+}
+
+#[test]
+fn failover_maintenance_and_the_no_healthy_policies() {
+    let f = fixture();
+    let config = config("");
+    let germany = "81.2.69.0/24";
+    let official = down(&["Frankfurt"]);
+    let view1 = view(&config, &f.geo, &official, &CountryOverrides::new());
+    // With Frankfurt down, the next nearest to Germany is New York (6,200 km; Johannesburg
+    // is 8,700).
+    assert_eq!(first(&view1, germany), "192.0.2.2");
+    let all_down = down(&[
+        "Frankfurt",
+        "NewYork",
+        "Tokyo",
+        "SaoPaulo",
+        "Sydney",
+        "Johannesburg",
+    ]);
+    let nearest = view(&config, &f.geo, &all_down, &CountryOverrides::new());
+    assert_eq!(
+        first(&nearest, germany),
+        "192.0.2.1",
+        "nearest regardless of health"
+    );
+    let config_all = config_with("no_healthy = \"all\"");
+    let all = view(&config_all, &f.geo, &all_down, &CountryOverrides::new());
+    assert_eq!(first(&all, germany).split(',').count(), 6);
+    let config_none = config_with("no_healthy = \"none\"");
+    let none = view(&config_none, &f.geo, &all_down, &CountryOverrides::new());
+    let response = ask(
+        &none,
+        &query("rpc.geo.example.", RecordType::A, Some(germany)),
+        LOCAL,
+        Transport::Udp,
+    )
+    .unwrap();
+    assert_eq!(response.metadata.response_code, ResponseCode::NoError);
+    assert!(response.answers.is_empty());
+    assert_eq!(
+        response.authorities[0].record_type(),
+        RecordType::SOA,
+        "NODATA carries the SOA"
+    );
+    // Maintenance in the official snapshot takes the member out.
+    let mut maintenance = Results::new();
+    maintenance.set_maintenance([MemberId::parse("Frankfurt").unwrap()].into());
+    let view2 = view(
+        &config,
+        &f.geo,
+        &maintenance.snapshot(),
+        &CountryOverrides::new(),
+    );
+    assert_eq!(first(&view2, germany), "192.0.2.2");
+}
+
+fn config_with(extra: &str) -> Config {
+    config(extra)
+}
+
+#[test]
+fn clients_without_a_location_use_the_policy_and_ipv6_answers_only_members_with_ipv6() {
+    let f = fixture();
+    let centroid = view(
+        &config(""),
+        &f.geo,
+        &Snapshot::default(),
+        &CountryOverrides::new(),
+    );
+    let unknown = ask(
+        &centroid,
+        &query("rpc.geo.example.", RecordType::A, None),
+        LOCAL,
+        Transport::Udp,
+    )
+    .unwrap();
+    assert_eq!(
+        addresses(&unknown).len(),
+        1,
+        "a loopback client still gets an answer"
+    );
+    let placed = config("unknown_client = { latitude = -33.0, longitude = 150.0 }");
+    let placed = view(
+        &placed,
+        &f.geo,
+        &Snapshot::default(),
+        &CountryOverrides::new(),
+    );
+    let unknown = ask(
+        &placed,
+        &query("rpc.geo.example.", RecordType::A, None),
+        LOCAL,
+        Transport::Udp,
+    )
+    .unwrap();
+    assert_eq!(addresses(&unknown), ["192.0.2.5"]);
+    let v6 = ask(
+        &centroid,
+        &query("rpc.geo.example.", RecordType::AAAA, Some("41.0.0.0/16")),
+        LOCAL,
+        Transport::Udp,
+    )
+    .unwrap();
+    assert_eq!(
+        addresses(&v6),
+        ["2001:db8::1"],
+        "only Frankfurt and New York have IPv6"
+    );
+    let k = view(
+        &config("answers = 3"),
+        &f.geo,
+        &Snapshot::default(),
+        &CountryOverrides::new(),
+    );
+    assert_eq!(first(&k, "81.2.69.0/24"), "192.0.2.1,192.0.2.2,192.0.2.6");
+}
+
+#[test]
+fn country_overrides_send_a_country_to_a_member_or_an_address() {
+    let f = fixture();
+    let config = config("");
+    let mut overrides = CountryOverrides::new();
+    let host = geodns_core::ids::Fqdn::parse("rpc.geo.example").unwrap();
+    let de = geodns_core::ids::CountryCode::parse("DE").unwrap();
+    let jp = geodns_core::ids::CountryCode::parse("JP").unwrap();
+    overrides.entry(host.clone()).or_default().insert(
+        de,
+        geodns_core::model::CountryOverride::Member(MemberId::parse("Sydney").unwrap()),
+    );
+    overrides.entry(host).or_default().insert(
+        jp,
+        geodns_core::model::CountryOverride::Addresses {
+            ipv4: Some("198.51.100.7".parse().unwrap()),
+            ipv6: None,
+        },
+    );
+    let with = view(&config, &f.geo, &Snapshot::default(), &overrides);
+    assert_eq!(first(&with, "81.2.69.0/24"), "192.0.2.5");
+    assert_eq!(first(&with, "126.0.0.0/16"), "198.51.100.7");
+    // A member override whose member is down falls back to geo routing.
+    let sydney_down = view(&config, &f.geo, &down(&["Sydney"]), &overrides);
+    assert_eq!(first(&sydney_down, "81.2.69.0/24"), "192.0.2.1");
+}
+
+#[test]
+fn static_records_negative_answers_and_protocol_rules() {
+    let f = fixture();
+    let view = view(
+        &config(""),
+        &f.geo,
+        &Snapshot::default(),
+        &CountryOverrides::new(),
+    );
+    let ask_udp =
+        |name: &str, kind| ask(&view, &query(name, kind, None), LOCAL, Transport::Udp).unwrap();
+    let cname = ask_udp("www.geo.example.", RecordType::A);
+    assert_eq!(cname.answers.len(), 2, "CNAME followed inside the zone");
+    assert_eq!(addresses(&cname), ["192.0.2.80"]);
+    let to_geo = ask_udp("alias.geo.example.", RecordType::A);
+    assert_eq!(
+        to_geo.answers.len(),
+        2,
+        "a CNAME to a geo name gets a geo answer"
+    );
+    let nx = ask_udp("nothing.geo.example.", RecordType::A);
+    assert_eq!(nx.metadata.response_code, ResponseCode::NXDomain);
+    assert_eq!(nx.authorities[0].name.to_ascii(), "geo.example.");
+    let ent = ask_udp("sub.geo.example.", RecordType::A);
+    assert_eq!(
+        ent.metadata.response_code,
+        ResponseCode::NoError,
+        "empty non-terminal is NODATA"
+    );
+    let nodata = ask_udp("web.geo.example.", RecordType::MX);
+    assert_eq!(
+        (nodata.metadata.response_code, nodata.answers.len()),
+        (ResponseCode::NoError, 0)
+    );
+    let refused = ask_udp("example.org.", RecordType::A);
+    assert_eq!(refused.metadata.response_code, ResponseCode::Refused);
+    assert!(!refused.metadata.authoritative);
+    let any = ask_udp("geo.example.", RecordType::ANY);
+    assert_eq!(any.answers[0].record_type(), RecordType::HINFO, "RFC 8482");
+    for kind in [RecordType::SOA, RecordType::NS, RecordType::CAA] {
+        assert_eq!(ask_udp("geo.example.", kind).answers.len(), 1, "{kind}");
+    }
+    let soa = ask_udp("geo.example.", RecordType::SOA);
+    let RData::SOA(soa) = &soa.answers[0].data else {
+        panic!()
+    };
+    assert_eq!(soa.mname.to_ascii(), "dns-01.geo.example.");
+    assert_eq!(
+        (soa.refresh, soa.retry, soa.expire, soa.minimum),
+        (3600, 600, 1_209_600, 3600)
+    );
+    assert_eq!(
+        ask_udp("_rpc._tcp.geo.example.", RecordType::SRV)
+            .answers
+            .len(),
+        1
+    );
+    assert_eq!(
+        ask_udp("deep.sub.geo.example.", RecordType::TXT)
+            .answers
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn edns_versions_malformed_subnets_and_bad_packets() {
+    let f = fixture();
+    let view = view(
+        &config(""),
+        &f.geo,
+        &Snapshot::default(),
+        &CountryOverrides::new(),
+    );
+    let mut packet = query("rpc.geo.example.", RecordType::A, None);
+    // OPT's TTL starts 6 bytes from the end of an empty OPT: version is its second byte.
+    let len = packet.len();
+    packet[len - 5] = 1;
+    let badvers = ask(&view, &packet, LOCAL, Transport::Udp).unwrap();
+    // 16 is BADVERS in an OPT answer (hickory names the shared code BADSIG).
+    assert_eq!(u16::from(badvers.metadata.response_code), 16);
+    assert!(badvers.answers.is_empty());
+    // A subnet whose address has bits beyond its prefix is ignored and not echoed.
+    // /22 sends three address bytes; the last two bits of the third must be zero.
+    let mut bad = query("rpc.geo.example.", RecordType::A, Some("81.2.68.0/22"));
+    let len = bad.len();
+    bad[len - 1] |= 0x01;
+    let response = ask(&view, &bad, LOCAL, Transport::Udp).unwrap();
+    assert!(
+        response
+            .edns
+            .as_ref()
+            .unwrap()
+            .option(EdnsCode::Subnet)
+            .is_none()
+    );
+    assert_eq!(addresses(&response).len(), 1);
+    // Two questions: FORMERR.
+    let mut two = Message::new(7, MessageType::Query, OpCode::Query);
+    two.add_query(Query::query(
+        Name::from_ascii("a.geo.example.").unwrap(),
+        RecordType::A,
+    ));
+    two.add_query(Query::query(
+        Name::from_ascii("b.geo.example.").unwrap(),
+        RecordType::A,
+    ));
+    let formerr = ask(&view, &two.to_vec().unwrap(), LOCAL, Transport::Udp).unwrap();
+    assert_eq!(formerr.metadata.response_code, ResponseCode::FormErr);
+    // Responses and runts are never answered.
+    assert!(ask(&view, &[0u8; 5], LOCAL, Transport::Udp).is_none());
+    let mut response_bit = query("rpc.geo.example.", RecordType::A, None);
+    response_bit[2] |= 0x80;
+    assert!(ask(&view, &response_bit, LOCAL, Transport::Udp).is_none());
+}
+
+#[test]
+fn random_and_truncated_packets_never_panic_and_every_reply_parses() {
+    let f = fixture();
+    let view = view(
+        &config(""),
+        &f.geo,
+        &Snapshot::default(),
+        &CountryOverrides::new(),
+    );
+    let seeds = [
+        query("rpc.geo.example.", RecordType::A, Some("81.2.69.0/24")),
+        query("www.geo.example.", RecordType::AAAA, None),
+        query(
+            "nothing.geo.example.",
+            RecordType::TXT,
+            Some("2a01:4f8::/32"),
+        ),
+    ];
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut worker = Worker::default();
+    let mut out = Vec::new();
+    let client = Client {
+        addr: LOCAL,
+        transport: Transport::Udp,
+        day: 1,
+    };
+    for round in 0..20_000 {
+        let seed = &seeds[round % seeds.len()];
+        let mut packet = seed.clone();
+        match next() % 3 {
+            0 => packet.truncate((next() as usize) % (seed.len() + 1)),
+            1 => {
+                for _ in 0..(1 + next() % 4) {
+                    let at = (next() as usize) % packet.len();
+                    packet[at] = next() as u8;
+                }
+            }
+            _ => packet = (0..(next() % 80)).map(|_| next() as u8).collect(),
+        }
+        if let Some(len) = answer(&view, &packet, client, &mut worker, &mut out) {
+            assert!(len >= 12);
+            Message::from_vec(&out[..len])
+                .unwrap_or_else(|e| panic!("round {round}: {e}: {packet:?}"));
+        }
+    }
+}

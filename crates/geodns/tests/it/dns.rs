@@ -1,0 +1,440 @@
+//! The DNS role end to end with real clients: `kdig` (Knot's dig) against the running
+//! server of a node that monitors two local providers; failover within a second of the
+//! official change; a country override over the bus kept across a restart; truncation
+//! and TCP; usage counted exactly across a database outage and served over the bus.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::Path;
+use std::time::Duration;
+
+use bytes::Bytes;
+use geodns::consensus::ConsensusHandle;
+use geodns::reload::LiveConfig;
+use geodns_bus::wire::UsageResponse;
+use geodns_bus::{Bus, MemoryBus, run_membership, subjects};
+use geodns_store::{SqlStore, StoreConfig, UsageFilter, UsageStore};
+use geodns_test_support::{Kind, TcpProxy, TestDatabase};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::support::{load_config, until, write};
+
+struct Node {
+    dns: SocketAddr,
+    handle: ConsensusHandle,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+async fn start(bus: MemoryBus, path: &Path, monitor: bool) -> Node {
+    let config = load_config(path).await;
+    let env = std::collections::BTreeMap::new();
+    let store = SqlStore::open(geodns::storage::store_config(&config, &env).unwrap())
+        .await
+        .unwrap();
+    let cluster = geodns::bus::cluster_handle(&config);
+    let me = geodns::bus::self_info(&config);
+    let shutdown = CancellationToken::new();
+    let live = LiveConfig::new(config);
+    let tasks = TaskTracker::new();
+    let membership = run_membership(bus.clone(), me, cluster.clone(), shutdown.clone());
+    tasks.spawn(async move { membership.await.unwrap() });
+    let (task, handle) =
+        geodns::consensus::start(bus.clone(), live.clone(), cluster, None, shutdown.clone())
+            .await
+            .unwrap();
+    tasks.spawn(task);
+    if monitor {
+        geodns::monitor::start(
+            &tasks,
+            bus.clone(),
+            &live,
+            handle.clone(),
+            store.clone(),
+            false,
+            &shutdown,
+        )
+        .await
+        .unwrap();
+    }
+    let dns = geodns::dns::start(&tasks, bus, &live, handle.clone(), store, &shutdown)
+        .await
+        .unwrap();
+    Node {
+        dns,
+        handle,
+        shutdown,
+        tasks,
+    }
+}
+
+impl Node {
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.tasks.close();
+        tokio::time::timeout(Duration::from_secs(10), self.tasks.wait())
+            .await
+            .unwrap();
+    }
+}
+
+fn config_text(dir: &Path, roles: &str, storage: &str, port: u16) -> String {
+    let city = dir.join("city.mmdb");
+    let asn = dir.join("asn.mmdb");
+    if !city.exists() {
+        geodns_test_support::mmdb::write_city(&city, &geodns_test_support::mmdb::world_cities())
+            .unwrap();
+        geodns_test_support::mmdb::write_asn(&asn, &geodns_test_support::mmdb::world_asns())
+            .unwrap();
+    }
+    let big: String = (0..30)
+        .map(|i| {
+            format!(
+                "[[records]]\nname = \"big.geo.example\"\ntype = \"TXT\"\ncontent = \"{i:03}{}\"\n",
+                "x".repeat(200)
+            )
+        })
+        .collect();
+    format!(
+        r#"
+[node]
+id = "dns-it"
+roles = {roles}
+data_dir = "{data}"
+
+[listen]
+dns = "127.0.0.1:0"
+
+[storage]
+url = "{storage}"
+
+[consensus]
+single_node = true
+
+[geoip]
+city = "{city}"
+asn = "{asn}"
+
+[dns]
+zones = ["geo.example"]
+usage_flush = "1s"
+
+[monitor]
+workers = 4
+separation = "10ms"
+minimum_offline = "0s"
+
+[[checks]]
+name = "tcp"
+type = "tcp"
+kind = "site"
+port = {port}
+interval = "1s"
+timeout = "2s"
+
+[[services]]
+name = "Polkadot"
+type = "substrate_rpc"
+endpoints = ["wss://rpc.geo.example"]
+
+[[members]]
+name = "Near"
+ipv4 = "127.0.0.11"
+latitude = 50.1
+longitude = 8.7
+services = ["Polkadot"]
+
+[[members]]
+name = "Far"
+ipv4 = "127.0.0.12"
+latitude = 40.7
+longitude = -74.0
+services = ["Polkadot"]
+
+{big}"#,
+        data = dir.display(),
+        city = city.display(),
+        asn = asn.display(),
+    )
+}
+
+fn kdig(server: SocketAddr, args: &[&str]) -> String {
+    let output = std::process::Command::new("kdig")
+        .arg(format!("@{}", server.ip()))
+        .args(["-p", &server.port().to_string(), "+timeout=2", "+retry=0"])
+        .args(args)
+        .output()
+        .expect("kdig runs (knot-dnsutils; scripts/services installs it)");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn german_answer(server: SocketAddr) -> String {
+    kdig(
+        server,
+        &["rpc.geo.example", "A", "+subnet=81.2.69.0/24", "+short"],
+    )
+    .trim()
+    .to_owned()
+}
+
+fn near_is(handle: &ConsensusHandle, status: bool) -> bool {
+    let snapshot = handle.official.borrow().clone();
+    snapshot
+        .iter()
+        .any(|(key, entry)| key.member.as_str() == "Near" && entry.status == status)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kdig_sees_geo_answers_failover_within_a_second_and_a_kept_override() {
+    let dir = tempfile::tempdir().unwrap();
+    let near = tokio::net::TcpListener::bind("127.0.0.11:0").await.unwrap();
+    let port = near.local_addr().unwrap().port();
+    let far = tokio::net::TcpListener::bind(("127.0.0.12", port))
+        .await
+        .unwrap();
+    let accept = |listener: tokio::net::TcpListener| {
+        tokio::spawn(async move {
+            loop {
+                let _ = listener.accept().await;
+            }
+        })
+    };
+    let near_task = accept(near);
+    let _far_task = accept(far);
+    let storage = format!("sqlite://{}/dns.db", dir.path().display());
+    let path = write(
+        dir.path(),
+        "dns.toml",
+        &config_text(dir.path(), r#"["monitor", "dns"]"#, &storage, port),
+    );
+    let bus = MemoryBus::new("dns-it");
+    let node = start(bus.clone(), &path, true).await;
+    until("Near is officially up", Duration::from_secs(20), || {
+        near_is(&node.handle, true)
+    })
+    .await;
+    assert_eq!(german_answer(node.dns), "127.0.0.11");
+    assert_eq!(
+        kdig(
+            node.dns,
+            &["rpc.geo.example", "A", "+subnet=12.0.0.0/16", "+short"]
+        )
+        .trim(),
+        "127.0.0.12"
+    );
+    let full = kdig(node.dns, &["rpc.geo.example", "A", "+subnet=81.2.69.0/24"]);
+    assert!(full.contains("Flags: qr aa rd"), "{full}");
+    assert!(full.contains("CLIENT-SUBNET: 81.2.69.0/24/24"), "{full}");
+
+    // Near stops accepting: the monitor decides it is down; DNS follows within a second.
+    near_task.abort();
+    let _ = near_task.await;
+    until("Near is officially down", Duration::from_secs(30), || {
+        near_is(&node.handle, false)
+    })
+    .await;
+    let decided = tokio::time::Instant::now();
+    loop {
+        if german_answer(node.dns) == "127.0.0.12" {
+            break;
+        }
+        assert!(
+            decided.elapsed() < Duration::from_secs(1),
+            "DNS still answers Near 1 s after the official change"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!(
+        "failover visible {:?} after the official change was seen",
+        decided.elapsed()
+    );
+
+    // A country override over the bus, then a restart: the override is still there.
+    let update = serde_json::json!({"action": "set", "domain": "rpc.geo.example", "countryCode": "DE",
+        "override": {"memberName": "", "ipv4": "198.51.100.7", "ipv6": ""}});
+    bus.publish(subjects::OVERRIDE_UPDATE, Bytes::from(update.to_string()))
+        .await
+        .unwrap();
+    until("the override applies", Duration::from_secs(5), || {
+        german_answer(node.dns) == "198.51.100.7"
+    })
+    .await;
+    assert_eq!(
+        kdig(
+            node.dns,
+            &["rpc.geo.example", "A", "+subnet=12.0.0.0/16", "+short"]
+        )
+        .trim(),
+        "127.0.0.12"
+    );
+    node.stop().await;
+    let node = start(MemoryBus::new("dns-it"), &path, false).await;
+    assert_eq!(
+        german_answer(node.dns),
+        "198.51.100.7",
+        "the override survived the restart"
+    );
+
+    // Protocol behaviour through a real client.
+    let nx = kdig(node.dns, &["nothing.geo.example", "A"]);
+    assert!(
+        nx.contains("status: NXDOMAIN") && nx.contains("SOA"),
+        "{nx}"
+    );
+    let refused = kdig(node.dns, &["example.org", "A"]);
+    assert!(refused.contains("status: REFUSED"), "{refused}");
+    let badvers = kdig(node.dns, &["rpc.geo.example", "A", "+edns=1"]);
+    assert!(badvers.contains("BADVERS"), "{badvers}");
+    let udp = kdig(
+        node.dns,
+        &["big.geo.example", "TXT", "+notcp", "+ignore", "+noedns"],
+    );
+    assert!(udp.contains(" tc") && udp.contains("ANSWER: 0"), "{udp}");
+    let tcp = kdig(node.dns, &["big.geo.example", "TXT", "+tcp"]);
+    assert!(tcp.contains("ANSWER: 30"), "{tcp}");
+    let fallback = kdig(node.dns, &["big.geo.example", "TXT"]);
+    assert!(
+        fallback.contains("ANSWER: 30"),
+        "kdig retries over TCP after TC: {fallback}"
+    );
+    node.stop().await;
+}
+
+/// A query for `name` type A, as a resolver would send it.
+fn raw_query(id: u16, name: &str) -> Vec<u8> {
+    let mut packet = vec![
+        (id >> 8) as u8,
+        id as u8,
+        0x01,
+        0x00,
+        0,
+        1,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+    ];
+    for label in name.split('.') {
+        packet.push(label.len() as u8);
+        packet.extend_from_slice(label.as_bytes());
+    }
+    packet.extend_from_slice(&[0, 0, 1, 0, 1]);
+    packet
+}
+
+fn send_queries(server: SocketAddr, count: u16) {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut buffer = [0u8; 512];
+    for id in 0..count {
+        socket
+            .send_to(&raw_query(id, "rpc.geo.example"), server)
+            .unwrap();
+        let (len, _) = socket.recv_from(&mut buffer).unwrap();
+        assert!(len > 12 && buffer[..2] == id.to_be_bytes());
+    }
+}
+
+async fn stored_hits(store: &SqlStore) -> i64 {
+    let today = geodns::clock::now().date_naive();
+    let filter = UsageFilter::between(today.pred_opt().unwrap(), today);
+    store.usage_summary(&filter).await.unwrap().total_hits
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_query_is_counted_once_across_a_database_outage() {
+    let database = TestDatabase::create(Kind::MySql).await;
+    SqlStore::open(database.store_config())
+        .await
+        .unwrap()
+        .close()
+        .await;
+    let mut url = url::Url::parse(&database.url).unwrap();
+    let server = (url.host_str().unwrap(), url.port().unwrap_or(3306))
+        .to_socket_addrs()
+        .unwrap()
+        .next()
+        .unwrap();
+    let proxy = TcpProxy::start(server).await;
+    url.set_port(Some(proxy.addr().port())).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "dns.toml",
+        &config_text(dir.path(), r#"["dns"]"#, url.as_str(), 9),
+    );
+    let bus = MemoryBus::new("dns-it");
+    let node = start(bus.clone(), &path, false).await;
+    let direct = SqlStore::connect(StoreConfig::new(database.url.clone()))
+        .await
+        .unwrap();
+
+    let server = node.dns;
+    tokio::task::spawn_blocking(move || send_queries(server, 300))
+        .await
+        .unwrap();
+    until_hits(&direct, 300).await;
+    proxy.cut();
+    tokio::task::spawn_blocking(move || send_queries(server, 200))
+        .await
+        .unwrap();
+    // At least two flushes fail while the database is unreachable.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(stored_hits(&direct).await, 300);
+    proxy.restore();
+    until_hits(&direct, 500).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(stored_hits(&direct).await, 500, "nothing counted twice");
+
+    let today = geodns::clock::now().date_naive().to_string();
+    let request =
+        serde_json::json!({"startDate": today, "endDate": today, "domain": "rpc.geo.example"});
+    let reply = bus
+        .request(
+            subjects::USAGE_REQUEST,
+            Bytes::from(request.to_string()),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    let response: UsageResponse = serde_json::from_slice(&reply.payload).unwrap();
+    let records = response.usage_records.unwrap();
+    assert_eq!(records.iter().map(|r| r.hits).sum::<i64>(), 500);
+    assert!(
+        records
+            .iter()
+            .all(|r| r.country_code == "??" && r.country_name == "Unknown"),
+        "{records:?}"
+    );
+    let bad = serde_json::json!({"startDate": "2026-11-30", "endDate": "2026-11-01"});
+    let reply = bus
+        .request(
+            subjects::USAGE_REQUEST,
+            Bytes::from(bad.to_string()),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    let response: UsageResponse = serde_json::from_slice(&reply.payload).unwrap();
+    assert_eq!(response.error, "startDate is after endDate");
+    node.stop().await;
+    direct.close().await;
+    database.drop_now().await;
+}
+
+async fn until_hits(store: &SqlStore, want: i64) {
+    for _ in 0..100 {
+        if stored_hits(store).await >= want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "the store has {} hits, not {want}",
+        stored_hits(store).await
+    );
+}
