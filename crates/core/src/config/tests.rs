@@ -107,8 +107,12 @@ fn rule_violations_are_named() {
             "unsupported database URL `ftp://u:***@h/db`",
         ),
         (
+            "[node]\nid = \"n\"\n[[records]]\nname = \"a.example\"\ntype = \"PTR\"\ncontent = \"x\"\n",
+            "records[0].type: unsupported record type `PTR`",
+        ),
+        (
             "[node]\nid = \"n\"\n[[records]]\nname = \"a.example\"\ntype = \"SRV\"\ncontent = \"x\"\n",
-            "records[0].type: unsupported record type `SRV`",
+            "records[0].content: `x` is not a valid SRV record (expected `priority weight port target`)",
         ),
         (
             "[node]\nid = \"n\"\n[[records]]\nname = \"a.example\"\ntype = \"CNAME\"\ncontent = \"b.example.\"\n[[records]]\nname = \"a.example\"\ntype = \"TXT\"\ncontent = \"hi\"\n",

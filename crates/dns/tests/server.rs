@@ -1,0 +1,191 @@
+//! The sockets: UDP answers from several workers, TCP with its connection cap and idle
+//! timeout, a swapped view answered at once, and counters collected from every worker.
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use geodns_core::config::{Origin, SourceItems, build, parse_file};
+use geodns_dns::geo::GeoDb;
+use geodns_dns::serial::SerialBook;
+use geodns_dns::server::{Server, Settings};
+use geodns_dns::view::{Inputs, View};
+use geodns_dns::zone::Zones;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+fn view(address: &str) -> View {
+    let text = format!(
+        r#"
+[node]
+id = "dns-1"
+[dns]
+zones = ["geo.example"]
+[[services]]
+name = "S"
+type = "substrate_rpc"
+endpoints = ["wss://rpc.geo.example"]
+[[members]]
+name = "A"
+ipv4 = "{address}"
+latitude = 50.0
+longitude = 8.0
+services = ["S"]
+"#
+    );
+    let origin = Origin("test.toml".into());
+    let config = build(
+        parse_file(&text, &origin).unwrap(),
+        &origin,
+        SourceItems::default(),
+    )
+    .unwrap();
+    let zones = Zones::build(
+        &config.catalog,
+        &Default::default(),
+        &mut SerialBook::default(),
+        1,
+    );
+    let inputs = Inputs {
+        config: &config,
+        official: None,
+        runtime_overrides: &Default::default(),
+        geo: Arc::new(GeoDb::empty()),
+    };
+    View::build(zones, &inputs).0
+}
+
+fn query(id: u16) -> Vec<u8> {
+    let mut packet = vec![(id >> 8) as u8, id as u8, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in ["rpc", "geo", "example"] {
+        packet.push(label.len() as u8);
+        packet.extend_from_slice(label.as_bytes());
+    }
+    packet.extend_from_slice(&[0, 0, 1, 0, 1]);
+    packet
+}
+
+/// The A record's address at the end of a one-answer response.
+fn address(response: &[u8]) -> [u8; 4] {
+    response[response.len() - 4..].try_into().unwrap()
+}
+
+async fn start(max_tcp: u32, idle: Duration) -> (Server, Arc<ArcSwap<View>>, CancellationToken) {
+    let shared = Arc::new(ArcSwap::from_pointee(view("192.0.2.1")));
+    let settings = Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        workers: 2,
+        tcp_max_connections: max_tcp,
+        tcp_idle_timeout: idle,
+    };
+    let shutdown = CancellationToken::new();
+    let server = Server::start(&settings, shared.clone(), 20_000, shutdown.clone())
+        .await
+        .unwrap();
+    (server, shared, shutdown)
+}
+
+fn udp(server: SocketAddr, id: u16) -> Vec<u8> {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    socket.send_to(&query(id), server).unwrap();
+    let mut buffer = [0u8; 512];
+    let (len, _) = socket.recv_from(&mut buffer).unwrap();
+    buffer[..len].to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn udp_answers_follow_a_swapped_view_and_every_worker_hands_over_its_counts() {
+    let (server, shared, shutdown) = start(4, Duration::from_secs(5)).await;
+    let addr = server.local_addr;
+    let answers =
+        tokio::task::spawn_blocking(move || (0..200).map(|id| udp(addr, id)).collect::<Vec<_>>())
+            .await
+            .unwrap();
+    assert!(
+        answers
+            .iter()
+            .enumerate()
+            .all(|(id, a)| a[..2] == (id as u16).to_be_bytes())
+    );
+    assert!(answers.iter().all(|a| address(a) == [192, 0, 2, 1]));
+    shared.store(Arc::new(view("192.0.2.99")));
+    let after = tokio::task::spawn_blocking(move || udp(addr, 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        address(&after),
+        [192, 0, 2, 99],
+        "the next query sees the new view"
+    );
+    let counts = server.collect(Duration::from_secs(2)).await;
+    assert_eq!(counts.queries, 201);
+    assert_eq!(counts.hits.values().sum::<u64>(), 201);
+    assert_eq!(
+        server.collect(Duration::from_secs(2)).await.queries,
+        0,
+        "counted once"
+    );
+    shutdown.cancel();
+    server.stop().await;
+}
+
+async fn tcp_query(stream: &mut tokio::net::TcpStream, id: u16) -> Vec<u8> {
+    let packet = query(id);
+    stream
+        .write_all(&(packet.len() as u16).to_be_bytes())
+        .await
+        .unwrap();
+    stream.write_all(&packet).await.unwrap();
+    let len = stream.read_u16().await.unwrap();
+    let mut response = vec![0; usize::from(len)];
+    stream.read_exact(&mut response).await.unwrap();
+    response
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tcp_keeps_connections_to_its_cap_and_closes_idle_ones() {
+    let (server, _shared, shutdown) = start(2, Duration::from_millis(500)).await;
+    let mut first = tokio::net::TcpStream::connect(server.local_addr)
+        .await
+        .unwrap();
+    let mut second = tokio::net::TcpStream::connect(server.local_addr)
+        .await
+        .unwrap();
+    // Several queries on one connection, one after another.
+    for id in 0..3 {
+        assert_eq!(address(&tcp_query(&mut first, id).await), [192, 0, 2, 1]);
+    }
+    assert_eq!(address(&tcp_query(&mut second, 9).await), [192, 0, 2, 1]);
+    let mut third = tokio::net::TcpStream::connect(server.local_addr)
+        .await
+        .unwrap();
+    let mut byte = [0u8; 1];
+    let closed = tokio::time::timeout(Duration::from_secs(2), third.read(&mut byte))
+        .await
+        .unwrap();
+    assert!(
+        matches!(closed, Ok(0) | Err(_)),
+        "a third connection is closed at once"
+    );
+    // Idle connections are closed after the timeout, which frees the slots.
+    let idle = tokio::time::timeout(Duration::from_secs(3), first.read(&mut byte))
+        .await
+        .unwrap();
+    assert!(matches!(idle, Ok(0) | Err(_)), "idle connection closed");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let mut again = tokio::net::TcpStream::connect(server.local_addr)
+        .await
+        .unwrap();
+    assert_eq!(address(&tcp_query(&mut again, 5).await), [192, 0, 2, 1]);
+    drop(again);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let counts = server.collect(Duration::from_secs(2)).await;
+    assert_eq!(counts.queries, 5);
+    shutdown.cancel();
+    server.stop().await;
+}
