@@ -53,6 +53,20 @@ pub struct ConsensusHandle {
     observations: mpsc::Sender<Observation>,
     /// The consensus state as of the last tick (what `consensus status` reports).
     pub status: Arc<Mutex<StatusReport>>,
+    /// Official results from elsewhere (a peer's sync, the store) to merge.
+    adopt: mpsc::Sender<sync::Synced>,
+}
+
+impl ConsensusHandle {
+    /// Merges official results from `from` (entries decided later than ours win), e.g.
+    /// the open outages of the store when no peer answered at start.
+    pub async fn adopt(&self, from: &str, rows: Vec<cache::Cached>) {
+        let synced = sync::Synced {
+            from: from.to_owned(),
+            rows,
+        };
+        self.adopt.send(synced).await.ok();
+    }
 }
 
 /// The engine's rules from `[consensus]`.
@@ -134,10 +148,12 @@ pub async fn start<B: Bus>(
     }
     let (official, official_rx) = watch::channel(engine.official());
     let (observations, observations_rx) = mpsc::channel(4096);
+    let (synced_tx, synced_rx) = mpsc::channel(4);
     let status = Arc::new(Mutex::new(StatusReport::of(&engine, 0, None)));
     let handle = ConsensusHandle {
         official: official_rx,
         observations,
+        adopt: synced_tx.clone(),
         status: status.clone(),
     };
     let shell = Shell {
@@ -157,7 +173,10 @@ pub async fn start<B: Bus>(
         stale_reported: false,
     };
     let task = async move {
-        if let Err(error) = shell.run(live, observations_rx, shutdown).await {
+        if let Err(error) = shell
+            .run(live, observations_rx, (synced_tx, synced_rx), shutdown)
+            .await
+        {
             tracing::error!(error = format!("{error:#}"), "consensus stopped");
         }
     };
@@ -226,6 +245,7 @@ impl<B: Bus> Shell<B> {
         mut self,
         live: LiveConfig,
         mut observations: mpsc::Receiver<Observation>,
+        (synced_tx, mut synced): (mpsc::Sender<sync::Synced>, mpsc::Receiver<sync::Synced>),
         shutdown: CancellationToken,
     ) -> Result<(), ConsensusError> {
         let mut proposals = subscribe(&self.bus, subjects::PROPOSE).await?;
@@ -234,7 +254,6 @@ impl<B: Bus> Shell<B> {
         let status_subject = subjects::consensus_status(&self.node);
         let mut status_requests = subscribe(&self.bus, &status_subject).await?;
         let mut sync_requests = subscribe(&self.bus, subjects::OFFICIAL_SYNC).await?;
-        let (synced_tx, mut synced) = mpsc::channel(4);
         let config = live.current();
         if config.node.roles.contains(&NodeRole::Dns) {
             let trusted = config

@@ -93,6 +93,7 @@ mod tests {
             official,
             observations,
             status: Arc::default(),
+            adopt: mpsc::channel(1).0,
         };
         let no_domain = observation(CheckKind::Domain, "", "down".into());
         let error = handle.observe(no_domain).await.unwrap_err().to_string();

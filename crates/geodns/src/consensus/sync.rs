@@ -17,11 +17,11 @@ const REPLY_WAIT: Duration = Duration::from_secs(2);
 
 /// Results a peer sent, and who sent them.
 #[derive(Debug)]
-pub(super) struct Synced {
+pub(crate) struct Synced {
     /// The peer.
-    pub(super) from: String,
+    pub(crate) from: String,
     /// Its official results.
-    pub(super) rows: Vec<Cached>,
+    pub(crate) rows: Vec<Cached>,
 }
 
 /// Asks a peer for its official results now and every `interval`; sends what arrives to

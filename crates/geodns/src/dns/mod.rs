@@ -82,12 +82,17 @@ pub async fn start<B: Bus>(
     tasks.spawn(usage::run_flusher(
         server.clone(),
         live.clone(),
-        store,
+        store.clone(),
         shutdown.clone(),
     ));
     if config.geoip.downloads() {
         tasks.spawn(geoip::run_downloads(live.clone(), shutdown.clone()));
     }
+    tasks.spawn(official_from_store(
+        consensus.clone(),
+        store,
+        shutdown.clone(),
+    ));
     let loop_ = ViewLoop {
         live: live.clone(),
         official: consensus.official,
@@ -208,3 +213,50 @@ impl ViewLoop {
         }
     }
 }
+
+/// A fresh node whose peers did not answer (none up yet, or all fresh too) takes the
+/// open outages of the store as its official results, so it does not answer with a
+/// provider the collator knows is down. Peers' answers, when they come, win if newer.
+async fn official_from_store(
+    consensus: ConsensusHandle,
+    store: SqlStore,
+    shutdown: CancellationToken,
+) {
+    tokio::select! {
+        () = shutdown.cancelled() => return,
+        () = tokio::time::sleep(STORE_FALLBACK_AFTER) => {}
+    }
+    if !consensus.official.borrow().is_empty() {
+        return;
+    }
+    let outages = match geodns_store::OutageStore::current_outages(&store).await {
+        Ok(outages) => outages,
+        Err(error) => {
+            tracing::warn!(%error, "no official results from peers, and the store cannot be read");
+            return;
+        }
+    };
+    if outages.is_empty() {
+        return;
+    }
+    tracing::info!(
+        open = outages.len(),
+        "no peer answered: official results taken from the store's open outages"
+    );
+    let rows = outages
+        .into_iter()
+        .map(|outage| {
+            let entry = geodns_consensus::results::ResultEntry {
+                status: false,
+                error: outage.error,
+                data: Some(outage.data),
+                at: outage.start,
+            };
+            (outage.key, entry)
+        })
+        .collect();
+    consensus.adopt("store", rows).await;
+}
+
+/// How long a fresh node waits for a peer's official results before it reads the store.
+const STORE_FALLBACK_AFTER: Duration = Duration::from_secs(3);

@@ -21,6 +21,7 @@ use crate::support::{load_config, until, write};
 
 struct Node {
     dns: SocketAddr,
+    live: LiveConfig,
     handle: ConsensusHandle,
     shutdown: CancellationToken,
     tasks: TaskTracker,
@@ -62,6 +63,7 @@ async fn start(bus: MemoryBus, path: &Path, monitor: bool) -> Node {
         .unwrap();
     Node {
         dns,
+        live,
         handle,
         shutdown,
         tasks,
@@ -81,6 +83,7 @@ impl Node {
 fn config_text(dir: &Path, roles: &str, storage: &str, port: u16) -> String {
     let city = dir.join("city.mmdb");
     let asn = dir.join("asn.mmdb");
+    std::fs::create_dir_all(dir).unwrap();
     if !city.exists() {
         geodns_test_support::mmdb::write_city(&city, &geodns_test_support::mmdb::world_cities())
             .unwrap();
@@ -114,6 +117,8 @@ single_node = true
 [geoip]
 city = "{city}"
 asn = "{asn}"
+
+watch = "1s"
 
 [dns]
 zones = ["geo.example"]
@@ -437,4 +442,98 @@ async fn until_hits(store: &SqlStore, want: i64) {
         "the store has {} hits, not {want}",
         stored_hits(store).await
     );
+}
+
+/// The world fixture with the US network moved to Frankfurt.
+fn moved_us_to_germany(dir: &Path) {
+    let mut cities = geodns_test_support::mmdb::world_cities();
+    for city in &mut cities {
+        if city.network == "12.0.0.0/16" {
+            (city.latitude, city.longitude) = (50.11, 8.68);
+        }
+    }
+    let temporary = dir.join("city.mmdb.new");
+    geodns_test_support::mmdb::write_city(&temporary, &cities).unwrap();
+    std::fs::rename(&temporary, dir.join("city.mmdb")).unwrap();
+}
+
+fn american_answer(server: SocketAddr) -> String {
+    kdig(
+        server,
+        &["rpc.geo.example", "A", "+subnet=12.0.0.0/16", "+short"],
+    )
+    .trim()
+    .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replaced_geoip_files_maintenance_and_a_fresh_node_reading_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first");
+    let storage = format!("sqlite://{}/dns.db", dir.path().display());
+    let path = write(
+        dir.path(),
+        "first.toml",
+        &config_text(&first, r#"["dns"]"#, &storage, 9),
+    );
+    let node = start(MemoryBus::new("dns-it"), &path, false).await;
+    assert_eq!(american_answer(node.dns), "127.0.0.12");
+    moved_us_to_germany(&first);
+    until(
+        "the replaced City database is used",
+        Duration::from_secs(10),
+        || american_answer(node.dns) == "127.0.0.11",
+    )
+    .await;
+    node.live.set_maintenance("Near", true).unwrap();
+    until(
+        "Near in maintenance is not answered",
+        Duration::from_secs(5),
+        || german_answer(node.dns) == "127.0.0.12",
+    )
+    .await;
+    node.live.set_maintenance("Near", false).unwrap();
+    until("Near back from maintenance", Duration::from_secs(5), || {
+        german_answer(node.dns) == "127.0.0.11"
+    })
+    .await;
+    node.stop().await;
+
+    // A fresh node (no cache file, no peer) takes the store's open outages.
+    let store = SqlStore::open(StoreConfig::new(storage.clone()))
+        .await
+        .unwrap();
+    let key = geodns_core::records::CheckKey {
+        kind: geodns_core::model::CheckKind::Site,
+        check: "tcp".into(),
+        member: geodns_core::ids::MemberId::parse("Near").unwrap(),
+        domain: String::new(),
+        endpoint: String::new(),
+        ipv6: false,
+    };
+    let outage = geodns_core::records::OutageStart {
+        key,
+        start: geodns::clock::now(),
+        error: "refused".into(),
+        votes: Default::default(),
+        data: Default::default(),
+    };
+    geodns_store::OutageStore::open_outage(&store, &outage)
+        .await
+        .unwrap();
+    store.close().await;
+    let second = dir.path().join("second");
+    let path = write(
+        dir.path(),
+        "second.toml",
+        &config_text(&second, r#"["dns"]"#, &storage, 9),
+    );
+    let node = start(MemoryBus::new("dns-it"), &path, false).await;
+    until(
+        "the store's outage reaches the answers",
+        Duration::from_secs(10),
+        || german_answer(node.dns) == "127.0.0.12",
+    )
+    .await;
+    node.stop().await;
 }
