@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::geo::{CityInfo, GeoCache, dot};
 use crate::response::{OptOut, Owner, Response, Section, split_rcode};
-use crate::usage::{Counts, NO_MEMBER, Slot};
+use crate::usage::Counts;
 use crate::view::{FamilyView, Host, Mode, Pick, View};
 use crate::wire::{self, HEADER, MAX_NAME, Malformed, Query, Subnet, rcode, rtype};
 use crate::zone::Zones;
@@ -242,30 +242,31 @@ impl<'a> State<'a> {
             Selection::Nothing => None,
             Selection::Literal(address, label) => {
                 write(address);
-                Some(label.clone())
+                Some(label)
             }
             Selection::Nearest(best, found) => {
                 for index in &best[..found] {
                     write(&family.candidates[*index].address);
                 }
-                Some(family.candidates[best[0]].member.clone())
+                Some(&family.candidates[best[0]].member)
             }
             Selection::All => {
                 family.candidates.iter().for_each(|c| write(&c.address));
-                family.candidates.first().map(|c| c.member.clone())
+                family.candidates.first().map(|c| &c.member)
             }
         };
         if matches!(family.mode, Mode::Nearest | Mode::All) {
             counts.fallback += 1;
         }
-        counts.hit(Slot {
-            day: self.client.day,
-            host: host.name.clone(),
-            member: member.unwrap_or_else(|| Arc::from(NO_MEMBER)),
-            city,
-            asn,
+        let member = member.unwrap_or(&self.view.no_member);
+        counts.hit(
+            self.client.day,
+            &host.name,
+            member,
+            city.as_ref(),
+            asn.as_ref(),
             ipv6,
-        });
+        );
     }
 }
 

@@ -3,7 +3,6 @@
 //! whole and turned into the store's rows there.
 
 use std::collections::BTreeMap;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use chrono::{Days, NaiveDate};
@@ -37,34 +36,23 @@ fn address<T: ?Sized>(value: Option<&Arc<T>>) -> usize {
     value.map_or(0, |v| Arc::as_ptr(v).cast::<u8>() as usize)
 }
 
-impl Hash for Slot {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64((self.day as u64) << 1 | u64::from(self.ipv6));
-        state.write_usize(address(Some(&self.host)));
-        state.write_usize(address(Some(&self.member)));
-        state.write_usize(address(self.city.as_ref()));
-        state.write_usize(address(self.asn.as_ref()));
-    }
+/// A slot's identity: its day, family and pointers. Looking a hit up by it touches no
+/// reference count, so workers never contend on the shared names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SlotKey {
+    day: i32,
+    ipv6: bool,
+    host: usize,
+    member: usize,
+    city: usize,
+    asn: usize,
 }
-
-impl PartialEq for Slot {
-    fn eq(&self, other: &Self) -> bool {
-        self.day == other.day
-            && self.ipv6 == other.ipv6
-            && Arc::ptr_eq(&self.host, &other.host)
-            && Arc::ptr_eq(&self.member, &other.member)
-            && address(self.city.as_ref()) == address(other.city.as_ref())
-            && address(self.asn.as_ref()) == address(other.asn.as_ref())
-    }
-}
-
-impl Eq for Slot {}
 
 /// A worker's counters since its last hand-off.
 #[derive(Debug, Default)]
 pub struct Counts {
     /// Hits per slot.
-    pub hits: FxHashMap<Slot, u64>,
+    pub hits: FxHashMap<SlotKey, (Slot, u64)>,
     /// Queries read (answered or not).
     pub queries: u64,
     /// Responses by rcode (0..=15, 16 = BADVERS).
@@ -78,15 +66,42 @@ pub struct Counts {
 }
 
 impl Counts {
-    /// Counts one hit.
-    pub fn hit(&mut self, slot: Slot) {
-        *self.hits.entry(slot).or_insert(0) += 1;
+    /// Counts one hit; the names are cloned only the first time a slot is seen.
+    pub fn hit(
+        &mut self,
+        day: i32,
+        host: &Arc<str>,
+        member: &Arc<str>,
+        city: Option<&Arc<CityInfo>>,
+        asn: Option<&Arc<AsnInfo>>,
+        ipv6: bool,
+    ) {
+        let key = SlotKey {
+            day,
+            ipv6,
+            host: address(Some(host)),
+            member: address(Some(member)),
+            city: address(city),
+            asn: address(asn),
+        };
+        let entry = self.hits.entry(key).or_insert_with(|| {
+            let slot = Slot {
+                day,
+                host: host.clone(),
+                member: member.clone(),
+                city: city.cloned(),
+                asn: asn.cloned(),
+                ipv6,
+            };
+            (slot, 0)
+        });
+        entry.1 += 1;
     }
 
     /// Adds another worker's counters.
     pub fn merge(&mut self, other: Counts) {
-        for (slot, hits) in other.hits {
-            *self.hits.entry(slot).or_insert(0) += hits;
+        for (key, (slot, hits)) in other.hits {
+            self.hits.entry(key).or_insert((slot, 0)).1 += hits;
         }
         self.queries += other.queries;
         for (mine, theirs) in self.rcodes.iter_mut().zip(other.rcodes) {
@@ -118,9 +133,9 @@ pub fn day_of(date: NaiveDate) -> i32 {
 }
 
 /// Turns hits into store rows under `node`, summing slots with equal text.
-pub fn rows(hits: &FxHashMap<Slot, u64>, node: &NodeId) -> BTreeMap<UsageKey, i64> {
+pub fn rows(hits: &FxHashMap<SlotKey, (Slot, u64)>, node: &NodeId) -> BTreeMap<UsageKey, i64> {
     let mut out = BTreeMap::new();
-    for (slot, count) in hits {
+    for (slot, count) in hits.values() {
         let (country_code, country_name) = match &slot.city {
             Some(city) if city.country_code != *b"??" => (
                 String::from_utf8_lossy(&city.country_code).into_owned(),
@@ -169,19 +184,14 @@ mod tests {
     #[test]
     fn slots_with_equal_text_but_different_pointers_sum_into_one_row() {
         let node = NodeId::parse("dns-1").unwrap_or_else(|_| unreachable!());
-        let slot = |host: &str| Slot {
-            day: day_of(NaiveDate::from_ymd_opt(2026, 11, 29).unwrap_or_default()),
-            host: Arc::from(host),
-            member: Arc::from(NO_MEMBER),
-            city: None,
-            asn: None,
-            ipv6: false,
-        };
+        let day = day_of(NaiveDate::from_ymd_opt(2026, 11, 29).unwrap_or_default());
+        let member: Arc<str> = Arc::from(NO_MEMBER);
+        let (first, second): (Arc<str>, Arc<str>) =
+            (Arc::from("rpc.example.net"), Arc::from("rpc.example.net"));
         let mut counts = Counts::default();
-        let first = slot("rpc.example.net");
-        counts.hit(first.clone());
-        counts.hit(first);
-        counts.hit(slot("rpc.example.net"));
+        counts.hit(day, &first, &member, None, None, false);
+        counts.hit(day, &first, &member, None, None, false);
+        counts.hit(day, &second, &member, None, None, false);
         assert_eq!(counts.hits.len(), 2);
         let rows = rows(&counts.hits, &node);
         assert_eq!(rows.len(), 1);

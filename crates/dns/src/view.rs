@@ -93,6 +93,8 @@ pub struct View {
     pub answers: usize,
     /// Our EDNS UDP payload size.
     pub max_payload: u16,
+    /// The usage member of a geo query nobody answered (`(none)`).
+    pub no_member: Arc<str>,
 }
 
 /// Inputs of [`View::build`] besides the zones.
@@ -150,6 +152,7 @@ impl View {
             ttl: dns.answer_ttl,
             answers: usize::from(dns.answers.max(1)),
             max_payload: dns.max_udp_payload,
+            no_member: Arc::from(crate::usage::NO_MEMBER),
         };
         (view, unhealthy)
     }
