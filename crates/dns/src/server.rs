@@ -34,6 +34,8 @@ pub struct Shared {
     /// Bumped by the flusher: each worker then sends its counters.
     epoch: AtomicU64,
     stop: AtomicBool,
+    /// UDP workers still running.
+    alive: std::sync::atomic::AtomicUsize,
     /// Counters of closed or flushed TCP connections.
     tcp_counts: Mutex<Counts>,
     counts_tx: mpsc::UnboundedSender<Counts>,
@@ -96,6 +98,7 @@ impl Server {
             day: AtomicI32::new(day),
             epoch: AtomicU64::new(0),
             stop: AtomicBool::new(false),
+            alive: std::sync::atomic::AtomicUsize::new(0),
             tcp_counts: Mutex::new(Counts::default()),
             counts_tx,
         });
@@ -105,6 +108,7 @@ impl Server {
             sockets.push(udp_socket(local_addr)?);
         }
         let mut threads = Vec::new();
+        shared.alive.store(sockets.len(), Ordering::Relaxed);
         for (index, socket) in sockets.into_iter().enumerate() {
             let shared = shared.clone();
             let thread = std::thread::Builder::new()
@@ -151,7 +155,8 @@ impl Server {
         self.shared.epoch.fetch_add(1, Ordering::Relaxed);
         let deadline = tokio::time::Instant::now() + wait;
         let mut answered = 0;
-        while answered < self.workers {
+        // A stopped worker sent its last counters as it stopped: only running ones answer.
+        while answered < self.workers.min(self.shared.alive.load(Ordering::Relaxed)) {
             match tokio::time::timeout_at(deadline, receiver.recv()).await {
                 Ok(Some(counts)) => {
                     total.merge(counts);
@@ -159,6 +164,10 @@ impl Server {
                 }
                 _ => break,
             }
+        }
+        // Counters a worker sent as it stopped, after the first drain.
+        while let Ok(counts) = receiver.try_recv() {
+            total.merge(counts);
         }
         let tcp = std::mem::take(
             &mut *self
@@ -237,6 +246,7 @@ fn udp_worker(socket: &UdpSocket, shared: &Shared) {
             shared.counts_tx.send(worker.counts.take()).ok();
         }
         if stopping {
+            shared.alive.fetch_sub(1, Ordering::Relaxed);
             return;
         }
     }
