@@ -2,7 +2,7 @@
 //! (so the question's case is echoed), records with pre-encoded data, and the OPT record;
 //! truncates to the question with TC when the client's limit is exceeded.
 
-use crate::wire::{HEADER, Query, Subnet, rtype};
+use crate::wire::{HEADER, Query, Subnet};
 
 /// Where a record's owner name comes from.
 #[derive(Debug, Clone, Copy)]
@@ -90,12 +90,11 @@ impl<'a> Response<'a> {
         if authoritative {
             flags |= FLAG_AA;
         }
-        out.extend_from_slice(&id.to_be_bytes());
-        out.extend_from_slice(&flags.to_be_bytes());
         let question = question_end.and_then(|end| packet.get(HEADER..end));
-        let qdcount: u16 = question.is_some().into();
-        out.extend_from_slice(&qdcount.to_be_bytes());
-        out.extend_from_slice(&[0; 6]);
+        let [id0, id1] = id.to_be_bytes();
+        let [flags0, flags1] = flags.to_be_bytes();
+        let qdcount = u8::from(question.is_some());
+        out.extend_from_slice(&[id0, id1, flags0, flags1, 0, qdcount, 0, 0, 0, 0, 0, 0]);
         if let Some(question) = question {
             out.extend_from_slice(question);
         }
@@ -186,8 +185,11 @@ impl<'a> Response<'a> {
             write_opt(out, &opt);
             counts[2] += 1;
         }
-        for (i, count) in counts.iter().enumerate() {
-            out[6 + 2 * i..8 + 2 * i].copy_from_slice(&count.to_be_bytes());
+        let [a0, a1] = counts[0].to_be_bytes();
+        let [n0, n1] = counts[1].to_be_bytes();
+        let [r0, r1] = counts[2].to_be_bytes();
+        if let Some(header) = out.get_mut(6..12) {
+            header.copy_from_slice(&[a0, a1, n0, n1, r0, r1]);
         }
         out.len()
     }
@@ -198,20 +200,19 @@ fn subnet_bytes(subnet: &Subnet) -> usize {
 }
 
 fn write_opt(out: &mut Vec<u8>, opt: &OptOut) {
-    out.push(0);
-    out.extend_from_slice(&rtype::OPT.to_be_bytes());
-    out.extend_from_slice(&opt.payload.to_be_bytes());
-    let ttl = (u32::from(opt.extended_rcode) << 24) | if opt.dnssec_ok { 0x8000 } else { 0 };
-    out.extend_from_slice(&ttl.to_be_bytes());
+    // Root owner, type OPT, our payload size, extended rcode, version 0, DO.
+    let [p0, p1] = opt.payload.to_be_bytes();
+    let flags = if opt.dnssec_ok { 0x80 } else { 0 };
+    let mut record = [0, 0, 41, p0, p1, opt.extended_rcode, 0, flags, 0, 0, 0];
     let Some((subnet, scope)) = opt.subnet else {
-        out.extend_from_slice(&0u16.to_be_bytes());
+        out.extend_from_slice(&record);
         return;
     };
     let bytes = subnet_bytes(&subnet);
-    out.extend_from_slice(&((8 + bytes) as u16).to_be_bytes());
-    out.extend_from_slice(&crate::wire::OPTION_SUBNET.to_be_bytes());
-    out.extend_from_slice(&((4 + bytes) as u16).to_be_bytes());
-    let (family, octets): (u16, [u8; 16]) = match subnet.addr {
+    let [l0, l1] = ((8 + bytes) as u16).to_be_bytes();
+    record[9..11].copy_from_slice(&[l0, l1]);
+    out.extend_from_slice(&record);
+    let (family, octets): (u8, [u8; 16]) = match subnet.addr {
         std::net::IpAddr::V4(v4) => {
             let mut all = [0; 16];
             all[..4].copy_from_slice(&v4.octets());
@@ -219,9 +220,8 @@ fn write_opt(out: &mut Vec<u8>, opt: &OptOut) {
         }
         std::net::IpAddr::V6(v6) => (2, v6.octets()),
     };
-    out.extend_from_slice(&family.to_be_bytes());
-    out.push(subnet.source);
-    out.push(scope);
+    let [o0, o1] = ((4 + bytes) as u16).to_be_bytes();
+    out.extend_from_slice(&[0, 8, o0, o1, 0, family, subnet.source, scope]);
     out.extend_from_slice(&octets[..bytes]);
 }
 

@@ -192,7 +192,9 @@ pub fn parse(packet: &[u8], lower: &mut [u8; MAX_NAME]) -> Result<Query, Malform
     Ok(query)
 }
 
-/// Reads the question name (no compression allowed: nothing precedes it to point at).
+/// Reads the question name (no compression allowed: nothing precedes it to point at)
+/// and copies it into `lower` in lower case. Length bytes are below 64, so lower-casing
+/// the whole wire name only changes letters.
 fn question_name(packet: &[u8], lower: &mut [u8; MAX_NAME]) -> Option<usize> {
     let mut at = HEADER;
     loop {
@@ -200,19 +202,19 @@ fn question_name(packet: &[u8], lower: &mut [u8; MAX_NAME]) -> Option<usize> {
         if len > 63 {
             return None;
         }
-        let end = at + 1 + len;
-        if end - HEADER > MAX_NAME {
+        at += 1 + len;
+        if at - HEADER > MAX_NAME {
             return None;
         }
-        let label = packet.get(at..end)?;
-        for (slot, byte) in lower[at - HEADER..end - HEADER].iter_mut().zip(label) {
-            *slot = byte.to_ascii_lowercase();
-        }
-        at = end;
         if len == 0 {
-            return Some(at - HEADER);
+            break;
         }
     }
+    let name = packet.get(HEADER..at)?;
+    let copy = &mut lower[..name.len()];
+    copy.copy_from_slice(name);
+    copy.make_ascii_lowercase();
+    Some(name.len())
 }
 
 /// Skips a name that may be compressed; returns the offset after it and whether it was
