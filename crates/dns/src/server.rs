@@ -4,12 +4,16 @@
 //! asks (an epoch bump), so the query path shares no lock.
 
 use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::io::{IoSlice, IoSliceMut};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use arc_swap::{ArcSwap, Cache};
+use nix::errno::Errno;
+use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -209,35 +213,58 @@ impl Server {
     }
 }
 
+/// Packets read or written with one system call.
+const BATCH: usize = 32;
+/// Largest query read over UDP.
+const MAX_QUERY: usize = 4096;
+
+/// One worker: reads a batch of queries (`recvmmsg`, waiting for the first), answers each
+/// from the current view, sends the answers (`sendmmsg`).
 fn udp_worker(socket: &UdpSocket, shared: &Shared) {
+    let fd = socket.as_raw_fd();
     let mut view = Cache::new(shared.view.clone());
     let mut worker = Worker::default();
-    let mut packet = [0u8; 4096];
-    let mut out = Vec::with_capacity(4096);
+    let Ok(mut packets) =
+        Box::<[[u8; MAX_QUERY]; BATCH]>::try_from(vec![[0u8; MAX_QUERY]; BATCH].into_boxed_slice())
+    else {
+        return;
+    };
+    let mut outs: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(MAX_QUERY)).collect();
+    let mut received: [(usize, Option<SockaddrStorage>); BATCH] = [(0, None); BATCH];
+    let mut replies: [Option<SockaddrStorage>; BATCH] = [None; BATCH];
+    let mut lengths = [0usize; BATCH];
+    let mut receive_headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
+    let mut send_headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
     let mut epoch = shared.epoch.load(Ordering::Relaxed);
     loop {
-        match socket.recv_from(&mut packet) {
-            Ok((len, source)) => {
-                let client = Client {
-                    addr: source.ip(),
-                    transport: Transport::Udp,
-                    day: shared.day.load(Ordering::Relaxed),
-                };
-                let view: &Arc<View> = view.load();
-                if let Some(n) = answer(view, &packet[..len], client, &mut worker, &mut out)
-                    && let Err(error) = socket.send_to(&out[..n], source)
-                {
-                    tracing::debug!(%error, %source, "cannot send a DNS response");
-                }
+        let count = receive(fd, &mut packets, &mut receive_headers, &mut received);
+        let day = shared.day.load(Ordering::Relaxed);
+        let view: &Arc<View> = view.load();
+        let mut answered = 0;
+        for (index, (len, source)) in received[..count].iter().enumerate() {
+            let Some(addr) = source.as_ref().and_then(client_address) else {
+                continue;
+            };
+            let client = Client {
+                addr,
+                transport: Transport::Udp,
+                day,
+            };
+            let packet = &packets[index][..*len];
+            if let Some(n) = answer(view, packet, client, &mut worker, &mut outs[answered]) {
+                lengths[answered] = n;
+                replies[answered] = *source;
+                answered += 1;
             }
-            Err(error)
-                if matches!(
-                    error.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) => {}
-            Err(error) => tracing::debug!(%error, "UDP receive failed"),
+        }
+        if answered > 0 {
+            send(
+                fd,
+                &outs[..answered],
+                &lengths[..answered],
+                &replies[..answered],
+                &mut send_headers,
+            );
         }
         let now = shared.epoch.load(Ordering::Relaxed);
         let stopping = shared.stop.load(Ordering::Relaxed);
@@ -250,6 +277,73 @@ fn udp_worker(socket: &UdpSocket, shared: &Shared) {
             return;
         }
     }
+}
+
+/// Reads up to [`BATCH`] packets, waiting (up to the socket's read timeout) for the first.
+fn receive(
+    fd: std::os::fd::RawFd,
+    packets: &mut [[u8; MAX_QUERY]; BATCH],
+    headers: &mut MultiHeaders<SockaddrStorage>,
+    received: &mut [(usize, Option<SockaddrStorage>); BATCH],
+) -> usize {
+    let mut slices = packets.each_mut().map(|p| [IoSliceMut::new(p)]);
+    let results = match recvmmsg(
+        fd,
+        headers,
+        slices.iter_mut(),
+        MsgFlags::MSG_WAITFORONE,
+        None,
+    ) {
+        Ok(results) => results,
+        Err(Errno::EAGAIN | Errno::EINTR) => return 0,
+        Err(error) => {
+            tracing::debug!(%error, "UDP receive failed");
+            return 0;
+        }
+    };
+    let mut count = 0;
+    for message in results {
+        received[count] = (message.bytes, message.address);
+        count += 1;
+    }
+    count
+}
+
+/// Sends the answers; one that cannot be sent is dropped (the client retries).
+fn send(
+    fd: std::os::fd::RawFd,
+    outs: &[Vec<u8>],
+    lengths: &[usize],
+    addresses: &[Option<SockaddrStorage>],
+    headers: &mut MultiHeaders<SockaddrStorage>,
+) {
+    let slices: [[IoSlice<'_>; 1]; BATCH] = std::array::from_fn(|i| {
+        let out = outs
+            .get(i)
+            .zip(lengths.get(i))
+            .map_or(&[][..], |(out, len)| &out[..*len]);
+        [IoSlice::new(out)]
+    });
+    let count = outs.len().min(BATCH);
+    if let Err(error) = sendmmsg(
+        fd,
+        headers,
+        slices[..count].iter(),
+        addresses,
+        [],
+        MsgFlags::empty(),
+    ) {
+        tracing::debug!(%error, "cannot send DNS responses");
+    }
+}
+
+/// The client's address; an IPv4-mapped IPv6 address (a dual-stack socket) as IPv4.
+fn client_address(address: &SockaddrStorage) -> Option<IpAddr> {
+    if let Some(v4) = address.as_sockaddr_in() {
+        return Some(IpAddr::V4(v4.ip()));
+    }
+    let v6 = address.as_sockaddr_in6()?.ip();
+    Some(v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4))
 }
 
 async fn tcp_accept(
