@@ -158,10 +158,11 @@ impl ConsensusSection {
     }
 }
 
-/// Checks `[consensus]`; `embedded_bus` adds a warning about a lone monitor.
+/// Checks `[consensus]`; `embedded_bus` on a `monitor` adds a warning about a lone monitor.
 pub(super) fn validate_consensus(
     section: &ConsensusSection,
     embedded_bus: bool,
+    monitor: bool,
     origin: &Origin,
     report: &mut Report,
 ) {
@@ -205,13 +206,15 @@ pub(super) fn validate_consensus(
             _ => {}
         }
     }
-    if embedded_bus && !section.single_node {
-        report.warn(
-            "consensus: with the embedded bus this node is the only monitor; set \
-             consensus.single_node = true or its official results never change"
-                .to_owned(),
-        );
-    } else if !embedded_bus && section.auth != AuthName::Off && section.nodes.is_empty() {
+    if embedded_bus {
+        if monitor && !section.single_node {
+            report.warn(
+                "consensus: with the embedded bus this node is the only monitor; set \
+                 consensus.single_node = true or its official results never change"
+                    .to_owned(),
+            );
+        }
+    } else if section.auth != AuthName::Off && section.nodes.is_empty() {
         report.warn(format!(
             "consensus: auth = \"{}\" and no [[consensus.nodes]]: messages of other nodes \
              will be rejected",

@@ -132,6 +132,7 @@ pub fn build(
     super::consensus::validate_consensus(
         &file.consensus,
         file.bus.mode == super::BusMode::Embedded,
+        file.node.roles.contains(&crate::model::NodeRole::Monitor),
         origin,
         &mut report,
     );
