@@ -581,3 +581,32 @@ fn random_and_truncated_packets_never_panic_and_every_reply_parses() {
         }
     }
 }
+
+#[test]
+fn a_zone_serial_changes_only_when_its_content_changes() {
+    let serial = |config: &Config, book: &mut SerialBook, now: u32| {
+        let zones = Zones::build(&config.catalog, &Default::default(), book, now);
+        zones.zones()[0].serial
+    };
+    let mut book = SerialBook::default();
+    let first = serial(&config(""), &mut book, 1_800_000_000);
+    assert_eq!(
+        serial(&config(""), &mut book, 1_800_000_100),
+        first,
+        "same content, same serial"
+    );
+    let changed = config("").catalog.records.len();
+    let mut more = config("");
+    more.catalog.records.push(geodns_core::model::StaticRecord {
+        name: geodns_core::ids::Fqdn::parse("new.geo.example").unwrap(),
+        ttl: 60,
+        data: geodns_core::model::RecordData::A("192.0.2.9".parse().unwrap()),
+    });
+    assert_eq!(more.catalog.records.len(), changed + 1);
+    let next = serial(&more, &mut book, 1_800_000_200);
+    assert_eq!(
+        next, 1_800_000_200,
+        "a new record gives a new, larger serial"
+    );
+    assert!(next > first);
+}

@@ -198,10 +198,13 @@ impl ViewLoop {
                 _ = tick.tick() => {
                     self.server.shared().day.store(usage::today(), std::sync::atomic::Ordering::Relaxed);
                     let config = self.live.current();
-                    if last_check.elapsed() < config.geoip.watch || !files.changed() {
+                    if last_check.elapsed() < config.geoip.watch {
                         continue;
                     }
                     last_check = tokio::time::Instant::now();
+                    if !files.changed() {
+                        continue;
+                    }
                     let generation = builder.geo.generation + 1;
                     builder.geo = Arc::new(geoip::open(&config, generation));
                     tracing::info!(generation, "GeoIP databases reloaded");

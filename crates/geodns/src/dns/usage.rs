@@ -120,10 +120,11 @@ pub(super) async fn answer_usage<B: Bus>(
                 None => return,
             },
         };
-        let Some(reply) = message.reply.clone() else {
-            tracing::debug!("usage request without a reply subject; ignored");
-            continue;
-        };
+        // Without a reply subject the original broadcasts on `dns.usage.usageData`.
+        let reply = message
+            .reply
+            .clone()
+            .unwrap_or_else(|| geodns_bus::subjects::USAGE_DATA.to_owned());
         let response = respond(&store, &node, &message.payload).await;
         let body = serde_json::to_vec(&response).unwrap_or_default();
         if let Err(error) = bus.publish(&reply, body.into()).await {

@@ -123,6 +123,7 @@ watch = "1s"
 [dns]
 zones = ["geo.example"]
 usage_flush = "1s"
+acme_refresh = "1s"
 
 [monitor]
 workers = 4
@@ -253,6 +254,22 @@ async fn kdig_sees_geo_answers_failover_within_a_second_and_a_kept_override() {
         "failover visible {:?} after the official change was seen",
         decided.elapsed()
     );
+
+    // A fresh DNS-only node on the same bus learns the official results from a peer.
+    let fresh_dir = dir.path().join("fresh");
+    let fresh_storage = format!("sqlite://{}/dns.db", fresh_dir.display());
+    let fresh_text = config_text(&fresh_dir, r#"["dns"]"#, &fresh_storage, port)
+        .replace("id = \"dns-it\"", "id = \"dns-2\"");
+    let fresh_path = write(dir.path(), "fresh.toml", &fresh_text);
+    let fresh = start(bus.join("dns-2"), &fresh_path, false).await;
+    until(
+        "the fresh node has the official results",
+        Duration::from_secs(10),
+        || near_is(&fresh.handle, false),
+    )
+    .await;
+    assert_eq!(german_answer(fresh.dns), "127.0.0.12");
+    fresh.stop().await;
 
     // A country override over the bus, then a restart: the override is still there.
     let update = serde_json::json!({"action": "set", "domain": "rpc.geo.example", "countryCode": "DE",
