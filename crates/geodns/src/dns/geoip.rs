@@ -11,6 +11,20 @@ use tokio_util::sync::CancellationToken;
 
 use crate::reload::LiveConfig;
 
+/// Opens the configured databases again after a file changed; when they cannot be opened
+/// (a broken download, a half-copied file) the running ones stay in use.
+pub(super) fn reopen(config: &Config, generation: u64) -> Option<GeoDb> {
+    let city = config.geoip.city.as_deref().filter(|p| p.exists());
+    let asn = config.geoip.asn.as_deref().filter(|p| p.exists());
+    match GeoDb::open(city, asn, generation) {
+        Ok(db) => Some(db),
+        Err(error) => {
+            tracing::warn!(%error, "replaced GeoIP database not usable; keeping the running one");
+            None
+        }
+    }
+}
+
 /// Opens what can be opened; a database that cannot is logged and left out (answers then
 /// use the `unknown_client` policy for every client).
 pub(super) fn open(config: &Config, generation: u64) -> GeoDb {

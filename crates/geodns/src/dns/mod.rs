@@ -206,7 +206,10 @@ impl ViewLoop {
                         continue;
                     }
                     let generation = builder.geo.generation + 1;
-                    builder.geo = Arc::new(geoip::open(&config, generation));
+                    let Some(db) = geoip::reopen(&config, generation) else {
+                        continue;
+                    };
+                    builder.geo = Arc::new(db);
                     tracing::info!(generation, "GeoIP databases reloaded");
                 }
             }

@@ -502,6 +502,11 @@ async fn replaced_geoip_files_maintenance_and_a_fresh_node_reading_the_store() {
         || american_answer(node.dns) == "127.0.0.11",
     )
     .await;
+    // A broken replacement is refused: the running database stays in use.
+    std::fs::write(first.join("city.mmdb.new"), b"not a database").unwrap();
+    std::fs::rename(first.join("city.mmdb.new"), first.join("city.mmdb")).unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(american_answer(node.dns), "127.0.0.11");
     node.live.set_maintenance("Near", true).unwrap();
     until(
         "Near in maintenance is not answered",
