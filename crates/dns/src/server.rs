@@ -170,17 +170,7 @@ impl Server {
             }
         }
         // Counters a worker sent as it stopped, after the first drain.
-        while let Ok(counts) = receiver.try_recv() {
-            total.merge(counts);
-        }
-        let tcp = std::mem::take(
-            &mut *self
-                .shared
-                .tcp_counts
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        );
-        total.merge(tcp);
+        self.shared.drain(&mut receiver, &mut total);
         total
     }
 
@@ -198,18 +188,32 @@ impl Server {
         .ok();
         let mut receiver = self.counts_rx.lock().await;
         let mut total = Counts::default();
+        self.shared.drain(&mut receiver, &mut total);
+        total
+    }
+}
+
+impl Shared {
+    /// Adds a TCP connection's counters to those waiting for the flusher.
+    fn push_tcp(&self, counts: Counts) {
+        self.tcp_counts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .merge(counts);
+    }
+
+    /// Moves every waiting counter (workers' and TCP connections') into `total`.
+    fn drain(&self, receiver: &mut mpsc::UnboundedReceiver<Counts>, total: &mut Counts) {
         while let Ok(counts) = receiver.try_recv() {
             total.merge(counts);
         }
         let tcp = std::mem::take(
             &mut *self
-                .shared
                 .tcp_counts
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner),
         );
         total.merge(tcp);
-        total
     }
 }
 
@@ -379,12 +383,7 @@ async fn tcp_accept(
                 () = shutdown.cancelled() => {}
                 () = tcp_connection(stream, peer, &shared, &mut worker, idle) => {}
             }
-            let counts = worker.counts.take();
-            shared
-                .tcp_counts
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .merge(counts);
+            shared.push_tcp(worker.counts.take());
             drop(permit);
         });
     }
@@ -431,12 +430,7 @@ async fn tcp_connection(
         let now = shared.epoch.load(Ordering::Relaxed);
         if now != epoch {
             epoch = now;
-            let counts = worker.counts.take();
-            shared
-                .tcp_counts
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .merge(counts);
+            shared.push_tcp(worker.counts.take());
         }
     }
 }

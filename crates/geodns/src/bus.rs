@@ -61,3 +61,37 @@ pub fn cluster_handle(config: &Config) -> ClusterHandle {
     };
     ClusterHandle::new(config.node.id.as_str(), timing, Arc::new(crate::clock::now))
 }
+
+/// Answers requests on `requests` until `shutdown`: `respond` builds each reply body,
+/// sent to the request's reply subject, or to `no_inbox` when it has none (a request
+/// without either is dropped).
+pub async fn answer_requests<B, F, Fut>(
+    bus: B,
+    mut requests: geodns_bus::Subscription,
+    no_inbox: Option<&'static str>,
+    shutdown: tokio_util::sync::CancellationToken,
+    respond: F,
+) where
+    B: geodns_bus::Bus,
+    F: Fn(geodns_bus::BusMessage) -> Fut,
+    Fut: Future<Output = Vec<u8>>,
+{
+    let what = requests.subject().to_owned();
+    loop {
+        let message = tokio::select! {
+            () = shutdown.cancelled() => return,
+            message = requests.next() => match message {
+                Some(message) => message,
+                None => return,
+            },
+        };
+        let Some(reply) = message.reply.clone().or(no_inbox.map(str::to_owned)) else {
+            tracing::debug!(subject = %what, "request without a reply subject; ignored");
+            continue;
+        };
+        let body = respond(message).await;
+        if let Err(error) = bus.publish(&reply, body.into()).await {
+            tracing::warn!(subject = %what, %error, "cannot answer a request");
+        }
+    }
+}

@@ -104,33 +104,23 @@ pub(super) async fn flush(store: &SqlStore, pending: &mut BTreeMap<UsageKey, i64
     }
 }
 
-/// Answers `dns.usage.getUsage` until `shutdown`.
+/// Answers `dns.usage.getUsage` until `shutdown`; a request without an inbox is
+/// answered on `dns.usage.usageData`, as the original does.
 pub(super) async fn answer_usage<B: Bus>(
     bus: B,
-    mut requests: Subscription,
+    requests: Subscription,
     store: SqlStore,
     node: String,
     shutdown: CancellationToken,
 ) {
-    loop {
-        let message = tokio::select! {
-            () = shutdown.cancelled() => return,
-            message = requests.next() => match message {
-                Some(message) => message,
-                None => return,
-            },
-        };
-        // Without a reply subject the original broadcasts on `dns.usage.usageData`.
-        let reply = message
-            .reply
-            .clone()
-            .unwrap_or_else(|| geodns_bus::subjects::USAGE_DATA.to_owned());
-        let response = respond(&store, &node, &message.payload).await;
-        let body = serde_json::to_vec(&response).unwrap_or_default();
-        if let Err(error) = bus.publish(&reply, body.into()).await {
-            tracing::warn!(%error, "cannot answer a usage request");
+    let reply = |message: geodns_bus::BusMessage| {
+        let (store, node) = (store.clone(), node.clone());
+        async move {
+            serde_json::to_vec(&respond(&store, &node, &message.payload).await).unwrap_or_default()
         }
-    }
+    };
+    let no_inbox = Some(geodns_bus::subjects::USAGE_DATA);
+    crate::bus::answer_requests(bus, requests, no_inbox, shutdown, reply).await;
 }
 
 /// The reply to one request: the original's validation (10-character dates, start not

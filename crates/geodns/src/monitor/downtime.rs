@@ -11,29 +11,16 @@ use tokio_util::sync::CancellationToken;
 /// Answers requests until `shutdown`.
 pub async fn answer_downtime<B: Bus>(
     bus: B,
-    mut requests: Subscription,
+    requests: Subscription,
     store: SqlStore,
     node: String,
     shutdown: CancellationToken,
 ) {
-    loop {
-        let message = tokio::select! {
-            () = shutdown.cancelled() => return,
-            message = requests.next() => match message {
-                Some(message) => message,
-                None => return,
-            },
-        };
-        let Some(reply) = message.reply.clone() else {
-            tracing::debug!("downtime request without a reply subject; ignored");
-            continue;
-        };
-        let response = respond(&store, &node, &message).await;
-        let body = serde_json::to_vec(&response).unwrap_or_default();
-        if let Err(error) = bus.publish(&reply, body.into()).await {
-            tracing::warn!(%error, "cannot answer a downtime request");
-        }
-    }
+    let reply = |message: BusMessage| {
+        let (store, node) = (store.clone(), node.clone());
+        async move { serde_json::to_vec(&respond(&store, &node, &message).await).unwrap_or_default() }
+    };
+    crate::bus::answer_requests(bus, requests, None, shutdown, reply).await;
 }
 
 /// The reply to one request.
