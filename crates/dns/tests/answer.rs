@@ -133,46 +133,32 @@ fn view(
     View::build(zones, &inputs).0
 }
 
+/// Official results with `members` down over IPv4 (and Frankfurt up over IPv6, so the
+/// snapshot is not empty: an empty one means "nothing decided").
 fn down(members: &[&str]) -> Snapshot {
     let mut results = Results::new();
     let at = chrono::Utc.timestamp_opt(1_800_000_000, 0).unwrap();
-    for member in members {
+    let up = [("Frankfurt", true)];
+    for (member, ipv6) in members.iter().map(|m| (*m, false)).chain(up) {
         let key = CheckKey {
             kind: CheckKind::Site,
             check: "ping".into(),
             member: MemberId::parse(member).unwrap(),
             domain: String::new(),
             endpoint: String::new(),
-            ipv6: false,
+            ipv6,
         };
+        let (status, error) = (ipv6, if ipv6 { "" } else { "down" }.to_owned());
         results.set(
             key,
             ResultEntry {
-                status: false,
-                error: "down".into(),
+                status,
+                error,
                 data: None,
                 at,
             },
         );
     }
-    // Someone up, so the snapshot is not empty (an empty one means "nothing decided").
-    let key = CheckKey {
-        kind: CheckKind::Site,
-        check: "ping".into(),
-        member: MemberId::parse("Frankfurt").unwrap(),
-        domain: String::new(),
-        endpoint: String::new(),
-        ipv6: true,
-    };
-    results.set(
-        key,
-        ResultEntry {
-            status: true,
-            error: String::new(),
-            data: None,
-            at,
-        },
-    );
     (*results.snapshot()).clone()
 }
 
@@ -273,10 +259,10 @@ fn clients_in_seven_countries_get_their_nearest_member_and_the_subnet_echoed() {
 #[test]
 fn failover_maintenance_and_the_no_healthy_policies() {
     let f = fixture();
-    let config = config("");
+    let base = config("");
     let germany = "81.2.69.0/24";
     let official = down(&["Frankfurt"]);
-    let view1 = view(&config, &f.geo, &official, &CountryOverrides::new());
+    let view1 = view(&base, &f.geo, &official, &CountryOverrides::new());
     // With Frankfurt down, the next nearest to Germany is New York (6,200 km; Johannesburg
     // is 8,700).
     assert_eq!(first(&view1, germany), "192.0.2.2");
@@ -288,16 +274,16 @@ fn failover_maintenance_and_the_no_healthy_policies() {
         "Sydney",
         "Johannesburg",
     ]);
-    let nearest = view(&config, &f.geo, &all_down, &CountryOverrides::new());
+    let nearest = view(&base, &f.geo, &all_down, &CountryOverrides::new());
     assert_eq!(
         first(&nearest, germany),
         "192.0.2.1",
         "nearest regardless of health"
     );
-    let config_all = config_with("no_healthy = \"all\"");
+    let config_all = config("no_healthy = \"all\"");
     let all = view(&config_all, &f.geo, &all_down, &CountryOverrides::new());
     assert_eq!(first(&all, germany).split(',').count(), 6);
-    let config_none = config_with("no_healthy = \"none\"");
+    let config_none = config("no_healthy = \"none\"");
     let none = view(&config_none, &f.geo, &all_down, &CountryOverrides::new());
     let response = ask(
         &none,
@@ -317,16 +303,12 @@ fn failover_maintenance_and_the_no_healthy_policies() {
     let mut maintenance = Results::new();
     maintenance.set_maintenance([MemberId::parse("Frankfurt").unwrap()].into());
     let view2 = view(
-        &config,
+        &base,
         &f.geo,
         &maintenance.snapshot(),
         &CountryOverrides::new(),
     );
     assert_eq!(first(&view2, germany), "192.0.2.2");
-}
-
-fn config_with(extra: &str) -> Config {
-    config(extra)
 }
 
 #[test]
