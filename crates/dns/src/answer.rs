@@ -232,7 +232,12 @@ impl<'a> State<'a> {
             _ => self.client.addr,
         };
         let geo = &self.view.geo;
-        let city = geo.city(ip, cache);
+        let (city, network) = geo.city(ip, cache);
+        // The answer holds for the whole database network: a shorter scope lets resolvers
+        // share it more widely (RFC 7871 §7.2.1).
+        if let Some(network) = network {
+            self.scope = self.scope.min(network);
+        }
         let asn = geo.asn(ip, cache);
         let ttl = self.view.ttl;
         let mut write = |address: &[u8]| {

@@ -140,19 +140,27 @@ impl GeoDb {
         }
     }
 
-    /// Looks up the client in the City database (through `cache`).
-    pub fn city(&self, ip: IpAddr, cache: &mut GeoCache) -> Option<Arc<CityInfo>> {
-        let reader = self.city.as_ref()?;
-        let result = reader.lookup(ip).ok()?;
-        let offset = result.offset()?;
+    /// Looks up the client in the City database (through `cache`); also returns the prefix
+    /// length of the database network holding the address (every address in it gets the
+    /// same record, hence the same answer).
+    pub fn city(&self, ip: IpAddr, cache: &mut GeoCache) -> (Option<Arc<CityInfo>>, Option<u8>) {
+        let Some(result) = self.city.as_ref().and_then(|r| r.lookup(ip).ok()) else {
+            return (None, None);
+        };
+        let prefix = result.network().ok().map(|n| n.prefix());
+        let Some(offset) = result.offset() else {
+            return (None, prefix);
+        };
         let key = (self.generation, offset);
         if let Some(hit) = cache.city.get(&key) {
-            return Some(hit.clone());
+            return (Some(hit.clone()), prefix);
         }
-        let record: CityRecord<'_> = result.decode().ok()??;
+        let Some(record) = result.decode::<CityRecord<'_>>().ok().flatten() else {
+            return (None, prefix);
+        };
         let info = Arc::new(city_info(&record));
         cache.insert_city(key, info.clone());
-        Some(info)
+        (Some(info), prefix)
     }
 
     /// Looks up the client in the ASN database (through `cache`).
