@@ -64,6 +64,8 @@ pub struct UsageFilter {
     pub country: Option<String>,
     /// Only this ASN (`AS3320`).
     pub asn: Option<String>,
+    /// Only rows of this DNS node.
+    pub node: Option<String>,
 }
 
 impl UsageFilter {
@@ -76,6 +78,7 @@ impl UsageFilter {
             member: None,
             country: None,
             asn: None,
+            node: None,
         }
     }
 
@@ -87,6 +90,7 @@ impl UsageFilter {
             ("member_name", &self.member),
             ("country_code", &self.country),
             ("network_asn", &self.asn),
+            ("node_id", &self.node),
         ] {
             if let Some(value) = value {
                 sql.push_str(&format!(" AND {column} = ?"));

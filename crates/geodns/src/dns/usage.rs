@@ -124,7 +124,7 @@ pub(super) async fn answer_usage<B: Bus>(
 }
 
 /// The reply to one request: the original's validation (10-character dates, start not
-/// after end) and shape (rows summed over nodes, `nodeid` empty, `null` when none).
+/// after end) and shape (this node's rows, `nodeid` empty, `null` when none).
 pub(super) async fn respond(store: &SqlStore, node: &str, payload: &[u8]) -> UsageResponse {
     let error = |text: String| UsageResponse {
         node_id: node.to_owned(),
@@ -155,6 +155,9 @@ pub(super) async fn respond(store: &SqlStore, node: &str, payload: &[u8]) -> Usa
         domain: text(&request.domain).map(|d| d.to_ascii_lowercase()),
         member: text(&request.member_name),
         country: text(&request.country).map(|c| c.to_ascii_uppercase()),
+        // This node's own rows, as the original's local table: a collator stores each
+        // node's reply under that node, so another node's rows must not be in it.
+        node: Some(node.to_owned()),
         ..UsageFilter::between(from, to)
     };
     match store.usage_totals(&filter).await {

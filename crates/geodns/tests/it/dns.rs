@@ -412,6 +412,26 @@ async fn every_query_is_counted_once_across_a_database_outage() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(stored_hits(&direct).await, 500, "nothing counted twice");
 
+    // Another DNS node's rows in the same table are not this node's usage.
+    let other = geodns_core::records::UsageRow {
+        key: geodns_core::records::UsageKey {
+            date: geodns::clock::now().date_naive(),
+            node: geodns_core::ids::NodeId::parse("dns-other").unwrap(),
+            domain: "rpc.geo.example".into(),
+            member: "Far".into(),
+            asn: String::new(),
+            network: String::new(),
+            country_code: "??".into(),
+            country_name: "Unknown".into(),
+            ipv6: false,
+        },
+        hits: 7,
+    };
+    let written = direct
+        .write_usage(&[other], geodns_store::WriteMode::Add)
+        .await
+        .unwrap();
+    assert!(written.failed.is_empty());
     let today = geodns::clock::now().date_naive().to_string();
     let request =
         serde_json::json!({"startDate": today, "endDate": today, "domain": "rpc.geo.example"});

@@ -40,6 +40,7 @@ suite!(
     usage::concurrent_writers_end_with_the_exact_sum,
     usage::hostile_strings_round_trip,
     usage::a_refused_row_does_not_lose_the_rest,
+    usage::totals_sum_over_nodes_or_keep_one_node,
     outages::open_twice_is_a_no_op,
     outages::close_without_open_reports_nothing_to_close,
     outages::resolved_outages_stay_visible,

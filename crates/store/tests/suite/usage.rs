@@ -341,3 +341,34 @@ pub async fn a_refused_row_does_not_lose_the_rest(store: SqlStore, kind: Kind) {
     );
     assert_eq!(total(&store).await, 10);
 }
+
+/// Totals per counter key (what `dns.usage.getUsage` answers with): summed over nodes, or
+/// one node's rows only; IPv4 and IPv6 apart.
+pub async fn totals_sum_over_nodes_or_keep_one_node(store: SqlStore, _: Kind) {
+    let mut other = key(day(3), "Stake Plus", "DE");
+    other.node = NodeId::parse("dns-2").unwrap();
+    let mut v6 = key(day(3), "Stake Plus", "DE");
+    v6.ipv6 = true;
+    let rows = [
+        row(key(day(3), "Stake Plus", "DE"), 5),
+        row(other, 7),
+        row(v6, 2),
+    ];
+    store.write_usage(&rows, WriteMode::Add).await.unwrap();
+    let all = store
+        .usage_totals(&UsageFilter::between(day(1), day(30)))
+        .await
+        .unwrap();
+    let hits: Vec<(bool, i64)> = all.iter().map(|t| (t.ipv6, t.hits)).collect();
+    assert_eq!(hits, [(false, 12), (true, 2)]);
+    assert_eq!(
+        (all[0].member.as_str(), all[0].asn.as_str()),
+        ("Stake Plus", "AS3320")
+    );
+    let mine = UsageFilter {
+        node: Some("dns-2".into()),
+        ..UsageFilter::between(day(1), day(30))
+    };
+    let mine = store.usage_totals(&mine).await.unwrap();
+    assert_eq!(mine.iter().map(|t| t.hits).collect::<Vec<_>>(), [7]);
+}
