@@ -463,48 +463,6 @@ impl<B: Bus> Shell<B> {
         }
     }
 
-    /// Answers a sync request with the official results, when there are any.
-    async fn answer_sync(&self, request: BusMessage) {
-        let official = self.engine.official();
-        let (Some(reply), false) = (request.reply, official.is_empty()) else {
-            return;
-        };
-        let body = cache::encode(&self.node, &official, crate::clock::now());
-        if let Err(error) = self.bus.publish(&reply, Bytes::from(body)).await {
-            tracing::debug!(%error, "cannot answer an official-results sync");
-        }
-    }
-
-    /// Adopts a peer's newer official results.
-    fn merge(&mut self, synced: sync::Synced) {
-        let changed = self.engine.merge_official(synced.rows);
-        self.confirmed_at = tokio::time::Instant::now();
-        self.stale_reported = false;
-        if changed > 0 {
-            tracing::info!(from = %synced.from, changed, "official results updated from a peer");
-            self.official.send_replace(self.engine.official());
-        }
-    }
-
-    /// Logs once when a DNS node's official results have not been confirmed for longer
-    /// than `[dns] max_snapshot_age` (a node that votes confirms them itself).
-    fn report_staleness(&mut self) {
-        let config = self.live_config.current();
-        let roles = &config.node.roles;
-        if !roles.contains(&NodeRole::Dns) || roles.contains(&NodeRole::Monitor) {
-            return;
-        }
-        let age = self.confirmed_at.elapsed();
-        if age > config.dns.max_snapshot_age && !self.stale_reported {
-            self.stale_reported = true;
-            tracing::warn!(
-                age_secs = age.as_secs(),
-                limit_secs = config.dns.max_snapshot_age.as_secs(),
-                "official results are stale: no decision or peer sync confirmed them lately"
-            );
-        }
-    }
-
     fn report(&self) -> StatusReport {
         let collator = self.collator.as_ref().map(CollatorQueue::report);
         let mut report = StatusReport::of(&self.engine, self.malformed.total, collator);
