@@ -18,36 +18,26 @@ impl Probe for EthRpcOptions {
         env: &Env,
         data: &mut Map<String, Value>,
     ) -> Result<(), Failure> {
-        sequence(self, target, env, data).await
+        let url = target.endpoint.as_ref().ok_or_else(|| {
+            Failure::new(Reason::Config, "an eth_rpc check needs an endpoint URL")
+        })?;
+        let addr = socket(target, None)?;
+        let mut rpc = match url.scheme() {
+            "ws" | "wss" => {
+                let limit = self.connect_timeout;
+                Rpc::websocket(env.tls.clone(), url, addr, limit, limit, env.now()).await?
+            }
+            _ => Rpc::http(&env.tls, url, addr, self.connect_timeout)?,
+        };
+        let result = calls(
+            &mut rpc,
+            target.network.as_deref().unwrap_or_default(),
+            data,
+        )
+        .await;
+        rpc.close().await;
+        result
     }
-}
-
-async fn sequence(
-    options: &EthRpcOptions,
-    target: &Target,
-    env: &Env,
-    data: &mut Map<String, Value>,
-) -> Result<(), Failure> {
-    let url = target
-        .endpoint
-        .as_ref()
-        .ok_or_else(|| Failure::new(Reason::Config, "an eth_rpc check needs an endpoint URL"))?;
-    let addr = socket(target, None)?;
-    let mut rpc = match url.scheme() {
-        "ws" | "wss" => {
-            let limit = options.connect_timeout;
-            Rpc::websocket(env.tls.clone(), url, addr, limit, limit, env.now()).await?
-        }
-        _ => Rpc::http(&env.tls, url, addr, options.connect_timeout)?,
-    };
-    let result = calls(
-        &mut rpc,
-        target.network.as_deref().unwrap_or_default(),
-        data,
-    )
-    .await;
-    rpc.close().await;
-    result
 }
 
 async fn calls(rpc: &mut Rpc, network: &str, data: &mut Map<String, Value>) -> Result<(), Failure> {

@@ -18,7 +18,31 @@ impl Probe for SubstrateRpcOptions {
         env: &Env,
         data: &mut Map<String, Value>,
     ) -> Result<(), Failure> {
-        sequence(self, target, env, data).await
+        let url = target.endpoint.as_ref().ok_or_else(|| {
+            Failure::new(
+                Reason::Config,
+                "a substrate_rpc check needs an endpoint URL",
+            )
+        })?;
+        let expected = Expected {
+            network: target.network.as_deref().unwrap_or_default(),
+            state_root: target.state_root.as_deref(),
+        };
+        let addr = socket(target, None)?;
+        let mut rpc = Rpc::websocket(
+            env.tls.clone(),
+            url,
+            addr,
+            self.connect_timeout,
+            self.read_timeout,
+            env.now(),
+        )
+        .await?;
+        let result = calls(self, &mut rpc, &expected, data).await;
+        rpc.close().await;
+        let best = result?;
+        data.insert("BestBlock".into(), json!(best));
+        compare_heads(self, target, env, best, data)
     }
 }
 
@@ -26,39 +50,6 @@ impl Probe for SubstrateRpcOptions {
 struct Expected<'a> {
     network: &'a str,
     state_root: Option<&'a str>,
-}
-
-async fn sequence(
-    options: &SubstrateRpcOptions,
-    target: &Target,
-    env: &Env,
-    data: &mut Map<String, Value>,
-) -> Result<(), Failure> {
-    let url = target.endpoint.as_ref().ok_or_else(|| {
-        Failure::new(
-            Reason::Config,
-            "a substrate_rpc check needs an endpoint URL",
-        )
-    })?;
-    let expected = Expected {
-        network: target.network.as_deref().unwrap_or_default(),
-        state_root: target.state_root.as_deref(),
-    };
-    let addr = socket(target, None)?;
-    let mut rpc = Rpc::websocket(
-        env.tls.clone(),
-        url,
-        addr,
-        options.connect_timeout,
-        options.read_timeout,
-        env.now(),
-    )
-    .await?;
-    let result = calls(options, &mut rpc, &expected, data).await;
-    rpc.close().await;
-    let best = result?;
-    data.insert("BestBlock".into(), json!(best));
-    compare_heads(options, target, env, best, data)
 }
 
 /// The calls; the best block number when all passed.

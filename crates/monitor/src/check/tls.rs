@@ -15,38 +15,30 @@ impl Probe for TlsOptions {
         env: &Env,
         data: &mut Map<String, Value>,
     ) -> Result<(), Failure> {
-        handshake(self, target, env, data).await
+        let addr = socket(target, Some(target.port.unwrap_or(443)))?;
+        data.insert("Port".into(), json!(addr.port()));
+        let started = tokio::time::Instant::now();
+        let tcp = connect::tcp(addr, self.connect_timeout).await?;
+        let left = self.connect_timeout.saturating_sub(started.elapsed());
+        let now = env.now();
+        let stream = connect::tls(env.tls.clone(), tcp, &target.domain, left, now).await?;
+        let expiry = connect::leaf_expiry(&stream)?;
+        let left = expiry - now;
+        let days = left.num_days();
+        data.insert("ExpiryTimestamp".into(), json!(expiry.timestamp()));
+        data.insert("DaysUntilExpiry".into(), json!(days));
+        let minimum =
+            chrono::Duration::from_std(self.min_validity).unwrap_or(chrono::Duration::MAX);
+        if left < minimum {
+            return Err(Failure::new(
+                Reason::Expiry,
+                format!(
+                    "certificate expires in {days} days ({}), less than the {} days required",
+                    expiry.format("%Y-%m-%d %H:%M UTC"),
+                    minimum.num_days()
+                ),
+            ));
+        }
+        Ok(())
     }
-}
-
-async fn handshake(
-    options: &TlsOptions,
-    target: &Target,
-    env: &Env,
-    data: &mut Map<String, serde_json::Value>,
-) -> Result<(), Failure> {
-    let addr = socket(target, Some(target.port.unwrap_or(443)))?;
-    data.insert("Port".into(), json!(addr.port()));
-    let started = tokio::time::Instant::now();
-    let tcp = connect::tcp(addr, options.connect_timeout).await?;
-    let left = options.connect_timeout.saturating_sub(started.elapsed());
-    let now = env.now();
-    let stream = connect::tls(env.tls.clone(), tcp, &target.domain, left, now).await?;
-    let expiry = connect::leaf_expiry(&stream)?;
-    let left = expiry - now;
-    let days = left.num_days();
-    data.insert("ExpiryTimestamp".into(), json!(expiry.timestamp()));
-    data.insert("DaysUntilExpiry".into(), json!(days));
-    let minimum = chrono::Duration::from_std(options.min_validity).unwrap_or(chrono::Duration::MAX);
-    if left < minimum {
-        return Err(Failure::new(
-            Reason::Expiry,
-            format!(
-                "certificate expires in {days} days ({}), less than the {} days required",
-                expiry.format("%Y-%m-%d %H:%M UTC"),
-                minimum.num_days()
-            ),
-        ));
-    }
-    Ok(())
 }
