@@ -53,7 +53,7 @@ fn view() -> &'static View {
             runtime_overrides: &Default::default(),
             geo: Arc::new(GeoDb::empty()),
         };
-        View::build(zones, &inputs).0
+        View::build(Arc::new(zones), &inputs).0
     })
 }
 

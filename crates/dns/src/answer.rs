@@ -196,7 +196,7 @@ impl<'a> State<'a> {
             };
             let target: &'n [u8] = &cname.data[0];
             // The target's data starts after the owner pointer and the fixed fields.
-            let at = response.len() + 12;
+            let at = response.position() + 12;
             response.record(
                 Section::Answer,
                 Owner::Pointer(offset),
@@ -232,9 +232,9 @@ impl<'a> State<'a> {
             _ => self.client.addr,
         };
         let geo = &self.view.geo;
-        let (city, network) = geo.city(ip, cache);
         // The answer holds for the whole database network: a shorter scope lets resolvers
-        // share it more widely (RFC 7871 §7.2.1).
+        // share it more widely (RFC 7871 §7.2.1). Only needed when the answer has a scope.
+        let (city, network) = geo.city(ip, cache, self.scope > 0);
         if let Some(network) = network {
             self.scope = self.scope.min(network);
         }

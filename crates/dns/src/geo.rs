@@ -140,14 +140,21 @@ impl GeoDb {
         }
     }
 
-    /// Looks up the client in the City database (through `cache`); also returns the prefix
-    /// length of the database network holding the address (every address in it gets the
-    /// same record, hence the same answer).
-    pub fn city(&self, ip: IpAddr, cache: &mut GeoCache) -> (Option<Arc<CityInfo>>, Option<u8>) {
+    /// Looks up the client in the City database (through `cache`); with `network`, also the
+    /// prefix length of the database network holding the address (every address in it gets
+    /// the same record, hence the same answer).
+    pub fn city(
+        &self,
+        ip: IpAddr,
+        cache: &mut GeoCache,
+        network: bool,
+    ) -> (Option<Arc<CityInfo>>, Option<u8>) {
         let Some(result) = self.city.as_ref().and_then(|r| r.lookup(ip).ok()) else {
             return (None, None);
         };
-        let prefix = result.network().ok().map(|n| n.prefix());
+        let prefix = network
+            .then(|| result.network().ok().map(|n| n.prefix()))
+            .flatten();
         let Some(offset) = result.offset() else {
             return (None, prefix);
         };

@@ -107,14 +107,9 @@ impl<'a> Response<'a> {
         }
     }
 
-    /// Current length, for pointers to names written next.
-    pub fn len(&self) -> usize {
+    /// Offset of the next byte written, for pointers to names written next.
+    pub fn position(&self) -> usize {
         self.out.len()
-    }
-
-    /// Nothing but the header and question.
-    pub fn is_empty(&self) -> bool {
-        self.out.len() == self.question_end
     }
 
     /// Sets the response code (low four bits).

@@ -47,11 +47,6 @@ impl SerialBook {
     pub fn take_changed(&mut self) -> bool {
         std::mem::take(&mut self.changed)
     }
-
-    /// The entry of a zone.
-    pub fn get(&self, zone: &str) -> Option<Entry> {
-        self.zones.get(zone).copied()
-    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,6 @@
 //! the configuration, the official results, the overrides or the databases change.
 
 use std::collections::BTreeSet;
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use geodns_consensus::results::{Family, Snapshot};
@@ -82,7 +81,7 @@ pub struct Host {
 #[derive(Debug)]
 pub struct View {
     /// Zones and static records.
-    pub zones: Zones,
+    pub zones: Arc<Zones>,
     /// Geo-routed hostnames, indexed like `zones.geo_names`.
     pub hosts: Vec<Host>,
     /// GeoIP databases.
@@ -123,7 +122,7 @@ pub struct Unhealthy {
 
 impl View {
     /// Builds the view; also returns the hostnames answered by a fallback.
-    pub fn build(zones: Zones, inputs: &Inputs<'_>) -> (View, Vec<Unhealthy>) {
+    pub fn build(zones: Arc<Zones>, inputs: &Inputs<'_>) -> (View, Vec<Unhealthy>) {
         let mut unhealthy = Vec::new();
         let hosts = zones
             .geo_names
@@ -315,12 +314,4 @@ fn resolve(
 
 fn same_member(candidate: &str, member: &MemberId) -> bool {
     candidate.eq_ignore_ascii_case(member.as_str())
-}
-
-/// The record data of an address.
-pub fn address_bytes(ip: IpAddr) -> Box<[u8]> {
-    match ip {
-        IpAddr::V4(v4) => Box::new(v4.octets()),
-        IpAddr::V6(v6) => Box::new(v6.octets()),
-    }
 }

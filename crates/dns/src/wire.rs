@@ -34,10 +34,6 @@ pub mod rtype {
     pub const IXFR: u16 = 251;
     /// Zone transfer.
     pub const AXFR: u16 = 252;
-    /// Mailbox records (obsolete meta type).
-    pub const MAILB: u16 = 253;
-    /// Mail agent records (obsolete meta type).
-    pub const MAILA: u16 = 254;
     /// Any type.
     pub const ANY: u16 = 255;
     /// Certification authority authorisation.
@@ -50,8 +46,6 @@ pub mod rcode {
     pub const NOERROR: u16 = 0;
     /// The query could not be read.
     pub const FORMERR: u16 = 1;
-    /// Server failure.
-    pub const SERVFAIL: u16 = 2;
     /// The name does not exist.
     pub const NXDOMAIN: u16 = 3;
     /// Opcode not implemented.

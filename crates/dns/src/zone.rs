@@ -52,8 +52,6 @@ impl Node {
 pub struct Zone {
     /// Apex, lower-case wire form.
     pub apex: Box<[u8]>,
-    /// Apex in presentation form.
-    pub name: String,
     /// SOA RDATA (serial included).
     pub soa: Box<[u8]>,
     /// TTL of the SOA record in answers.
@@ -232,7 +230,6 @@ impl Zones {
         let minimum = u32::from_be_bytes([soa[at + 16], soa[at + 17], soa[at + 18], soa[at + 19]]);
         self.zones.push(Zone {
             apex: key,
-            name: apex.to_string(),
             soa,
             soa_ttl,
             negative_ttl: soa_ttl.min(minimum),

@@ -130,7 +130,7 @@ fn view(
         runtime_overrides: overrides,
         geo: geo.clone(),
     };
-    View::build(zones, &inputs).0
+    View::build(Arc::new(zones), &inputs).0
 }
 
 /// Official results with `members` down over IPv4 (and Frankfurt up over IPv6, so the
@@ -333,6 +333,8 @@ fn clients_without_a_location_use_the_policy_and_ipv6_answers_only_members_with_
         1,
         "a loopback client still gets an answer"
     );
+    // The members' centroid lies near 33°N 3°E (Algeria): Frankfurt is the nearest.
+    assert_eq!(addresses(&unknown), ["192.0.2.1"]);
     let placed = config("unknown_client = { latitude = -33.0, longitude = 150.0 }");
     let placed = view(
         &placed,

@@ -54,7 +54,7 @@ services = ["S"]
         runtime_overrides: &Default::default(),
         geo: Arc::new(GeoDb::empty()),
     };
-    View::build(zones, &inputs).0
+    View::build(Arc::new(zones), &inputs).0
 }
 
 fn query(id: u16) -> Vec<u8> {

@@ -11,37 +11,35 @@ use tokio_util::sync::CancellationToken;
 
 use crate::reload::LiveConfig;
 
+/// Opens the configured databases that exist (a missing one is left out).
+fn try_open(config: &Config, generation: u64) -> Result<GeoDb, geodns_dns::geo::GeoError> {
+    let city = config.geoip.city.as_deref().filter(|p| p.exists());
+    let asn = config.geoip.asn.as_deref().filter(|p| p.exists());
+    GeoDb::open(city, asn, generation)
+}
+
 /// Opens the configured databases again after a file changed; when they cannot be opened
 /// (a broken download, a half-copied file) the running ones stay in use.
 pub(super) fn reopen(config: &Config, generation: u64) -> Option<GeoDb> {
-    let city = config.geoip.city.as_deref().filter(|p| p.exists());
-    let asn = config.geoip.asn.as_deref().filter(|p| p.exists());
-    match GeoDb::open(city, asn, generation) {
-        Ok(db) => Some(db),
-        Err(error) => {
-            tracing::warn!(%error, "replaced GeoIP database not usable; keeping the running one");
-            None
-        }
-    }
+    try_open(config, generation)
+        .inspect_err(|error| {
+            tracing::warn!(%error, "replaced GeoIP database not usable; keeping the running one")
+        })
+        .ok()
 }
 
 /// Opens what can be opened; a database that cannot is logged and left out (answers then
 /// use the `unknown_client` policy for every client).
 pub(super) fn open(config: &Config, generation: u64) -> GeoDb {
-    let city = config.geoip.city.as_deref().filter(|p| p.exists());
-    let asn = config.geoip.asn.as_deref().filter(|p| p.exists());
     for (name, path) in [("city", &config.geoip.city), ("asn", &config.geoip.asn)] {
         if let Some(path) = path.as_ref().filter(|p| !p.exists()) {
             tracing::warn!(database = name, path = %path.display(), "GeoIP database missing");
         }
     }
-    match GeoDb::open(city, asn, generation) {
-        Ok(db) => db,
-        Err(error) => {
-            tracing::warn!(%error, "GeoIP databases not used");
-            GeoDb::empty()
-        }
-    }
+    try_open(config, generation).unwrap_or_else(|error| {
+        tracing::warn!(%error, "GeoIP databases not used");
+        GeoDb::empty()
+    })
 }
 
 /// Modification times of the configured files, to notice replacements.

@@ -51,6 +51,7 @@ pub async fn start<B: Bus>(
         overrides: runtime,
         geo,
         data_dir: data_dir.clone(),
+        zones: None,
     };
     let official = consensus.official.borrow().clone();
     let view = Arc::new(ArcSwap::from_pointee(builder.build(&config, &official)));
@@ -130,24 +131,17 @@ struct ViewBuilder {
     overrides: CountryOverrides,
     geo: Arc<GeoDb>,
     data_dir: std::path::PathBuf,
+    /// The zones of the current configuration and ACME texts; `None` when one of them
+    /// changed. Health, override and GeoIP changes reuse them.
+    zones: Option<Arc<Zones>>,
 }
 
 impl ViewBuilder {
     fn build(&mut self, config: &Config, official: &Snapshot) -> View {
-        let now = crate::clock::now()
-            .timestamp()
-            .clamp(0, i64::from(u32::MAX)) as u32;
-        let zones = Zones::build(&config.catalog, &self.acme, &mut self.serials, now);
-        for warning in &zones.warnings {
-            tracing::warn!(%warning, "zone");
-        }
-        if self.serials.take_changed() {
-            let bytes = serde_json::to_vec_pretty(&self.serials).unwrap_or_default();
-            let path = self.data_dir.join(SERIALS);
-            if let Err(error) = crate::consensus::cache::write_atomically(&path, &bytes, false) {
-                tracing::warn!(path = %path.display(), %error, "cannot save the zone serials");
-            }
-        }
+        let zones = match &self.zones {
+            Some(zones) => zones.clone(),
+            None => self.build_zones(config),
+        };
         let inputs = Inputs {
             config,
             official: Some(official),
@@ -164,6 +158,31 @@ impl ViewBuilder {
             tracing::warn!(host = %item.host, ipv6 = item.ipv6, answer, "no healthy member");
         }
         view
+    }
+
+    /// Builds the zones (and saves serials that changed).
+    fn build_zones(&mut self, config: &Config) -> Arc<Zones> {
+        let now = crate::clock::now()
+            .timestamp()
+            .clamp(0, i64::from(u32::MAX)) as u32;
+        let zones = Arc::new(Zones::build(
+            &config.catalog,
+            &self.acme,
+            &mut self.serials,
+            now,
+        ));
+        for warning in &zones.warnings {
+            tracing::warn!(%warning, "zone");
+        }
+        if self.serials.take_changed() {
+            let bytes = serde_json::to_vec_pretty(&self.serials).unwrap_or_default();
+            let path = self.data_dir.join(SERIALS);
+            if let Err(error) = crate::consensus::cache::write_atomically(&path, &bytes, false) {
+                tracing::warn!(path = %path.display(), %error, "cannot save the zone serials");
+            }
+        }
+        self.zones = Some(zones.clone());
+        zones
     }
 }
 
@@ -188,8 +207,12 @@ impl ViewLoop {
                 Ok(()) = self.official.changed() => {}
                 Ok(()) = configs.changed() => {
                     files = geoip::Files::of(&self.live.current());
+                    builder.zones = None;
                 }
-                Some(fetched) = self.acme.recv() => builder.acme = fetched,
+                Some(fetched) = self.acme.recv() => {
+                    builder.acme = fetched;
+                    builder.zones = None;
+                }
                 Some(message) = self.overrides.next() => {
                     if !overrides::apply(&mut builder.overrides, &message.payload, &builder.data_dir) {
                         continue;
