@@ -82,7 +82,23 @@ impl UsageFilter {
         }
     }
 
-    pub(crate) fn where_clause(&self) -> (String, Vec<String>) {
+    /// `{head} FROM requests WHERE … {tail}` in `backend`'s dialect, the filter's values bound.
+    pub(crate) fn statement(
+        &self,
+        backend: Backend,
+        head: &str,
+        tail: &str,
+    ) -> sqlx::query::Query<'static, sqlx::Any, AnyArguments> {
+        let (where_sql, values) = self.where_clause();
+        let sql = format!("{head} FROM requests{where_sql}{tail}");
+        let mut query = sqlx::query(AssertSqlSafe(backend.sql(&sql).into_owned()));
+        for value in values {
+            query = query.bind(value);
+        }
+        query
+    }
+
+    fn where_clause(&self) -> (String, Vec<String>) {
         let mut sql = String::from(" WHERE date >= ? AND date <= ?");
         let mut values = vec![self.from.to_string(), self.to.to_string()];
         for (column, value) in [
@@ -400,18 +416,12 @@ impl UsageStore for SqlStore {
 
     async fn usage(&self, filter: &UsageFilter, group: UsageGroup) -> Result<Vec<UsageBucket>> {
         let (key, label) = group.columns();
-        let (where_sql, values) = filter.where_clause();
         let hits = self.backend.int("SUM(hits)");
-        let sql = format!(
-            "SELECT date, {key} AS bucket_key, {label} AS bucket_label, {hits} AS hits FROM requests{where_sql} \
-             GROUP BY date, {key}, {label} ORDER BY date, hits DESC, bucket_key"
-        );
-        let sql = self.backend.sql(&sql).into_owned();
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for value in values {
-            query = query.bind(value);
-        }
-        let rows = query
+        let head =
+            format!("SELECT date, {key} AS bucket_key, {label} AS bucket_label, {hits} AS hits");
+        let tail = format!(" GROUP BY date, {key}, {label} ORDER BY date, hits DESC, bucket_key");
+        let rows = filter
+            .statement(self.backend, &head, &tail)
             .fetch_all(&self.pool)
             .await
             .map_err(db("query usage"))?;
@@ -419,10 +429,7 @@ impl UsageStore for SqlStore {
             .map(|row| {
                 let date: String = row.try_get("date").map_err(db("decode usage"))?;
                 Ok(UsageBucket {
-                    date: date.parse().map_err(|_| StoreError::BadRow {
-                        table: "requests",
-                        reason: format!("date `{date}`"),
-                    })?,
+                    date: parse_date(&date)?,
                     key: row.try_get("bucket_key").map_err(db("decode usage"))?,
                     label: row.try_get("bucket_label").map_err(db("decode usage"))?,
                     hits: row.try_get("hits").map_err(db("decode usage"))?,
@@ -432,22 +439,17 @@ impl UsageStore for SqlStore {
     }
 
     async fn usage_summary(&self, filter: &UsageFilter) -> Result<UsageSummary> {
-        let (where_sql, values) = filter.where_clause();
         let hits = self.backend.int("COALESCE(SUM(hits), 0)");
         let count = |column: &str| self.backend.int(&format!("COUNT(DISTINCT {column})"));
-        let sql = format!(
-            "SELECT {hits} AS total, {} AS countries, {} AS asns, {} AS members, {} AS domains FROM requests{where_sql}",
+        let head = format!(
+            "SELECT {hits} AS total, {} AS countries, {} AS asns, {} AS members, {} AS domains",
             count("country_code"),
             count("network_asn"),
             count("member_name"),
             count("domain_name"),
         );
-        let sql = self.backend.sql(&sql).into_owned();
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for value in values {
-            query = query.bind(value);
-        }
-        let row = query
+        let row = filter
+            .statement(self.backend, &head, "")
             .fetch_one(&self.pool)
             .await
             .map_err(db("summarise usage"))?;
@@ -463,4 +465,12 @@ impl UsageStore for SqlStore {
             domains: get("domains")?,
         })
     }
+}
+
+/// A `requests.date` value (`YYYY-MM-DD`).
+pub(crate) fn parse_date(text: &str) -> Result<NaiveDate> {
+    text.parse().map_err(|_| StoreError::BadRow {
+        table: "requests",
+        reason: format!("date `{text}`"),
+    })
 }

@@ -2,12 +2,12 @@
 //! answers with): what a DNS node reports of its own table, or a collator of all nodes.
 
 use chrono::NaiveDate;
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::Row;
 
 use crate::connect::SqlStore;
-use crate::error::{StoreError, db};
+use crate::error::db;
 use crate::traits::Result;
-use crate::usage::UsageFilter;
+use crate::usage::{UsageFilter, parse_date};
 
 /// Hits of one counter key, summed over nodes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,19 +37,15 @@ const KEY: &str = "date, domain_name, member_name, country_code, network_asn, ne
 impl SqlStore {
     /// Rows matching `filter`, summed over nodes, ordered by key.
     pub async fn usage_totals(&self, filter: &UsageFilter) -> Result<Vec<UsageTotal>> {
-        let (where_sql, values) = filter.where_clause();
         let hits = self.backend.int("SUM(hits)");
         let ipv6 = self.backend.int("is_ipv6");
-        let sql = format!(
+        let head = format!(
             "SELECT date, domain_name, member_name, country_code, network_asn, network_name, \
-             country_name, {ipv6} AS ipv6, {hits} AS hits FROM requests{where_sql} GROUP BY {KEY} ORDER BY {KEY}"
+             country_name, {ipv6} AS ipv6, {hits} AS hits"
         );
-        let sql = self.backend.sql(&sql).into_owned();
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for value in values {
-            query = query.bind(value);
-        }
-        let rows = query
+        let tail = format!(" GROUP BY {KEY} ORDER BY {KEY}");
+        let rows = filter
+            .statement(self.backend, &head, &tail)
             .fetch_all(&self.pool)
             .await
             .map_err(db("query usage totals"))?;
@@ -64,10 +60,7 @@ fn total(row: &sqlx::any::AnyRow) -> Result<UsageTotal> {
     };
     let date = text("date")?;
     Ok(UsageTotal {
-        date: date.parse().map_err(|_| StoreError::BadRow {
-            table: "requests",
-            reason: format!("date `{date}`"),
-        })?,
+        date: parse_date(&date)?,
         domain: text("domain_name")?,
         member: text("member_name")?,
         country_code: text("country_code")?,
