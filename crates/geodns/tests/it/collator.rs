@@ -4,7 +4,6 @@
 //! does not hide the passed one.
 
 use std::collections::BTreeMap;
-use std::net::ToSocketAddrs;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -15,10 +14,10 @@ use geodns_bus::{Bus, MemoryBus, subjects};
 use geodns_consensus::message::{Finalize, Proposal, ProposalId, Signed, Vote};
 use geodns_core::ids::NodeId;
 use geodns_store::{OutageStore, SqlStore, StoreConfig};
-use geodns_test_support::{Kind, TcpProxy, TestDatabase};
+use geodns_test_support::{Kind, TestDatabase};
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{load_config, ping_key as key, until, write};
+use crate::support::{load_config, mysql_behind_proxy, ping_key as key, until, write};
 
 fn node(id: &str) -> NodeId {
     NodeId::parse(id).unwrap()
@@ -145,20 +144,7 @@ async fn wait_for(what: &str, queue: &CollatorQueue, done: impl Fn(&QueueReport)
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_decision_made_while_the_database_is_down_is_stored_once_when_it_returns() {
-    let database = TestDatabase::create(Kind::MySql).await;
-    SqlStore::open(database.store_config())
-        .await
-        .unwrap()
-        .close()
-        .await;
-    let mut url = url::Url::parse(&database.url).unwrap();
-    let server = (url.host_str().unwrap(), url.port().unwrap_or(3306))
-        .to_socket_addrs()
-        .unwrap()
-        .next()
-        .unwrap();
-    let proxy = TcpProxy::start(server).await;
-    url.set_port(Some(proxy.addr().port())).unwrap();
+    let (database, proxy, url) = mysql_behind_proxy().await;
     let mut config = StoreConfig::new(url.to_string());
     config.pool.min_idle = 0;
     config.pool.max_connections = 2;

@@ -3,82 +3,27 @@
 //! official change; a country override over the bus kept across a restart; truncation
 //! and TCP; usage counted exactly across a database outage and served over the bus.
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
 use geodns::consensus::ConsensusHandle;
-use geodns::reload::LiveConfig;
 use geodns_bus::wire::UsageResponse;
-use geodns_bus::{Bus, MemoryBus, run_membership, subjects};
+use geodns_bus::{Bus, MemoryBus, subjects};
 use geodns_store::{SqlStore, StoreConfig, UsageFilter, UsageStore};
-use geodns_test_support::{Kind, TcpProxy, TestDatabase};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
-use crate::support::{load_config, until, write};
+use crate::node::{Node, Roles};
+use crate::support::{ask, mysql_behind_proxy, until, write};
 
-struct Node {
-    dns: SocketAddr,
-    live: LiveConfig,
-    handle: ConsensusHandle,
-    shutdown: CancellationToken,
-    tasks: TaskTracker,
-}
-
-async fn start(bus: MemoryBus, path: &Path, monitor: bool) -> Node {
-    let config = load_config(path).await;
-    let env = std::collections::BTreeMap::new();
-    let store = SqlStore::open(geodns::storage::store_config(&config, &env).unwrap())
-        .await
-        .unwrap();
-    let cluster = geodns::bus::cluster_handle(&config);
-    let me = geodns::bus::self_info(&config);
-    let shutdown = CancellationToken::new();
-    let live = LiveConfig::new(config);
-    let tasks = TaskTracker::new();
-    let membership = run_membership(bus.clone(), me, cluster.clone(), shutdown.clone());
-    tasks.spawn(async move { membership.await.unwrap() });
-    let (task, handle) =
-        geodns::consensus::start(bus.clone(), live.clone(), cluster, None, shutdown.clone())
-            .await
-            .unwrap();
-    tasks.spawn(task);
-    if monitor {
-        geodns::monitor::start(
-            &tasks,
-            bus.clone(),
-            &live,
-            handle.clone(),
-            store.clone(),
-            false,
-            &shutdown,
-        )
-        .await
-        .unwrap();
-    }
-    let dns = geodns::dns::start(&tasks, bus, &live, handle.clone(), store, &shutdown)
-        .await
-        .unwrap();
-    Node {
-        dns,
-        live,
-        handle,
-        shutdown,
-        tasks,
-    }
-}
-
-impl Node {
-    async fn stop(self) {
-        self.shutdown.cancel();
-        self.tasks.close();
-        tokio::time::timeout(Duration::from_secs(10), self.tasks.wait())
-            .await
-            .unwrap();
-    }
-}
+const MONITOR_AND_DNS: Roles = Roles {
+    monitor: true,
+    dns: true,
+};
+const DNS_ONLY: Roles = Roles {
+    monitor: false,
+    dns: true,
+};
 
 fn config_text(dir: &Path, roles: &str, storage: &str, port: u16) -> String {
     let city = dir.join("city.mmdb");
@@ -214,21 +159,24 @@ async fn kdig_sees_geo_answers_failover_within_a_second_and_a_kept_override() {
         &config_text(dir.path(), r#"["monitor", "dns"]"#, &storage, port),
     );
     let bus = MemoryBus::new("dns-it");
-    let node = start(bus.clone(), &path, true).await;
+    let node = Node::start(bus.clone(), &path, MONITOR_AND_DNS).await;
     until("Near is officially up", Duration::from_secs(20), || {
         near_is(&node.handle, true)
     })
     .await;
-    assert_eq!(german_answer(node.dns), "127.0.0.11");
+    assert_eq!(german_answer(node.dns()), "127.0.0.11");
     assert_eq!(
         kdig(
-            node.dns,
+            node.dns(),
             &["rpc.geo.example", "A", "+subnet=12.0.0.0/16", "+short"]
         )
         .trim(),
         "127.0.0.12"
     );
-    let full = kdig(node.dns, &["rpc.geo.example", "A", "+subnet=81.2.69.0/24"]);
+    let full = kdig(
+        node.dns(),
+        &["rpc.geo.example", "A", "+subnet=81.2.69.0/24"],
+    );
     assert!(full.contains("Flags: qr aa rd"), "{full}");
     assert!(full.contains("CLIENT-SUBNET: 81.2.69.0/24/24"), "{full}");
 
@@ -241,7 +189,7 @@ async fn kdig_sees_geo_answers_failover_within_a_second_and_a_kept_override() {
     .await;
     let decided = tokio::time::Instant::now();
     loop {
-        if german_answer(node.dns) == "127.0.0.12" {
+        if german_answer(node.dns()) == "127.0.0.12" {
             break;
         }
         assert!(
@@ -261,14 +209,14 @@ async fn kdig_sees_geo_answers_failover_within_a_second_and_a_kept_override() {
     let fresh_text = config_text(&fresh_dir, r#"["dns"]"#, &fresh_storage, port)
         .replace("id = \"dns-it\"", "id = \"dns-2\"");
     let fresh_path = write(dir.path(), "fresh.toml", &fresh_text);
-    let fresh = start(bus.join("dns-2"), &fresh_path, false).await;
+    let fresh = Node::start(bus.join("dns-2"), &fresh_path, DNS_ONLY).await;
     until(
         "the fresh node has the official results",
         Duration::from_secs(10),
         || near_is(&fresh.handle, false),
     )
     .await;
-    assert_eq!(german_answer(fresh.dns), "127.0.0.12");
+    assert_eq!(german_answer(fresh.dns()), "127.0.0.12");
     fresh.stop().await;
 
     // A country override over the bus, then a restart: the override is still there.
@@ -278,43 +226,43 @@ async fn kdig_sees_geo_answers_failover_within_a_second_and_a_kept_override() {
         .await
         .unwrap();
     until("the override applies", Duration::from_secs(5), || {
-        german_answer(node.dns) == "198.51.100.7"
+        german_answer(node.dns()) == "198.51.100.7"
     })
     .await;
     assert_eq!(
         kdig(
-            node.dns,
+            node.dns(),
             &["rpc.geo.example", "A", "+subnet=12.0.0.0/16", "+short"]
         )
         .trim(),
         "127.0.0.12"
     );
     node.stop().await;
-    let node = start(MemoryBus::new("dns-it"), &path, false).await;
+    let node = Node::start(MemoryBus::new("dns-it"), &path, DNS_ONLY).await;
     assert_eq!(
-        german_answer(node.dns),
+        german_answer(node.dns()),
         "198.51.100.7",
         "the override survived the restart"
     );
 
     // Protocol behaviour through a real client.
-    let nx = kdig(node.dns, &["nothing.geo.example", "A"]);
+    let nx = kdig(node.dns(), &["nothing.geo.example", "A"]);
     assert!(
         nx.contains("status: NXDOMAIN") && nx.contains("SOA"),
         "{nx}"
     );
-    let refused = kdig(node.dns, &["example.org", "A"]);
+    let refused = kdig(node.dns(), &["example.org", "A"]);
     assert!(refused.contains("status: REFUSED"), "{refused}");
-    let badvers = kdig(node.dns, &["rpc.geo.example", "A", "+edns=1"]);
+    let badvers = kdig(node.dns(), &["rpc.geo.example", "A", "+edns=1"]);
     assert!(badvers.contains("BADVERS"), "{badvers}");
     let udp = kdig(
-        node.dns,
+        node.dns(),
         &["big.geo.example", "TXT", "+notcp", "+ignore", "+noedns"],
     );
     assert!(udp.contains(" tc") && udp.contains("ANSWER: 0"), "{udp}");
-    let tcp = kdig(node.dns, &["big.geo.example", "TXT", "+tcp"]);
+    let tcp = kdig(node.dns(), &["big.geo.example", "TXT", "+tcp"]);
     assert!(tcp.contains("ANSWER: 30"), "{tcp}");
-    let fallback = kdig(node.dns, &["big.geo.example", "TXT"]);
+    let fallback = kdig(node.dns(), &["big.geo.example", "TXT"]);
     assert!(
         fallback.contains("ANSWER: 30"),
         "kdig retries over TCP after TC: {fallback}"
@@ -369,20 +317,7 @@ async fn stored_hits(store: &SqlStore) -> i64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_query_is_counted_once_across_a_database_outage() {
-    let database = TestDatabase::create(Kind::MySql).await;
-    SqlStore::open(database.store_config())
-        .await
-        .unwrap()
-        .close()
-        .await;
-    let mut url = url::Url::parse(&database.url).unwrap();
-    let server = (url.host_str().unwrap(), url.port().unwrap_or(3306))
-        .to_socket_addrs()
-        .unwrap()
-        .next()
-        .unwrap();
-    let proxy = TcpProxy::start(server).await;
-    url.set_port(Some(proxy.addr().port())).unwrap();
+    let (database, proxy, url) = mysql_behind_proxy().await;
     let dir = tempfile::tempdir().unwrap();
     let path = write(
         dir.path(),
@@ -390,12 +325,12 @@ async fn every_query_is_counted_once_across_a_database_outage() {
         &config_text(dir.path(), r#"["dns"]"#, url.as_str(), 9),
     );
     let bus = MemoryBus::new("dns-it");
-    let node = start(bus.clone(), &path, false).await;
+    let node = Node::start(bus.clone(), &path, DNS_ONLY).await;
     let direct = SqlStore::connect(StoreConfig::new(database.url.clone()))
         .await
         .unwrap();
 
-    let server = node.dns;
+    let server = node.dns();
     tokio::task::spawn_blocking(move || send_queries(server, 300))
         .await
         .unwrap();
@@ -435,15 +370,7 @@ async fn every_query_is_counted_once_across_a_database_outage() {
     let today = geodns::clock::now().date_naive().to_string();
     let request =
         serde_json::json!({"startDate": today, "endDate": today, "domain": "rpc.geo.example"});
-    let reply = bus
-        .request(
-            subjects::USAGE_REQUEST,
-            Bytes::from(request.to_string()),
-            Duration::from_secs(5),
-        )
-        .await
-        .unwrap();
-    let response: UsageResponse = serde_json::from_slice(&reply.payload).unwrap();
+    let response: UsageResponse = ask(&bus, subjects::USAGE_REQUEST, request).await;
     let records = response.usage_records.unwrap();
     assert_eq!(records.iter().map(|r| r.hits).sum::<i64>(), 500);
     assert!(
@@ -453,15 +380,7 @@ async fn every_query_is_counted_once_across_a_database_outage() {
         "{records:?}"
     );
     let bad = serde_json::json!({"startDate": "2026-11-30", "endDate": "2026-11-01"});
-    let reply = bus
-        .request(
-            subjects::USAGE_REQUEST,
-            Bytes::from(bad.to_string()),
-            Duration::from_secs(5),
-        )
-        .await
-        .unwrap();
-    let response: UsageResponse = serde_json::from_slice(&reply.payload).unwrap();
+    let response: UsageResponse = ask(&bus, subjects::USAGE_REQUEST, bad).await;
     assert_eq!(response.error, "startDate is after endDate");
     node.stop().await;
     direct.close().await;
@@ -513,30 +432,30 @@ async fn replaced_geoip_files_maintenance_and_a_fresh_node_reading_the_store() {
         "first.toml",
         &config_text(&first, r#"["dns"]"#, &storage, 9),
     );
-    let node = start(MemoryBus::new("dns-it"), &path, false).await;
-    assert_eq!(american_answer(node.dns), "127.0.0.12");
+    let node = Node::start(MemoryBus::new("dns-it"), &path, DNS_ONLY).await;
+    assert_eq!(american_answer(node.dns()), "127.0.0.12");
     moved_us_to_germany(&first);
     until(
         "the replaced City database is used",
         Duration::from_secs(10),
-        || american_answer(node.dns) == "127.0.0.11",
+        || american_answer(node.dns()) == "127.0.0.11",
     )
     .await;
     // A broken replacement is refused: the running database stays in use.
     std::fs::write(first.join("city.mmdb.new"), b"not a database").unwrap();
     std::fs::rename(first.join("city.mmdb.new"), first.join("city.mmdb")).unwrap();
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert_eq!(american_answer(node.dns), "127.0.0.11");
+    assert_eq!(american_answer(node.dns()), "127.0.0.11");
     node.live.set_maintenance("Near", true).unwrap();
     until(
         "Near in maintenance is not answered",
         Duration::from_secs(5),
-        || german_answer(node.dns) == "127.0.0.12",
+        || german_answer(node.dns()) == "127.0.0.12",
     )
     .await;
     node.live.set_maintenance("Near", false).unwrap();
     until("Near back from maintenance", Duration::from_secs(5), || {
-        german_answer(node.dns) == "127.0.0.11"
+        german_answer(node.dns()) == "127.0.0.11"
     })
     .await;
     node.stop().await;
@@ -570,11 +489,11 @@ async fn replaced_geoip_files_maintenance_and_a_fresh_node_reading_the_store() {
         "second.toml",
         &config_text(&second, r#"["dns"]"#, &storage, 9),
     );
-    let node = start(MemoryBus::new("dns-it"), &path, false).await;
+    let node = Node::start(MemoryBus::new("dns-it"), &path, DNS_ONLY).await;
     until(
         "the store's outage reaches the answers",
         Duration::from_secs(10),
-        || german_answer(node.dns) == "127.0.0.12",
+        || german_answer(node.dns()) == "127.0.0.12",
     )
     .await;
     node.stop().await;

@@ -11,6 +11,7 @@ mod dns;
 mod import;
 mod monitor;
 mod nats_auth;
+mod node;
 mod probe;
 mod redaction;
 mod reload;

@@ -5,29 +5,22 @@
 use std::path::Path;
 use std::time::Duration;
 
-use bytes::Bytes;
-use geodns::consensus::ConsensusHandle;
-use geodns::reload::LiveConfig;
 use geodns_bus::wire::DowntimeResponse;
 use geodns_bus::wire::WireRole;
-use geodns_bus::{Bus, MemoryBus, run_membership, subjects};
-use geodns_store::{OutageFilter, OutageStore, SqlStore};
+use geodns_bus::{Bus, MemoryBus, subjects};
+use geodns_store::{OutageFilter, OutageStore};
 use geodns_test_support::providers::{SubstrateBehaviour, SubstrateNode};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
-use crate::support::{load_config, until, write};
+use crate::node::{Node, Roles};
+use crate::support::{ask, until, write};
+
+const MONITOR_ONLY: Roles = Roles {
+    monitor: true,
+    dns: false,
+};
 
 const ROOT: &str = "0x29d0d972cd27cbc511e9589fcb7a4506d5eb6a9e8df205f00472e5ab354a4e17";
 const MONITORS: [&str; 3] = ["MON-A", "MON-B", "MON-C"];
-
-struct Node {
-    handle: ConsensusHandle,
-    cluster: geodns_bus::ClusterHandle,
-    store: SqlStore,
-    shutdown: CancellationToken,
-    tasks: TaskTracker,
-}
 
 fn config_text(dir: &Path, id: &str, port: u16) -> String {
     let data = dir.join(id);
@@ -80,49 +73,6 @@ services = ["Polkadot"]
     )
 }
 
-async fn start<B: Bus>(bus: B, path: &Path) -> Node {
-    let config = load_config(path).await;
-    let env = std::collections::BTreeMap::new();
-    let store = SqlStore::open(geodns::storage::store_config(&config, &env).unwrap())
-        .await
-        .unwrap();
-    let cluster = geodns::bus::cluster_handle(&config);
-    let me = geodns::bus::self_info(&config);
-    let shutdown = CancellationToken::new();
-    let live = LiveConfig::new(config);
-    let tasks = TaskTracker::new();
-    let membership = run_membership(bus.clone(), me, cluster.clone(), shutdown.clone());
-    tasks.spawn(async move { membership.await.unwrap() });
-    let (task, handle) = geodns::consensus::start(
-        bus.clone(),
-        live.clone(),
-        cluster.clone(),
-        None,
-        shutdown.clone(),
-    )
-    .await
-    .unwrap();
-    tasks.spawn(task);
-    geodns::monitor::start(
-        &tasks,
-        bus,
-        &live,
-        handle.clone(),
-        store.clone(),
-        false,
-        &shutdown,
-    )
-    .await
-    .unwrap();
-    Node {
-        handle,
-        cluster,
-        store,
-        shutdown,
-        tasks,
-    }
-}
-
 /// The official status of the `wss` check of Amforc on each node.
 fn officials(nodes: &[Node]) -> Vec<Option<bool>> {
     nodes
@@ -147,15 +97,7 @@ async fn wait_official(nodes: &[Node], want: bool) {
 
 /// Sends `request` to `monitor.stats.getDowntime` and reads the first reply.
 async fn ask_downtime<B: Bus>(asker: &B, request: serde_json::Value) -> DowntimeResponse {
-    let reply = asker
-        .request(
-            subjects::DOWNTIME_REQUEST,
-            Bytes::from(request.to_string()),
-            Duration::from_secs(5),
-        )
-        .await
-        .unwrap();
-    serde_json::from_slice(&reply.payload).unwrap()
+    ask(asker, subjects::DOWNTIME_REQUEST, request).await
 }
 
 async fn scenario<B: Bus>(buses: Vec<B>, asker: B) {
@@ -168,7 +110,7 @@ async fn scenario<B: Bus>(buses: Vec<B>, asker: B) {
             &format!("{id}.toml"),
             &config_text(dir.path(), id, provider.addr().port()),
         );
-        nodes.push(start(bus, &path).await);
+        nodes.push(Node::start(bus, &path, MONITOR_ONLY).await);
     }
     until("every monitor sees three", Duration::from_secs(20), || {
         nodes
@@ -241,13 +183,10 @@ async fn scenario<B: Bus>(buses: Vec<B>, asker: B) {
     assert_eq!(response.error, "endTime is before startTime");
 
     for node in &nodes {
-        node.shutdown.cancel();
-        node.tasks.close();
+        node.cancel();
     }
     for node in &nodes {
-        tokio::time::timeout(Duration::from_secs(10), node.tasks.wait())
-            .await
-            .expect("monitor stops");
+        node.stopped().await;
     }
 }
 

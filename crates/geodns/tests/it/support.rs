@@ -178,3 +178,51 @@ pub async fn serve(documents: Documents) -> SocketAddr {
     tokio::spawn(async move { axum::serve(listener, app).await.ok() });
     address
 }
+
+/// A fresh, migrated MariaDB database reached through a TCP proxy the test can cut (to
+/// make a real database unreachable); returns the database, the proxy and the URL
+/// through the proxy.
+pub async fn mysql_behind_proxy() -> (
+    geodns_test_support::TestDatabase,
+    geodns_test_support::TcpProxy,
+    url::Url,
+) {
+    use std::net::ToSocketAddrs;
+    let database =
+        geodns_test_support::TestDatabase::create(geodns_test_support::Kind::MySql).await;
+    geodns_store::SqlStore::open(database.store_config())
+        .await
+        .expect("migrate the test database")
+        .close()
+        .await;
+    let mut url = url::Url::parse(&database.url).expect("test database URL");
+    let server = (
+        url.host_str().expect("host").to_owned(),
+        url.port().unwrap_or(3306),
+    )
+        .to_socket_addrs()
+        .expect("resolve the database host")
+        .next()
+        .expect("an address");
+    let proxy = geodns_test_support::TcpProxy::start(server).await;
+    url.set_port(Some(proxy.addr().port()))
+        .expect("a URL with a port");
+    (database, proxy, url)
+}
+
+/// Sends `request` as JSON on `subject` and decodes the first reply.
+pub async fn ask<B: geodns_bus::Bus, T: serde::de::DeserializeOwned>(
+    bus: &B,
+    subject: &str,
+    request: serde_json::Value,
+) -> T {
+    let reply = bus
+        .request(
+            subject,
+            bytes::Bytes::from(request.to_string()),
+            std::time::Duration::from_secs(5),
+        )
+        .await
+        .expect("a reply");
+    serde_json::from_slice(&reply.payload).expect("a reply of the expected shape")
+}
