@@ -190,6 +190,21 @@ fn ask(view: &View, packet: &[u8], from: IpAddr, transport: Transport) -> Option
 
 const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
+/// A view of `config(extra)` with nothing decided yet (every member healthy).
+fn healthy(extra: &str, f: &Fixture) -> View {
+    view(
+        &config(extra),
+        &f.geo,
+        &Snapshot::default(),
+        &CountryOverrides::new(),
+    )
+}
+
+/// Asks `view` over UDP from the loopback address; the query must be answered.
+fn udp(view: &View, packet: &[u8]) -> Message {
+    ask(view, packet, LOCAL, Transport::Udp).expect("an answer")
+}
+
 fn addresses(message: &Message) -> Vec<String> {
     message
         .answers
@@ -203,13 +218,10 @@ fn addresses(message: &Message) -> Vec<String> {
 }
 
 fn first(view: &View, subnet: &str) -> String {
-    let response = ask(
+    let response = udp(
         view,
         &query("rpc.geo.example.", RecordType::A, Some(subnet)),
-        LOCAL,
-        Transport::Udp,
-    )
-    .unwrap();
+    );
     addresses(&response).join(",")
 }
 
@@ -234,13 +246,10 @@ fn clients_in_seven_countries_get_their_nearest_member_and_the_subnet_echoed() {
     ] {
         assert_eq!(first(&view, subnet), expected, "client {subnet}");
     }
-    let response = ask(
+    let response = udp(
         &view,
         &query("RPC.Geo.Example.", RecordType::A, Some("12.0.1.0/24")),
-        LOCAL,
-        Transport::Udp,
-    )
-    .unwrap();
+    );
     assert!(response.metadata.authoritative);
     assert_eq!(
         response.queries[0].name().to_ascii(),
@@ -286,13 +295,10 @@ fn failover_maintenance_and_the_no_healthy_policies() {
     assert_eq!(first(&all, germany).split(',').count(), 6);
     let config_none = config("no_healthy = \"none\"");
     let none = view(&config_none, &f.geo, &all_down, &CountryOverrides::new());
-    let response = ask(
+    let response = udp(
         &none,
         &query("rpc.geo.example.", RecordType::A, Some(germany)),
-        LOCAL,
-        Transport::Udp,
-    )
-    .unwrap();
+    );
     assert_eq!(response.metadata.response_code, ResponseCode::NoError);
     assert!(response.answers.is_empty());
     assert_eq!(
@@ -315,19 +321,8 @@ fn failover_maintenance_and_the_no_healthy_policies() {
 #[test]
 fn clients_without_a_location_use_the_policy_and_ipv6_answers_only_members_with_ipv6() {
     let f = fixture();
-    let centroid = view(
-        &config(""),
-        &f.geo,
-        &Snapshot::default(),
-        &CountryOverrides::new(),
-    );
-    let unknown = ask(
-        &centroid,
-        &query("rpc.geo.example.", RecordType::A, None),
-        LOCAL,
-        Transport::Udp,
-    )
-    .unwrap();
+    let centroid = healthy("", &f);
+    let unknown = udp(&centroid, &query("rpc.geo.example.", RecordType::A, None));
     assert_eq!(
         addresses(&unknown).len(),
         1,
@@ -342,32 +337,18 @@ fn clients_without_a_location_use_the_policy_and_ipv6_answers_only_members_with_
         &Snapshot::default(),
         &CountryOverrides::new(),
     );
-    let unknown = ask(
-        &placed,
-        &query("rpc.geo.example.", RecordType::A, None),
-        LOCAL,
-        Transport::Udp,
-    )
-    .unwrap();
+    let unknown = udp(&placed, &query("rpc.geo.example.", RecordType::A, None));
     assert_eq!(addresses(&unknown), ["192.0.2.5"]);
-    let v6 = ask(
+    let v6 = udp(
         &centroid,
         &query("rpc.geo.example.", RecordType::AAAA, Some("41.0.0.0/16")),
-        LOCAL,
-        Transport::Udp,
-    )
-    .unwrap();
+    );
     assert_eq!(
         addresses(&v6),
         ["2001:db8::1"],
         "only Frankfurt and New York have IPv6"
     );
-    let k = view(
-        &config("answers = 3"),
-        &f.geo,
-        &Snapshot::default(),
-        &CountryOverrides::new(),
-    );
+    let k = healthy("answers = 3", &f);
     assert_eq!(first(&k, "81.2.69.0/24"), "192.0.2.1,192.0.2.2,192.0.2.6");
 }
 
@@ -401,14 +382,8 @@ fn country_overrides_send_a_country_to_a_member_or_an_address() {
 #[test]
 fn static_records_negative_answers_and_protocol_rules() {
     let f = fixture();
-    let view = view(
-        &config(""),
-        &f.geo,
-        &Snapshot::default(),
-        &CountryOverrides::new(),
-    );
-    let ask_udp =
-        |name: &str, kind| ask(&view, &query(name, kind, None), LOCAL, Transport::Udp).unwrap();
+    let view = healthy("", &f);
+    let ask_udp = |name: &str, kind| udp(&view, &query(name, kind, None));
     let cname = ask_udp("www.geo.example.", RecordType::A);
     assert_eq!(cname.answers.len(), 2, "CNAME followed inside the zone");
     assert_eq!(addresses(&cname), ["192.0.2.80"]);
@@ -466,12 +441,7 @@ fn static_records_negative_answers_and_protocol_rules() {
 #[test]
 fn edns_versions_malformed_subnets_and_bad_packets() {
     let f = fixture();
-    let view = view(
-        &config(""),
-        &f.geo,
-        &Snapshot::default(),
-        &CountryOverrides::new(),
-    );
+    let view = healthy("", &f);
     let mut packet = query("rpc.geo.example.", RecordType::A, None);
     // OPT's TTL starts 6 bytes from the end of an empty OPT: version is its second byte.
     let len = packet.len();
@@ -517,12 +487,7 @@ fn edns_versions_malformed_subnets_and_bad_packets() {
 #[test]
 fn random_and_truncated_packets_never_panic_and_every_reply_parses() {
     let f = fixture();
-    let view = view(
-        &config(""),
-        &f.geo,
-        &Snapshot::default(),
-        &CountryOverrides::new(),
-    );
+    let view = healthy("", &f);
     let seeds = [
         query("rpc.geo.example.", RecordType::A, Some("81.2.69.0/24")),
         query("www.geo.example.", RecordType::AAAA, None),
