@@ -16,8 +16,8 @@ use geodns_core::model::{
 use geodns_monitor::check::PingMode;
 use geodns_monitor::{Env, Outcome, Reason, Target, run};
 use geodns_test_support::providers::{
-    EthBehaviour, EthNode, HttpEndpoint, SubstrateBehaviour, SubstrateNode, TcpPorts, TestPki,
-    TlsServer, Validity,
+    EthBehaviour, EthNode, HttpEndpoint, Observed, SubstrateBehaviour, SubstrateNode, TcpPorts,
+    TestPki, TlsServer, Validity,
 };
 use url::Url;
 

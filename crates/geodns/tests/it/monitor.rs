@@ -9,7 +9,7 @@ use geodns_bus::wire::DowntimeResponse;
 use geodns_bus::wire::WireRole;
 use geodns_bus::{Bus, MemoryBus, subjects};
 use geodns_store::{OutageFilter, OutageStore};
-use geodns_test_support::providers::{SubstrateBehaviour, SubstrateNode};
+use geodns_test_support::providers::{Observed, SubstrateBehaviour, SubstrateNode};
 
 use crate::node::{Node, Roles};
 use crate::support::{ask, until, write};

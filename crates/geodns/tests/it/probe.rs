@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use geodns_test_support::providers::{
-    EthNode, HttpEndpoint, SubstrateBehaviour, SubstrateNode, TcpPorts, TestPki, Validity,
+    EthNode, HttpEndpoint, Observed, SubstrateBehaviour, SubstrateNode, TcpPorts, TestPki, Validity,
 };
 use serde_json::Value;
 

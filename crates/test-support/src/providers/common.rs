@@ -26,7 +26,7 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// What a server last saw from a client, so a test can assert that a check connected to
 /// 127.0.0.1 while presenting the public hostname.
 #[derive(Debug, Default, Clone)]
-pub(crate) struct Seen {
+pub struct Seen {
     /// The server name in the last TLS ClientHello (recorded even if the handshake failed).
     pub(crate) sni: Option<String>,
     /// The `Host` header of the last HTTP request or WebSocket upgrade.
@@ -36,7 +36,29 @@ pub(crate) struct Seen {
 }
 
 /// Shared, switchable record of [`Seen`].
-pub(crate) type SeenHandle = Arc<Mutex<Seen>>;
+pub type SeenHandle = Arc<Mutex<Seen>>;
+
+/// A fake provider that records what clients presented (SNI, `Host`, request target).
+pub trait Observed {
+    /// The record its accept code keeps.
+    fn seen(&self) -> &SeenHandle;
+
+    /// The `Host` header of the last HTTP request or WebSocket upgrade.
+    fn last_host(&self) -> Option<String> {
+        lock(self.seen()).host.clone()
+    }
+
+    /// The request target (path and query) of the last HTTP request or WebSocket upgrade.
+    fn last_path(&self) -> Option<String> {
+        lock(self.seen()).path.clone()
+    }
+
+    /// The server name of the last TLS ClientHello, also when the handshake then failed
+    /// (TLS listeners only).
+    fn last_sni(&self) -> Option<String> {
+        lock(self.seen()).sni.clone()
+    }
+}
 
 /// A running accept loop on 127.0.0.1. Dropping it aborts the loop, and with it every
 /// connection task (they live in the loop's `JoinSet`).

@@ -11,7 +11,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::common::{
-    RpcError, Seen, SeenHandle, Serving, accept_websocket, answer_rpc, hex_quantity, lock,
+    Observed, RpcError, Seen, SeenHandle, Serving, accept_websocket, answer_rpc, hex_quantity, lock,
 };
 use super::http1::{read_request, write_response};
 
@@ -125,21 +125,6 @@ impl EthNode {
     /// The WebSocket JSON-RPC listener (any path).
     pub fn ws_addr(&self) -> SocketAddr {
         self.ws.addr()
-    }
-
-    /// The `Host` header of the last HTTP request or WebSocket upgrade, on either listener.
-    pub fn last_host(&self) -> Option<String> {
-        lock(&self.shared.seen).host.clone()
-    }
-
-    /// The request target (path and query) of the last HTTP request or WebSocket upgrade.
-    pub fn last_path(&self) -> Option<String> {
-        lock(&self.shared.seen).path.clone()
-    }
-
-    /// The SNI of the last TLS ClientHello on either listener (TLS nodes only).
-    pub fn last_sni(&self) -> Option<String> {
-        lock(&self.shared.seen).sni.clone()
     }
 
     /// How many HTTP requests arrived.
@@ -272,6 +257,12 @@ fn other_net_version(net_version: &str) -> String {
     match net_version.parse::<u64>() {
         Ok(number) => (number + 1).to_string(),
         Err(_) => format!("{net_version}-other"),
+    }
+}
+
+impl Observed for EthNode {
+    fn seen(&self) -> &SeenHandle {
+        &self.shared.seen
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::common::{Seen, SeenHandle, Serving, lock};
+use super::common::{Observed, Seen, SeenHandle, Serving, lock};
 use super::http1::{hold_until_closed, read_request, write_response};
 
 /// A running fake HTTP endpoint on 127.0.0.1; it stops when dropped.
@@ -74,21 +74,6 @@ impl HttpEndpoint {
         self.serving.addr()
     }
 
-    /// The `Host` header of the last request.
-    pub fn last_host(&self) -> Option<String> {
-        lock(&self.shared.seen).host.clone()
-    }
-
-    /// The request target (path and query) of the last request.
-    pub fn last_path(&self) -> Option<String> {
-        lock(&self.shared.seen).path.clone()
-    }
-
-    /// The SNI of the last TLS ClientHello (`https://` only).
-    pub fn last_sni(&self) -> Option<String> {
-        lock(&self.shared.seen).sni.clone()
-    }
-
     /// How many requests were read (answered or not).
     pub fn requests(&self) -> usize {
         lock(&self.shared.state).requests
@@ -131,6 +116,12 @@ where
         hold_until_closed(&mut stream).await;
     } else {
         write_response(&mut stream, status, &body).await;
+    }
+}
+
+impl Observed for HttpEndpoint {
+    fn seen(&self) -> &SeenHandle {
+        &self.shared.seen
     }
 }
 

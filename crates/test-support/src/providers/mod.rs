@@ -15,6 +15,7 @@ mod tcp;
 mod test_client;
 mod tls;
 
+pub use common::{Observed, Seen, SeenHandle};
 pub use eth::{EthBehaviour, EthNode};
 pub use http::HttpEndpoint;
 pub use pki::{TestPki, Validity};

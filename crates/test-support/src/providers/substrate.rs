@@ -11,7 +11,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::common::{
-    RpcError, Seen, SeenHandle, Serving, accept_websocket, answer_rpc, hex_quantity, lock,
+    Observed, RpcError, Seen, SeenHandle, Serving, accept_websocket, answer_rpc, hex_quantity, lock,
 };
 
 /// The best block a new node reports first.
@@ -127,21 +127,6 @@ impl SubstrateNode {
     /// Where clients connect (`ws://` or `wss://` per how it was started).
     pub fn addr(&self) -> SocketAddr {
         self.serving.addr()
-    }
-
-    /// The `Host` header of the last WebSocket upgrade.
-    pub fn last_host(&self) -> Option<String> {
-        lock(&self.shared.seen).host.clone()
-    }
-
-    /// The request target (path and query) of the last WebSocket upgrade.
-    pub fn last_path(&self) -> Option<String> {
-        lock(&self.shared.seen).path.clone()
-    }
-
-    /// The SNI of the last TLS ClientHello (`wss://` only).
-    pub fn last_sni(&self) -> Option<String> {
-        lock(&self.shared.seen).sni.clone()
     }
 
     /// How many WebSocket handshakes completed.
@@ -326,6 +311,12 @@ fn other_state_root(root: &str) -> String {
         format!("0x{}", "ad".repeat(32))
     } else {
         other
+    }
+}
+
+impl Observed for SubstrateNode {
+    fn seen(&self) -> &SeenHandle {
+        &self.shared.seen
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 
-use super::common::{Seen, SeenHandle, Serving, accept_tls, lock};
+use super::common::{Observed, Seen, SeenHandle, Serving, accept_tls};
 use super::http1::hold_until_closed;
 
 /// How long a connection is held open after the handshake if the client stays.
@@ -59,14 +59,15 @@ impl TlsServer {
         self.serving.addr()
     }
 
-    /// The server name (SNI) of the last ClientHello, also when the handshake then failed.
-    pub fn last_sni(&self) -> Option<String> {
-        lock(&self.seen).sni.clone()
-    }
-
     /// How many handshakes completed.
     pub fn handshakes(&self) -> usize {
         self.handshakes.load(Ordering::SeqCst)
+    }
+}
+
+impl Observed for TlsServer {
+    fn seen(&self) -> &SeenHandle {
+        &self.seen
     }
 }
 
