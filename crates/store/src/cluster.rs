@@ -188,6 +188,15 @@ impl ClusterStore for SqlStore {
         rows.iter().map(decode_message).collect()
     }
 
+    async fn prune_messages(&self, before: DateTime<Utc>) -> Result<u64> {
+        let result = query(self.backend, "DELETE FROM cluster_messages WHERE ts_ms < ?")
+            .bind(to_ms(before))
+            .execute(&self.pool)
+            .await
+            .map_err(db("prune messages"))?;
+        Ok(result.rows_affected())
+    }
+
     async fn store_state(&self, key: &str, value: &[u8]) -> Result<()> {
         store_state(&self.pool, self.backend, key, value).await
     }

@@ -30,7 +30,9 @@ pub use config::{
 pub use connect::{MigrationReport, SqlStore};
 pub use dialect::Backend;
 pub use error::{ErrorKind, StoreError};
-pub use outages::{CloseOutcome, DowntimeSummary, OpenOutcome, OutageFilter, OutageState};
+pub use outages::{
+    CloseOutcome, DowntimeSummary, OpenOutcome, OutageFilter, OutageState, RecordOutcome,
+};
 pub use traits::{ClusterStore, HealthCheck, OutageStore, UsageStore};
 pub use usage::{
     BatchReport, FailedRow, UsageBucket, UsageFilter, UsageGroup, UsageSummary, WriteMode,

@@ -36,6 +36,18 @@ pub enum OpenOutcome {
         /// The open outage's id.
         id: i64,
     },
+    /// This outage (same check, same start) is already in the history, open or closed:
+    /// a repeated decision, or another collator's copy of it. Nothing changed.
+    AlreadyRecorded {
+        /// Its row id.
+        id: i64,
+    },
+    /// The history of this check has moved past this decision (a later outage or a later
+    /// close is stored): a late copy that must not reopen anything. Nothing changed.
+    Stale {
+        /// The later row's id.
+        id: i64,
+    },
 }
 
 /// What closing did.
@@ -55,8 +67,43 @@ pub enum CloseOutcome {
         /// How long it lasted.
         duration: Duration,
     },
-    /// No open outage for this check.
+    /// This close is already stored: an outage of this check spans its time and has
+    /// ended. Nothing changed.
+    AlreadyClosed {
+        /// The closed outage's id.
+        id: i64,
+    },
+    /// The open outage started after this close was decided: a late copy of an older
+    /// recovery, which must not end a newer outage. Nothing changed.
+    Stale {
+        /// The open outage's id.
+        id: i64,
+    },
+    /// No outage of this check is open or spans this time (its open may still be on the
+    /// way: a close can overtake its open).
     NothingToClose,
+}
+
+/// What recording an outage that is already over did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordOutcome {
+    /// A new, closed outage row; alert (it went down and came back).
+    Recorded {
+        /// Row id.
+        id: i64,
+        /// How long it lasted.
+        duration: Duration,
+    },
+    /// A row with this check and start exists (open or closed); nothing changed.
+    AlreadyRecorded {
+        /// Its row id.
+        id: i64,
+    },
+    /// Shorter than the flap threshold: not stored.
+    TooShort {
+        /// How long it lasted.
+        duration: Duration,
+    },
 }
 
 /// Open, resolved or both.
@@ -109,6 +156,8 @@ pub struct DowntimeSummary {
 
 const SELECT: &str = "SELECT id, check_type, check_name, member_name, domain_name, endpoint, is_ipv6, \
     start_ms, end_ms, error, vote_data, additional_data FROM member_events";
+
+mod history;
 
 fn check_key_digest(key: &CheckKey) -> Vec<u8> {
     Sha256::digest(key.canonical().as_bytes()).to_vec()
@@ -189,9 +238,11 @@ impl SqlStore {
             .transpose()
     }
 
+    /// Inserts an outage row: open (`end` `None`, holding the open key) or already over.
     async fn insert_outage(
         &self,
         outage: &OutageStart,
+        end: Option<DateTime<Utc>>,
         digest: Vec<u8>,
     ) -> std::result::Result<(), sqlx::Error> {
         let key = &outage.key;
@@ -202,7 +253,7 @@ impl SqlStore {
             .collect();
         let sql = "INSERT INTO member_events (check_type, check_name, member_name, domain_name, endpoint, is_ipv6, \
              start_ms, end_ms, error, vote_data, additional_data, check_key, open_key) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?)".to_string();
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)".to_string();
         let query = sqlx::query(AssertSqlSafe(self.backend.sql(&sql).into_owned()))
             .bind(key.kind.as_str().to_owned())
             .bind(key.check.clone())
@@ -211,11 +262,12 @@ impl SqlStore {
             .bind(key.endpoint.clone())
             .bind(i16::from(key.ipv6))
             .bind(to_ms(outage.start))
+            .bind(end.map(to_ms))
             .bind(outage.error.clone())
             .bind(Value::Object(votes).to_string())
             .bind(Value::Object(outage.data.clone()).to_string())
             .bind(digest.clone())
-            .bind(digest);
+            .bind(end.is_none().then_some(digest));
         query.execute(&self.pool).await?;
         Ok(())
     }
@@ -225,7 +277,10 @@ impl OutageStore for SqlStore {
     async fn open_outage(&self, outage: &OutageStart) -> Result<OpenOutcome> {
         outage.validate().map_err(invalid)?;
         let digest = check_key_digest(&outage.key);
-        match self.insert_outage(outage, digest.clone()).await {
+        if let Some(outcome) = self.history_past(&digest, outage.start).await? {
+            return Ok(outcome);
+        }
+        match self.insert_outage(outage, None, digest.clone()).await {
             // The open key is unique while the outage is open: it finds the new row on every
             // backend (MySQL 8 has no RETURNING; the portable driver drops SQLite's row id).
             Ok(()) => match self.open_id(&digest).await? {
@@ -234,14 +289,19 @@ impl OutageStore for SqlStore {
                     what: format!("open outage for {} (closed while opening)", outage.key),
                 }),
             },
-            Err(error) if is_unique_violation(&error) => match self.open_id(&digest).await? {
-                Some(id) => Ok(OpenOutcome::AlreadyOpen { id }),
-                // Closed between our insert and our look-up: the open that raced us won and
-                // is already gone; report it as the one that was open.
-                None => Err(StoreError::Conflict {
-                    what: format!("open outage for {}", outage.key),
-                }),
-            },
+            // Another open of this check (the open key), or this very outage recorded by a
+            // concurrent writer (check and start).
+            Err(error) if is_unique_violation(&error) => {
+                if let Some(id) = self.row_at(&digest, outage.start).await? {
+                    return Ok(OpenOutcome::AlreadyRecorded { id });
+                }
+                match self.open_id(&digest).await? {
+                    Some(id) => Ok(OpenOutcome::AlreadyOpen { id }),
+                    None => Err(StoreError::Conflict {
+                        what: format!("open outage for {}", outage.key),
+                    }),
+                }
+            }
             Err(source) => Err(StoreError::Database {
                 operation: "open outage",
                 source,
@@ -265,18 +325,22 @@ impl OutageStore for SqlStore {
             ))
             .into_owned();
         let Some(row) = sqlx::query(AssertSqlSafe(sql))
-            .bind(digest)
+            .bind(digest.clone())
             .fetch_optional(&mut *tx)
             .await
             .map_err(db("find open outage"))?
         else {
-            return Ok(CloseOutcome::NothingToClose);
+            drop(tx);
+            return self.nothing_open(&digest, end).await;
         };
         let id: i64 = row.try_get("id").map_err(db("decode outage"))?;
         let start = from_ms(
             row.try_get("start_ms").map_err(db("decode outage"))?,
             "member_events",
         )?;
+        if start > end {
+            return Ok(CloseOutcome::Stale { id });
+        }
         let duration = (end - start).to_std().unwrap_or(Duration::ZERO);
         let flap = self
             .config
@@ -289,7 +353,7 @@ impl OutageStore for SqlStore {
         };
         let mut query = sqlx::query(AssertSqlSafe(self.backend.sql(&sql).into_owned()));
         if !flap {
-            query = query.bind(to_ms(end.max(start)));
+            query = query.bind(to_ms(end));
         }
         query
             .bind(id)
@@ -302,6 +366,14 @@ impl OutageStore for SqlStore {
         } else {
             CloseOutcome::Closed { id, duration }
         })
+    }
+
+    async fn record_closed_outage(
+        &self,
+        outage: &OutageStart,
+        end: DateTime<Utc>,
+    ) -> Result<RecordOutcome> {
+        self.record_closed(outage, end).await
     }
 
     async fn outages(&self, filter: &OutageFilter) -> Result<Vec<Outage>> {

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::cluster::{ClusterTx, LogEntry, Message, MessageQuery};
 use crate::error::StoreError;
-use crate::outages::{CloseOutcome, DowntimeSummary, OpenOutcome, OutageFilter};
+use crate::outages::{CloseOutcome, DowntimeSummary, OpenOutcome, OutageFilter, RecordOutcome};
 use crate::usage::{BatchReport, UsageBucket, UsageFilter, UsageGroup, UsageSummary, WriteMode};
 
 /// Result of a store operation.
@@ -52,6 +52,13 @@ pub trait OutageStore: Send + Sync {
         key: &CheckKey,
         end: DateTime<Utc>,
     ) -> impl Future<Output = Result<CloseOutcome>> + Send;
+    /// Records an outage that is already over at `end`: its close was decided before its
+    /// open reached the caller. A copy of a stored outage changes nothing and says so.
+    fn record_closed_outage(
+        &self,
+        outage: &OutageStart,
+        end: DateTime<Utc>,
+    ) -> impl Future<Output = Result<RecordOutcome>> + Send;
     /// Outages matching `filter`, newest first.
     fn outages(&self, filter: &OutageFilter) -> impl Future<Output = Result<Vec<Outage>>> + Send;
     /// Outages still open.
@@ -73,6 +80,8 @@ pub trait ClusterStore: Send + Sync {
     fn message(&self, id: &str) -> impl Future<Output = Result<Option<Message>>> + Send;
     /// Messages by time window and sender/receiver, oldest first.
     fn messages(&self, query: &MessageQuery) -> impl Future<Output = Result<Vec<Message>>> + Send;
+    /// Deletes messages sent before `before`; returns how many.
+    fn prune_messages(&self, before: DateTime<Utc>) -> impl Future<Output = Result<u64>> + Send;
     /// Sets a key.
     fn store_state(&self, key: &str, value: &[u8]) -> impl Future<Output = Result<()>> + Send;
     /// Reads a key.

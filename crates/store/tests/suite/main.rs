@@ -6,6 +6,7 @@
 
 mod cluster;
 mod harness;
+mod ordering;
 mod outages;
 mod usage;
 
@@ -50,6 +51,11 @@ suite!(
     outages::flap_rule_drops_short_outages,
     outages::concurrent_opens_record_one_outage,
     outages::invalid_outages_are_rejected,
+    ordering::copies_of_a_decision_change_history_once,
+    ordering::a_late_open_does_not_reopen_or_end_newer_history,
+    ordering::a_close_before_its_open_records_a_closed_outage,
+    ordering::short_closed_outages_follow_the_flap_rule,
+    ordering::old_messages_are_pruned,
     cluster::messages_store_read_list,
     cluster::state_prefix_is_case_sensitive_and_literal,
     cluster::node_state_must_be_an_object,

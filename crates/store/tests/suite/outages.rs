@@ -15,11 +15,11 @@ use sqlx::{AssertSqlSafe, Row};
 
 use crate::harness::{Kind, finish, fresh};
 
-fn at(minute: u32) -> DateTime<Utc> {
+pub fn at(minute: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 22, 10, minute, 0).unwrap()
 }
 
-fn check(member: &str, domain: &str) -> CheckKey {
+pub fn check(member: &str, domain: &str) -> CheckKey {
     CheckKey {
         kind: CheckKind::Endpoint,
         check: "wss".into(),
@@ -30,7 +30,7 @@ fn check(member: &str, domain: &str) -> CheckKey {
     }
 }
 
-fn start(key: CheckKey, minute: u32) -> OutageStart {
+pub fn start(key: CheckKey, minute: u32) -> OutageStart {
     let votes: Votes = [
         ("MONITOR-1", true),
         ("MONITOR-2", true),
@@ -56,8 +56,16 @@ pub async fn open_twice_is_a_no_op(store: SqlStore, _: Kind) {
     let OpenOutcome::Opened { id } = store.open_outage(&outage).await.unwrap() else {
         panic!("first open must open")
     };
+    // The same decision again is recognised as such; a later one finds the outage open.
     assert_eq!(
         store.open_outage(&outage).await.unwrap(),
+        OpenOutcome::AlreadyRecorded { id }
+    );
+    assert_eq!(
+        store
+            .open_outage(&start(outage.key.clone(), 2))
+            .await
+            .unwrap(),
         OpenOutcome::AlreadyOpen { id }
     );
     assert_eq!(store.current_outages().await.unwrap().len(), 1);

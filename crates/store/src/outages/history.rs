@@ -1,0 +1,137 @@
+//! Ordering of outage history: the look-ups that keep a repeated, late or reordered
+//! decision from changing history twice, and the recording of an outage whose close
+//! arrived before its open.
+//!
+//! Every decision carries the time it was decided, so a copy of it (another monitor's
+//! finalize, another collator's write) is recognised by its check and its time: an open
+//! by `(check_key, start_ms)` (unique in the schema), a close by a closed row spanning
+//! its time.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use geodns_core::records::OutageStart;
+use sqlx::{AssertSqlSafe, Row};
+
+use super::{CloseOutcome, OpenOutcome, RecordOutcome, check_key_digest, invalid};
+use crate::connect::SqlStore;
+use crate::error::{StoreError, db, is_unique_violation};
+use crate::time::to_ms;
+use crate::traits::Result;
+
+impl SqlStore {
+    /// The id of the first row matching `condition` (binds: digest, then `times`).
+    async fn first_row(
+        &self,
+        condition: &str,
+        digest: &[u8],
+        times: &[i64],
+    ) -> Result<Option<i64>> {
+        let sql = format!(
+            "SELECT id FROM member_events WHERE check_key = ? AND {condition} \
+             ORDER BY start_ms DESC LIMIT 1"
+        );
+        let mut query =
+            sqlx::query(AssertSqlSafe(self.backend.sql(&sql).into_owned())).bind(digest.to_vec());
+        for time in times {
+            query = query.bind(*time);
+        }
+        let row = query
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db("read outage history"))?;
+        row.map(|r| r.try_get::<i64, _>("id").map_err(db("decode outage id")))
+            .transpose()
+    }
+
+    /// The outage of this check that started at `start`, open or closed.
+    pub(super) async fn row_at(&self, digest: &[u8], start: DateTime<Utc>) -> Result<Option<i64>> {
+        self.first_row("start_ms = ?", digest, &[to_ms(start)])
+            .await
+    }
+
+    /// Why an open decided at `start` must not be inserted, if it must not: this outage
+    /// is already stored, or a later outage or a later close of the check is.
+    pub(super) async fn history_past(
+        &self,
+        digest: &[u8],
+        start: DateTime<Utc>,
+    ) -> Result<Option<OpenOutcome>> {
+        if let Some(id) = self.row_at(digest, start).await? {
+            return Ok(Some(OpenOutcome::AlreadyRecorded { id }));
+        }
+        let ms = to_ms(start);
+        let later = self
+            .first_row("(start_ms > ? OR end_ms >= ?)", digest, &[ms, ms])
+            .await?;
+        Ok(later.map(|id| OpenOutcome::Stale { id }))
+    }
+
+    /// A close found no open outage: it is a copy of a stored close, or it overtook its
+    /// open.
+    pub(super) async fn nothing_open(
+        &self,
+        digest: &[u8],
+        end: DateTime<Utc>,
+    ) -> Result<CloseOutcome> {
+        let ms = to_ms(end);
+        let spanning = self
+            .first_row("start_ms <= ? AND end_ms >= ?", digest, &[ms, ms])
+            .await?;
+        Ok(match spanning {
+            Some(id) => CloseOutcome::AlreadyClosed { id },
+            None => CloseOutcome::NothingToClose,
+        })
+    }
+
+    /// Records an outage that is already over (its close arrived first), unless it is
+    /// already stored or shorter than the flap threshold.
+    pub(crate) async fn record_closed(
+        &self,
+        outage: &OutageStart,
+        end: DateTime<Utc>,
+    ) -> Result<RecordOutcome> {
+        outage.validate().map_err(invalid)?;
+        if end < outage.start {
+            return Err(StoreError::InvalidRecord {
+                what: "outage",
+                source: geodns_core::records::RecordError::Invalid {
+                    field: "end",
+                    reason: "before the start".to_owned(),
+                },
+            });
+        }
+        let duration = (end - outage.start).to_std().unwrap_or(Duration::ZERO);
+        if self
+            .config
+            .drop_outages_shorter_than
+            .is_some_and(|minimum| duration < minimum)
+        {
+            return Ok(RecordOutcome::TooShort { duration });
+        }
+        let digest = check_key_digest(&outage.key);
+        if let Some(id) = self.row_at(&digest, outage.start).await? {
+            return Ok(RecordOutcome::AlreadyRecorded { id });
+        }
+        match self.insert_outage(outage, Some(end), digest.clone()).await {
+            Ok(()) => match self.row_at(&digest, outage.start).await? {
+                Some(id) => Ok(RecordOutcome::Recorded { id, duration }),
+                None => Err(StoreError::Conflict {
+                    what: format!("outage of {} (deleted while recording)", outage.key),
+                }),
+            },
+            Err(error) if is_unique_violation(&error) => {
+                match self.row_at(&digest, outage.start).await? {
+                    Some(id) => Ok(RecordOutcome::AlreadyRecorded { id }),
+                    None => Err(StoreError::Conflict {
+                        what: format!("outage of {}", outage.key),
+                    }),
+                }
+            }
+            Err(source) => Err(StoreError::Database {
+                operation: "record outage",
+                source,
+            }),
+        }
+    }
+}
