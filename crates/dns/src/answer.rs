@@ -296,7 +296,7 @@ fn negative(response: &mut Response<'_>, zones: &Zones, zone: u32, name: &[u8], 
 }
 
 /// What a geo answer holds.
-enum Selection<'a> {
+pub(crate) enum Selection<'a> {
     /// No address.
     Nothing,
     /// An override's literal address and its usage label.
@@ -309,7 +309,11 @@ enum Selection<'a> {
 
 /// Chooses the answer for a client: a country override, else the nearest candidates the
 /// mode allows. Ties keep the earlier candidate (member-name order).
-fn pick<'a>(family: &'a FamilyView, city: Option<&CityInfo>, answers: usize) -> Selection<'a> {
+pub(crate) fn pick<'a>(
+    family: &'a FamilyView,
+    city: Option<&CityInfo>,
+    answers: usize,
+) -> Selection<'a> {
     if let Some(pick) = city.and_then(|c| family.overrides.get(&c.country_code)) {
         return match pick {
             Pick::Member(index) => {

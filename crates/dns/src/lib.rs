@@ -10,10 +10,12 @@
 
 pub mod acme;
 pub mod answer;
+pub mod countries;
 pub mod download;
 pub mod geo;
 pub mod hash;
 pub mod response;
+pub mod route;
 pub mod serial;
 pub mod server;
 pub mod usage;

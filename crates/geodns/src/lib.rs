@@ -5,6 +5,7 @@
 pub mod bus;
 pub mod cli;
 pub mod clock;
+pub mod collator;
 pub mod config_source;
 pub mod consensus;
 pub mod db;

@@ -141,12 +141,23 @@ async fn spawn_roles<B: Bus>(
         .await
         .context("cannot start the DNS role")?;
     }
+    let data_dir = config.node.data_dir.clone();
+    {
+        let (store, handle) = (store.clone(), handle.clone());
+        tasks.spawn(async move {
+            crate::consensus::history::rebuild_if_fresh(&data_dir, &store, &handle).await;
+        });
+    }
     if let Some(queue) = queue {
-        let events = redis_events(&config).await;
-        let collator = crate::consensus::run_collator(
+        let wiring = crate::collator::Wiring {
+            cluster: cluster.clone(),
+            official: handle.official.clone(),
+            events: redis_events(&config).await,
+        };
+        let collator = crate::collator::run_collator(
             bus,
             store,
-            events,
+            wiring,
             live.clone(),
             queue,
             shutdown.clone(),

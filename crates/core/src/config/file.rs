@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use super::consensus::ConsensusSection;
 use super::dns::{DnsSection, GeoIpSection};
 use super::sections::{
-    BusSection, ClusterSection, ListenSection, MatrixSection, MonitorSection, NodeSection,
-    RedisSection, SourcesSection, StorageSection,
+    BusSection, ClusterSection, CollatorSection, ListenSection, MatrixSection, MonitorSection,
+    NodeSection, RedisSection, SourcesSection, StorageSection,
 };
 use crate::duration::{serde_text, serde_text_opt};
 use crate::ids::MemberId;
@@ -51,6 +51,9 @@ pub struct ConfigFile {
     /// Check scheduling.
     #[serde(default)]
     pub monitor: MonitorSection,
+    /// Usage collection and the cluster tables.
+    #[serde(default)]
+    pub collator: CollatorSection,
     /// Membership timing.
     #[serde(default)]
     pub cluster: ClusterSection,
@@ -353,6 +356,7 @@ impl ConfigFile {
             geoip: GeoIpSection::default(),
             dns: DnsSection::default(),
             monitor: MonitorSection::default(),
+            collator: CollatorSection::default(),
             cluster: ClusterSection::default(),
             consensus: ConsensusSection::default(),
             sources: SourcesSection::default(),

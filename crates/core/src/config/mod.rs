@@ -33,8 +33,8 @@ pub use file::{
 pub use overrides::{ENV_PREFIX, Override, overrides_from_env};
 pub use render::CatalogFiles;
 pub use sections::{
-    BusMode, BusSection, ClusterSection, ListenSection, MatrixSection, MonitorSection, NodeSection,
-    RedisSection, SourcesSection, StorageSection, pool_defaults,
+    BusMode, BusSection, ClusterSection, CollatorSection, ListenSection, MatrixSection,
+    MonitorSection, NodeSection, RedisSection, SourcesSection, StorageSection, pool_defaults,
 };
 pub use summary::Summary;
 pub use validate::{Located, SourceItems, build};
@@ -65,6 +65,8 @@ pub struct Config {
     pub dns: DnsSection,
     /// Check scheduling.
     pub monitor: MonitorSection,
+    /// Usage collection and the cluster tables.
+    pub collator: CollatorSection,
     /// Membership timing.
     pub cluster: ClusterSection,
     /// Consensus rules, authentication and trusted nodes.

@@ -281,6 +281,43 @@ impl Default for MonitorSection {
     }
 }
 
+/// `[collator]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollatorSection {
+    /// How long an hourly usage collection waits for the DNS nodes to answer.
+    #[serde(default = "default_usage_timeout", with = "serde_text")]
+    pub usage_timeout: Duration,
+    /// How long consensus messages stay in the message log.
+    #[serde(default = "default_message_retention", with = "serde_text")]
+    pub message_retention: Duration,
+    /// How often membership, runtime config and routes are written to the cluster tables.
+    #[serde(default = "default_tables_interval", with = "serde_text")]
+    pub tables_interval: Duration,
+}
+
+fn default_usage_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn default_message_retention() -> Duration {
+    Duration::from_secs(7 * 86_400)
+}
+
+fn default_tables_interval() -> Duration {
+    Duration::from_secs(30)
+}
+
+impl Default for CollatorSection {
+    fn default() -> Self {
+        CollatorSection {
+            usage_timeout: default_usage_timeout(),
+            message_retention: default_message_retention(),
+            tables_interval: default_tables_interval(),
+        }
+    }
+}
+
 /// `[sources]`: the original system's JSON files, by path or http(s) URL.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -202,6 +202,7 @@ pub fn build(
         geoip: file.geoip,
         dns: file.dns,
         monitor: file.monitor,
+        collator: file.collator,
         cluster: file.cluster,
         consensus: file.consensus,
         sources: file.sources,
@@ -302,6 +303,12 @@ fn validate_settings(file: &ConfigFile, origin: &Origin, report: &mut Report) {
             "cluster",
             "need 0 < heartbeat < active_window <= purge_after",
         );
+    }
+    if file.collator.usage_timeout.is_zero() {
+        report.error(origin, "collator.usage_timeout", "must be more than 0s");
+    }
+    if file.collator.tables_interval.is_zero() {
+        report.error(origin, "collator.tables_interval", "must be more than 0s");
     }
     if file.monitor.workers == 0 {
         report.error(origin, "monitor.workers", "must be at least 1");

@@ -4,8 +4,8 @@
 //! saves and loads the cache files.
 
 pub mod cache;
-mod collator;
 mod error;
+pub mod history;
 pub mod keys;
 mod observe;
 pub mod status;
@@ -34,8 +34,8 @@ use geodns_core::model::NodeRole;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-pub use collator::{CollatorQueue, QueueReport, run_collator};
 pub use error::ConsensusError;
+pub use geodns_collator::{CollatorQueue, QueueReport};
 pub use observe::{MAX_ERROR_CHARS, ObserveError};
 use status::StatusReport;
 

@@ -4,7 +4,7 @@
 
 mod acme;
 mod geoip;
-mod overrides;
+pub(crate) mod overrides;
 mod usage;
 
 use std::sync::Arc;

@@ -14,9 +14,9 @@ use serde::{Deserialize, Serialize};
 pub(super) const FILE: &str = "dns-overrides.json";
 
 #[derive(Debug, Default, Serialize, Deserialize)]
-struct Saved {
+pub(crate) struct Saved {
     /// hostname → country → target, in the bus message's shape.
-    overrides:
+    pub(crate) overrides:
         std::collections::BTreeMap<String, std::collections::BTreeMap<String, OverrideTarget>>,
 }
 
@@ -25,6 +25,11 @@ pub(super) fn load(data_dir: &Path) -> CountryOverrides {
     let Some(saved) = super::read_json::<Saved>(&data_dir.join(FILE)) else {
         return CountryOverrides::new();
     };
+    decode_saved(saved)
+}
+
+/// The overrides of a saved table; entries that cannot be read are logged and skipped.
+pub(crate) fn decode_saved(saved: Saved) -> CountryOverrides {
     let mut out = CountryOverrides::new();
     for (domain, countries) in saved.overrides {
         for (country, target) in countries {
@@ -40,6 +45,16 @@ pub(super) fn load(data_dir: &Path) -> CountryOverrides {
 }
 
 fn save(overrides: &CountryOverrides, data_dir: &Path) {
+    let saved = encode_saved(overrides);
+    let bytes = serde_json::to_vec_pretty(&saved).unwrap_or_default();
+    let path = data_dir.join(FILE);
+    if let Err(error) = crate::consensus::cache::write_atomically(&path, &bytes, false) {
+        tracing::warn!(path = %path.display(), %error, "cannot save the country overrides");
+    }
+}
+
+/// The overrides in the bus message's shape (hostname → country → target).
+pub(crate) fn encode_saved(overrides: &CountryOverrides) -> Saved {
     let mut saved = Saved::default();
     for (host, countries) in overrides {
         let entry = saved.overrides.entry(host.to_string()).or_default();
@@ -58,11 +73,7 @@ fn save(overrides: &CountryOverrides, data_dir: &Path) {
             entry.insert(country.to_string(), target);
         }
     }
-    let bytes = serde_json::to_vec_pretty(&saved).unwrap_or_default();
-    let path = data_dir.join(FILE);
-    if let Err(error) = crate::consensus::cache::write_atomically(&path, &bytes, false) {
-        tracing::warn!(path = %path.display(), %error, "cannot save the country overrides");
-    }
+    saved
 }
 
 fn parse(
@@ -102,6 +113,16 @@ fn parse(
 /// Applies one bus message; true if the overrides changed (then they are saved). A bad
 /// message is logged with what was wrong and changes nothing.
 pub(super) fn apply(overrides: &mut CountryOverrides, payload: &[u8], data_dir: &Path) -> bool {
+    let changed = update(overrides, payload);
+    if changed {
+        save(overrides, data_dir);
+    }
+    changed
+}
+
+/// Applies one bus message in memory; true if the overrides changed. A bad message is
+/// logged with what was wrong and changes nothing.
+pub(crate) fn update(overrides: &mut CountryOverrides, payload: &[u8]) -> bool {
     let update: OverrideUpdate = match decode("override update", payload) {
         Ok(update) => update,
         Err(error) => {
@@ -112,7 +133,6 @@ pub(super) fn apply(overrides: &mut CountryOverrides, payload: &[u8], data_dir: 
     match change(overrides, &update) {
         Ok(true) => {
             tracing::info!(action = %update.action, domain = %update.domain, country = %update.country_code, "country override changed");
-            save(overrides, data_dir);
             true
         }
         Ok(false) => false,

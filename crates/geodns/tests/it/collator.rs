@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use geodns::consensus::{CollatorQueue, QueueReport, run_collator};
+use geodns::collator::{Wiring, run_collator};
+use geodns::consensus::{CollatorQueue, QueueReport};
 use geodns::reload::LiveConfig;
 use geodns_bus::consensus::{encode_finalize, encode_proposal, encode_vote};
 use geodns_bus::{Bus, MemoryBus, subjects};
@@ -106,10 +107,15 @@ impl Collator {
         let bus = MemoryBus::new("collator");
         let queue = CollatorQueue::default();
         let shutdown = CancellationToken::new();
+        let wiring = Wiring {
+            cluster: geodns::bus::cluster_handle(&live.current()),
+            official: tokio::sync::watch::channel(std::sync::Arc::default()).1,
+            events: None,
+        };
         let task = tokio::spawn(run_collator(
             bus.clone(),
             store,
-            None,
+            wiring,
             live,
             queue.clone(),
             shutdown.clone(),

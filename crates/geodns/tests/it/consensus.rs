@@ -68,7 +68,7 @@ async fn start<B: Bus>(
     let (task, handle) = geodns::consensus::start(
         bus.clone(),
         live.clone(),
-        cluster,
+        cluster.clone(),
         queue.clone(),
         shutdown.clone(),
     )
@@ -76,10 +76,15 @@ async fn start<B: Bus>(
     .unwrap();
     tasks.spawn(task);
     if let (Some(store), Some(queue)) = (store, queue) {
-        let collator = geodns::consensus::run_collator(
+        let wiring = geodns::collator::Wiring {
+            cluster,
+            official: handle.official.clone(),
+            events,
+        };
+        let collator = geodns::collator::run_collator(
             bus,
             store,
-            events,
+            wiring,
             live.clone(),
             queue,
             shutdown.clone(),

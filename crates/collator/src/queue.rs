@@ -7,39 +7,83 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use std::sync::{Arc, Mutex, PoisonError};
+
 use chrono::{DateTime, TimeDelta, Utc};
-use geodns_consensus::message::ProposalId;
-use geodns_core::ids::NodeId;
-use geodns_core::records::{CheckKey, Votes};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use tokio::sync::Notify;
+
+use crate::decision::Decision;
+use crate::usage::CollectionReport;
 
 /// First retry delay after a failed write.
-pub(super) const FIRST_RETRY: Duration = Duration::from_secs(1);
+pub(crate) const FIRST_RETRY: Duration = Duration::from_secs(1);
 /// Longest retry delay.
-pub(super) const MAX_RETRY: Duration = Duration::from_secs(30);
+pub(crate) const MAX_RETRY: Duration = Duration::from_secs(30);
 /// Decisions held at most (a day of flapping for a large fleet).
-pub(super) const DEFAULT_LIMIT: usize = 100_000;
+pub(crate) const DEFAULT_LIMIT: usize = 100_000;
 
-/// A passed decision to record: an outage opens (`healthy` false) or closes.
-#[derive(Debug, Clone, PartialEq)]
-pub(super) struct Decision {
-    /// The decided proposal.
-    pub(super) proposal: ProposalId,
-    /// What changed.
-    pub(super) key: CheckKey,
-    /// The new status: false opens an outage, true closes it.
-    pub(super) healthy: bool,
-    /// When it was decided.
-    pub(super) decided_at: DateTime<Utc>,
-    /// The monitor that finalized it.
-    pub(super) decided_by: NodeId,
-    /// The check's error text.
-    pub(super) error: String,
-    /// Who voted how.
-    pub(super) votes: Votes,
-    /// The check's data.
-    pub(super) data: Map<String, Value>,
+/// The collator's queue of decisions waiting for the store, shared by the bus reader, the
+/// writer and `consensus status`. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct CollatorQueue {
+    queue: Arc<Mutex<RetryQueue<Decision>>>,
+    pub(crate) wake: Arc<Notify>,
+    /// The last usage collection's report.
+    collection: Arc<Mutex<Option<CollectionReport>>>,
+}
+
+impl CollatorQueue {
+    /// An empty queue holding at most `limit` decisions.
+    pub fn new(limit: usize) -> Self {
+        CollatorQueue {
+            queue: Arc::new(Mutex::new(RetryQueue::new(limit))),
+            wake: Arc::new(Notify::new()),
+            collection: Arc::default(),
+        }
+    }
+
+    /// Runs `f` on the queue; the lock is never held across an `.await`.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut RetryQueue<Decision>) -> R) -> R {
+        f(&mut self.queue.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Queues a decision and wakes the writer.
+    pub fn push(&self, decision: Decision) {
+        if let Some(evicted) = self.with(|queue| queue.push(decision)) {
+            tracing::error!(
+                check = %evicted.key,
+                proposal = %evicted.proposal,
+                "collator queue full: the oldest unstored decision is dropped"
+            );
+        }
+        self.wake.notify_one();
+    }
+
+    /// The queue's counters, with the last usage collection.
+    pub fn report(&self) -> QueueReport {
+        let mut report = self.with(|queue| queue.report());
+        report.last_collection = self
+            .collection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        report
+    }
+
+    /// Records the report of a usage collection.
+    pub fn collected(&self, report: CollectionReport) {
+        *self
+            .collection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(report);
+    }
+}
+
+impl Default for CollatorQueue {
+    fn default() -> Self {
+        CollatorQueue::new(DEFAULT_LIMIT)
+    }
 }
 
 /// Counters of the queue, for `consensus status`.
@@ -57,12 +101,15 @@ pub struct QueueReport {
     pub refused: u64,
     /// The last write error, if the head is waiting for a retry.
     pub last_error: Option<String>,
+    /// The last usage collection (absent before the first, and from older nodes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_collection: Option<CollectionReport>,
 }
 
-/// Decisions in order, with the back-off of the head.
+/// Items (decisions, alerts) in order, with the back-off of the head.
 #[derive(Debug)]
-pub(super) struct RetryQueue {
-    items: VecDeque<Decision>,
+pub(crate) struct RetryQueue<T> {
+    items: VecDeque<T>,
     limit: usize,
     /// The head may be tried again from then on (`None`: now).
     not_before: Option<DateTime<Utc>>,
@@ -70,9 +117,9 @@ pub(super) struct RetryQueue {
     report: QueueReport,
 }
 
-impl RetryQueue {
+impl<T> RetryQueue<T> {
     /// An empty queue holding at most `limit` decisions.
-    pub(super) fn new(limit: usize) -> Self {
+    pub(crate) fn new(limit: usize) -> Self {
         RetryQueue {
             items: VecDeque::new(),
             limit: limit.max(1),
@@ -83,19 +130,19 @@ impl RetryQueue {
     }
 
     /// Adds a decision at the tail; returns the oldest one if it had to make room.
-    pub(super) fn push(&mut self, decision: Decision) -> Option<Decision> {
+    pub(crate) fn push(&mut self, item: T) -> Option<T> {
         let evicted = if self.items.len() >= self.limit {
             self.report.dropped += 1;
             self.items.pop_front()
         } else {
             None
         };
-        self.items.push_back(decision);
+        self.items.push_back(item);
         evicted
     }
 
     /// The head, if it may be written at `now`.
-    pub(super) fn due(&self, now: DateTime<Utc>) -> Option<&Decision> {
+    pub(crate) fn due(&self, now: DateTime<Utc>) -> Option<&T> {
         match self.not_before {
             Some(at) if now < at => None,
             _ => self.items.front(),
@@ -103,7 +150,7 @@ impl RetryQueue {
     }
 
     /// The head was stored: the next one may go at once.
-    pub(super) fn stored(&mut self) {
+    pub(crate) fn stored(&mut self) {
         if self.items.pop_front().is_some() {
             self.report.stored += 1;
         }
@@ -111,7 +158,7 @@ impl RetryQueue {
     }
 
     /// The store refused the head for good: drop it and go on.
-    pub(super) fn refused(&mut self) {
+    pub(crate) fn refused(&mut self) {
         if self.items.pop_front().is_some() {
             self.report.refused += 1;
         }
@@ -120,7 +167,7 @@ impl RetryQueue {
 
     /// Writing the head failed at `now`: keep it and wait before the next try. Returns the
     /// wait.
-    pub(super) fn failed(&mut self, now: DateTime<Utc>, error: String) -> Duration {
+    pub(crate) fn failed(&mut self, now: DateTime<Utc>, error: String) -> Duration {
         let wait = self.delay;
         self.not_before = TimeDelta::from_std(wait).ok().map(|d| now + d);
         self.delay = (self.delay * 2).min(MAX_RETRY);
@@ -130,7 +177,7 @@ impl RetryQueue {
     }
 
     /// The counters, with the current length.
-    pub(super) fn report(&self) -> QueueReport {
+    pub(crate) fn report(&self) -> QueueReport {
         QueueReport {
             pending: self.items.len(),
             ..self.report.clone()
@@ -146,6 +193,11 @@ impl RetryQueue {
 
 #[cfg(test)]
 mod tests {
+    use geodns_consensus::message::ProposalId;
+    use geodns_core::ids::NodeId;
+    use geodns_core::records::{CheckKey, Votes};
+    use serde_json::Map;
+
     use super::*;
 
     fn decision(id: &str) -> Decision {
