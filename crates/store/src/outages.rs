@@ -94,7 +94,8 @@ pub enum RecordOutcome {
         /// How long it lasted.
         duration: Duration,
     },
-    /// A row with this check and start exists (open or closed); nothing changed.
+    /// An outage of this check overlapping the span is stored (open or closed: this one,
+    /// or another monitor's copy of it); nothing changed.
     AlreadyRecorded {
         /// Its row id.
         id: i64,

@@ -20,14 +20,17 @@ use tokio_util::sync::CancellationToken;
 
 use crate::support::{load_config, mysql_behind_proxy, ping_key as key, until, write};
 
-fn node(id: &str) -> NodeId {
+pub(crate) fn node(id: &str) -> NodeId {
     NodeId::parse(id).unwrap()
 }
 
-async fn live_config(dir: &std::path::Path) -> LiveConfig {
+/// A collator's configuration in `dir`, with `extra` TOML appended.
+pub(crate) async fn live_config(dir: &std::path::Path, id: &str, extra: &str) -> LiveConfig {
     let text = format!(
-        "[node]\nid = \"collator\"\nroles = [\"collator\"]\ndata_dir = \"{}\"\n\
+        "[node]\nid = \"{id}\"\nroles = [\"collator\"]\ndata_dir = \"{}\"\n\
          [consensus]\nauth = \"off\"\n\
+         [monitor]\nminimum_offline = \"0s\"\n\
+         {extra}\n\
          [[members]]\nname = \"Amforc\"\nlatitude = 50.1\nlongitude = 8.7\n",
         dir.display()
     );
@@ -35,14 +38,14 @@ async fn live_config(dir: &std::path::Path) -> LiveConfig {
 }
 
 /// A monitor's messages for one decision: proposal, three votes, finalize(s).
-struct Monitor(MemoryBus);
+pub(crate) struct Monitor(pub(crate) MemoryBus);
 
 impl Monitor {
-    async fn send(&self, subject: &str, payload: Vec<u8>) {
+    pub(crate) async fn send(&self, subject: &str, payload: Vec<u8>) {
         self.0.publish(subject, Bytes::from(payload)).await.unwrap();
     }
 
-    async fn propose_and_vote(&self, proposal: &Proposal, votes: &[(&str, bool)]) {
+    pub(crate) async fn propose_and_vote(&self, proposal: &Proposal, votes: &[(&str, bool)]) {
         self.send(
             subjects::PROPOSE,
             encode_proposal(&Signed::unsigned(proposal.clone())),
@@ -62,7 +65,7 @@ impl Monitor {
 
     /// The collator subscribes as it starts: a probe decision (a close of nothing),
     /// repeated until it is stored, shows it is listening.
-    async fn until_listening(&self, queue: &CollatorQueue) {
+    pub(crate) async fn until_listening(&self, queue: &CollatorQueue) {
         let mut probe = down_proposal("warm-up");
         probe.status = true;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -76,12 +79,24 @@ impl Monitor {
         }
     }
 
-    async fn finalize(&self, proposal: &Proposal, sender: &str, passed: bool) {
+    pub(crate) async fn finalize(&self, proposal: &Proposal, sender: &str, passed: bool) {
+        self.finalize_at(proposal, sender, passed, geodns::clock::now())
+            .await;
+    }
+
+    /// A finalize decided at `at` (each deciding monitor has its own time).
+    pub(crate) async fn finalize_at(
+        &self,
+        proposal: &Proposal,
+        sender: &str,
+        passed: bool,
+        at: chrono::DateTime<chrono::Utc>,
+    ) {
         let finalize = Finalize {
             proposal: proposal.clone(),
             sender: node(sender),
             passed,
-            decided_at: geodns::clock::now(),
+            decided_at: at,
             votes: Vec::new(),
         };
         self.send(
@@ -92,25 +107,36 @@ impl Monitor {
     }
 }
 
-/// A running collator on its own in-process bus, with a monitor to talk to it.
-struct Collator {
-    queue: CollatorQueue,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<Result<(), geodns::consensus::ConsensusError>>,
-    monitor: Monitor,
+/// A running collator on an in-process bus, with a monitor to talk to it.
+pub(crate) struct Collator {
+    pub(crate) queue: CollatorQueue,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) task: tokio::task::JoinHandle<Result<(), geodns::consensus::ConsensusError>>,
+    pub(crate) monitor: Monitor,
 }
 
 impl Collator {
-    /// Starts it on `store` and waits until it listens.
+    /// Starts it on `store` and its own bus, and waits until it listens.
     async fn start(store: SqlStore, dir: &std::path::Path) -> Collator {
-        let live = live_config(dir).await;
         let bus = MemoryBus::new("collator");
+        let live = live_config(dir, "collator", "").await;
+        Collator::start_on(bus, store, live, None).await
+    }
+
+    /// Starts it on `bus` (another collator's, to run several) and waits until it
+    /// listens.
+    pub(crate) async fn start_on(
+        bus: MemoryBus,
+        store: SqlStore,
+        live: LiveConfig,
+        events: Option<geodns_bus::redis::EventPublisher>,
+    ) -> Collator {
         let queue = CollatorQueue::default();
         let shutdown = CancellationToken::new();
         let wiring = Wiring {
             cluster: geodns::bus::cluster_handle(&live.current()),
             official: tokio::sync::watch::channel(std::sync::Arc::default()).1,
-            events: None,
+            events,
         };
         let task = tokio::spawn(run_collator(
             bus.clone(),
@@ -131,7 +157,7 @@ impl Collator {
     }
 }
 
-fn down_proposal(id: &str) -> Proposal {
+pub(crate) fn down_proposal(id: &str) -> Proposal {
     Proposal {
         id: ProposalId::parse(id).unwrap(),
         sender: node("m1"),
@@ -143,7 +169,11 @@ fn down_proposal(id: &str) -> Proposal {
     }
 }
 
-async fn wait_for(what: &str, queue: &CollatorQueue, done: impl Fn(&QueueReport) -> bool) {
+pub(crate) async fn wait_for(
+    what: &str,
+    queue: &CollatorQueue,
+    done: impl Fn(&QueueReport) -> bool,
+) {
     let what = format!("{what} (queue: {:?})", queue.report());
     until(&what, Duration::from_secs(60), || done(&queue.report())).await;
 }

@@ -12,6 +12,7 @@ mod import;
 mod monitor;
 mod nats_auth;
 mod node;
+mod outage_order;
 mod probe;
 mod redaction;
 mod reload;

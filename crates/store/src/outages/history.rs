@@ -110,7 +110,16 @@ impl SqlStore {
             return Ok(RecordOutcome::TooShort { duration });
         }
         let digest = check_key_digest(&outage.key);
-        if let Some(id) = self.row_at(&digest, outage.start).await? {
+        // This outage, or another copy of it (a finalize of another monitor, with its own
+        // decision time), overlaps the span: it is recorded already.
+        let overlapping = self
+            .first_row(
+                "start_ms <= ? AND (end_ms IS NULL OR end_ms >= ?)",
+                &digest,
+                &[to_ms(end), to_ms(outage.start)],
+            )
+            .await?;
+        if let Some(id) = overlapping {
             return Ok(RecordOutcome::AlreadyRecorded { id });
         }
         match self.insert_outage(outage, Some(end), digest.clone()).await {

@@ -93,6 +93,14 @@ pub async fn a_close_before_its_open_records_a_closed_outage(store: SqlStore, _:
         (all.len(), all[0].start, all[0].end),
         (1, at(1), Some(at(5)))
     );
+    // Another monitor's copy of the open, decided a little later, overlaps it.
+    assert_eq!(
+        store
+            .record_closed_outage(&start(key.clone(), 2), at(6))
+            .await
+            .unwrap(),
+        RecordOutcome::AlreadyRecorded { id }
+    );
     let mut backwards = outage.clone();
     backwards.start = at(9);
     assert!(store.record_closed_outage(&backwards, at(5)).await.is_err());
