@@ -5,7 +5,7 @@
 mod acme;
 mod geoip;
 pub(crate) mod overrides;
-mod usage;
+pub mod usage;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -106,7 +106,7 @@ pub(super) async fn flush(store: &SqlStore, pending: &mut BTreeMap<UsageKey, i64
 
 /// Answers `dns.usage.getUsage` until `shutdown`; a request without an inbox is
 /// answered on `dns.usage.usageData`, as the original does.
-pub(super) async fn answer_usage<B: Bus>(
+pub async fn answer_usage<B: Bus>(
     bus: B,
     requests: Subscription,
     store: SqlStore,

@@ -19,3 +19,4 @@ mod reload;
 mod repair;
 mod support;
 mod tidy;
+mod usage_collection;
