@@ -22,6 +22,7 @@ use crate::import::{ImportSources, import};
 use crate::logging::{self, LogFormat};
 
 mod cluster;
+mod history;
 mod probe;
 
 const EXAMPLES: &str = "\
@@ -71,7 +72,7 @@ enum Command {
     /// Database tools: migrate, check, bench.
     #[command(subcommand)]
     Db(DbCommand),
-    /// Cluster tools: status.
+    /// Cluster tools: status, history.
     #[command(subcommand)]
     Cluster(ClusterCommand),
     /// Consensus tools: status, key.
@@ -79,6 +80,16 @@ enum Command {
     Consensus(ConsensusCommand),
     /// Run every eligible health check once, now, and print what each found.
     Probe(ProbeArgs),
+    /// Collector tools: usage.
+    #[command(subcommand)]
+    Collect(CollectCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum CollectCommand {
+    /// Collect usage from the DNS nodes now, as the collator does every hour, and store
+    /// each node's rows under its id (replace mode: running it again changes nothing).
+    Usage(history::CollectArgs),
 }
 
 /// `geodns probe`.
@@ -116,6 +127,8 @@ enum ClusterCommand {
     /// Ask a running node (over NATS) which nodes it sees, in which role, and whether
     /// active. `--json` prints one array of {node_id, role, last_heard, active}.
     Status(AskArgs),
+    /// Print the consensus log from the database: every passed decision, in order.
+    History(history::HistoryArgs),
 }
 
 /// Asking a running node over NATS.
@@ -340,6 +353,10 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::ImportIbp(args) => import_ibp(http, args).await,
         Command::Db(command) => db(http, command).await,
         Command::Cluster(ClusterCommand::Status(ask)) => cluster::cluster_status(http, ask).await,
+        Command::Cluster(ClusterCommand::History(args)) => {
+            history::cluster_history(http, args).await
+        }
+        Command::Collect(CollectCommand::Usage(args)) => history::collect_usage(http, args).await,
         Command::Consensus(command) => cluster::consensus(http, command).await,
         Command::Probe(args) => probe::probe(http, args).await,
     }

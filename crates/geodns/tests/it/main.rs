@@ -9,6 +9,7 @@ mod consensus;
 mod db;
 mod dns;
 mod import;
+mod matrix;
 mod monitor;
 mod nats_auth;
 mod node;
