@@ -15,6 +15,7 @@ mod nats_auth;
 mod node;
 mod outage_order;
 mod probe;
+mod rebuild;
 mod redaction;
 mod reload;
 mod repair;

@@ -55,6 +55,12 @@ impl Node {
         .await
         .unwrap();
         tasks.spawn(task);
+        // As `geodns run`: no official cache file → the consensus log's state.
+        let data_dir = live.current().node.data_dir.clone();
+        let (log_store, log_handle) = (store.clone(), handle.clone());
+        tasks.spawn(async move {
+            geodns::consensus::history::rebuild_if_fresh(&data_dir, &log_store, &log_handle).await;
+        });
         if roles.monitor {
             let store = store.clone();
             geodns::monitor::start(
