@@ -133,13 +133,23 @@ impl Collator {
         live: LiveConfig,
         events: Option<geodns_bus::redis::EventPublisher>,
     ) -> Collator {
-        let queue = CollatorQueue::default();
-        let shutdown = CancellationToken::new();
         let wiring = Wiring {
             cluster: geodns::bus::cluster_handle(&live.current()),
             official: tokio::sync::watch::channel(std::sync::Arc::default()).1,
             events,
         };
+        Collator::start_wired(bus, store, live, wiring).await
+    }
+
+    /// Starts it with the given membership, official results and events.
+    pub(crate) async fn start_wired(
+        bus: MemoryBus,
+        store: SqlStore,
+        live: LiveConfig,
+        wiring: Wiring,
+    ) -> Collator {
+        let queue = CollatorQueue::default();
+        let shutdown = CancellationToken::new();
         let task = tokio::spawn(run_collator(
             bus.clone(),
             store,

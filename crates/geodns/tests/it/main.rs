@@ -4,6 +4,7 @@
 
 mod check_config;
 mod cluster;
+mod cluster_tables;
 mod collator;
 mod consensus;
 mod db;

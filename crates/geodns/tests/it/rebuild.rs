@@ -68,7 +68,11 @@ async fn a_fresh_node_rebuilds_the_official_results_from_the_consensus_log() {
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !seen().contains(&"Rotko".to_owned()) {
-        assert!(tokio::time::Instant::now() < deadline, "official: {:?}", seen());
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "official: {:?}",
+            seen()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let official = node.handle.official.borrow().clone();

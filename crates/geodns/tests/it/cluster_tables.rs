@@ -1,0 +1,212 @@
+//! The collator keeps the cluster tables: consensus messages in the message log, cluster
+//! membership in node state, maintenance and run-time country overrides in runtime
+//! config, and for every service hostname and country the member that answers now in
+//! routes, following health, maintenance and overrides.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use geodns::collator::Wiring;
+use geodns::reload::LiveConfig;
+use geodns_bus::wire::WireRole;
+use geodns_bus::{Bus, MemoryBus, SelfInfo, run_membership, subjects};
+use geodns_consensus::results::{ResultEntry, Results};
+use geodns_core::ids::{MemberId, NodeId};
+use geodns_core::model::CheckKind;
+use geodns_core::records::CheckKey;
+use geodns_store::{ClusterStore, MessageQuery, SqlStore, StoreConfig};
+use serde_json::{Value, json};
+
+use crate::collator::{Collator, down_proposal};
+use crate::support::{load_config, write};
+
+fn config(dir: &std::path::Path) -> String {
+    format!(
+        r#"
+[node]
+id = "collator"
+roles = ["collator"]
+data_dir = "{}"
+
+[consensus]
+auth = "off"
+
+[collator]
+tables_interval = "100ms"
+
+[dns]
+zones = ["geo.example"]
+
+[[services]]
+name = "Polkadot"
+type = "substrate_rpc"
+endpoints = ["wss://rpc.geo.example"]
+
+[[members]]
+name = "Near"
+ipv4 = "127.0.0.11"
+latitude = 50.1
+longitude = 8.7
+services = ["Polkadot"]
+
+[[members]]
+name = "Far"
+ipv4 = "127.0.0.12"
+latitude = 40.7
+longitude = -74.0
+services = ["Polkadot"]
+"#,
+        dir.display()
+    )
+}
+
+async fn wait_until<F, Fut>(what: &str, check: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn route(store: &SqlStore, destination: &str) -> Option<Vec<String>> {
+    let route = store.route(destination).await.unwrap()?;
+    Some(
+        route["ipv4"]["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_str().unwrap().to_owned())
+            .collect(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn membership_runtime_config_routes_and_messages_reach_the_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/cluster.db", dir.path().display());
+    let store = SqlStore::open(StoreConfig::new(url)).await.unwrap();
+    let live =
+        LiveConfig::new(load_config(&write(dir.path(), "c.toml", &config(dir.path()))).await);
+    let cluster = geodns::bus::cluster_handle(&live.current());
+    let (official, official_rx) =
+        tokio::sync::watch::channel(Arc::new(Results::new().snapshot().as_ref().clone()));
+    let wiring = Wiring {
+        cluster: cluster.clone(),
+        official: official_rx,
+        events: None,
+    };
+    let bus = MemoryBus::new("collator");
+    // Membership as a node runs it, and a monitor that joins.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let me = geodns::bus::self_info(&live.current());
+    tokio::spawn(run_membership(
+        bus.clone(),
+        me,
+        cluster.clone(),
+        stop.clone(),
+    ));
+    let monitor = SelfInfo {
+        node_id: "monitor-7".into(),
+        roles: vec![WireRole::Monitor],
+        public_address: String::new(),
+        listen_address: "127.0.0.1".into(),
+        listen_port: "0".into(),
+    };
+    let monitor_view = geodns::bus::cluster_handle(&live.current());
+    tokio::spawn(run_membership(
+        bus.join("monitor-7"),
+        monitor,
+        monitor_view,
+        stop.clone(),
+    ));
+    let collator = Collator::start_wired(bus.clone(), store.clone(), live.clone(), wiring).await;
+
+    // Everyone healthy: Germany gets Near, the United States Far.
+    wait_until("routes", || async {
+        route(&store, "rpc.geo.example/DE").await == Some(vec!["Near".into()])
+            && route(&store, "rpc.geo.example/US").await == Some(vec!["Far".into()])
+    })
+    .await;
+    let full = store.route("rpc.geo.example/DE").await.unwrap().unwrap();
+    assert_eq!(full["ipv4"]["addresses"], json!(["127.0.0.11"]));
+    assert_eq!(full["ipv4"]["mode"], "healthy");
+    assert!(
+        store.routes().await.unwrap().len() > 200,
+        "one route per country"
+    );
+
+    // Near goes down officially: Germany is sent to Far.
+    let mut results = Results::new();
+    let key = CheckKey {
+        kind: CheckKind::Site,
+        check: "ping".into(),
+        member: MemberId::parse("Near").unwrap(),
+        domain: String::new(),
+        endpoint: String::new(),
+        ipv6: false,
+    };
+    let down = ResultEntry {
+        status: false,
+        error: "down".into(),
+        data: None,
+        at: geodns::clock::now(),
+    };
+    results.set(key, down);
+    official.send(results.snapshot()).unwrap();
+    wait_until("Germany routed to Far", || async {
+        route(&store, "rpc.geo.example/DE").await == Some(vec!["Far".into()])
+    })
+    .await;
+
+    // Maintenance and a country override set at run time go to runtime config.
+    live.set_maintenance("Far", true).unwrap();
+    let update = json!({"action": "set", "domain": "rpc.geo.example", "countryCode": "FR",
+        "override": {"memberName": "Far", "ipv4": "", "ipv6": ""}});
+    bus.publish(subjects::OVERRIDE_UPDATE, Bytes::from(update.to_string()))
+        .await
+        .unwrap();
+    wait_until("runtime config", || async {
+        store.runtime_config("maintenance").await.unwrap() == Some(json!(["Far"]))
+            && store.runtime_config("overrides").await.unwrap()
+                == Some(json!({"rpc.geo.example": {"FR": {"memberName": "Far"}}}))
+    })
+    .await;
+
+    // Membership and consensus messages.
+    let monitor_7 = NodeId::parse("monitor-7").unwrap();
+    wait_until("the monitor in node state", || async {
+        store.node_state(&monitor_7).await.unwrap().is_some()
+    })
+    .await;
+    let node = store.node_state(&monitor_7).await.unwrap().unwrap();
+    assert_eq!(node["active"], Value::Bool(true));
+    assert_eq!(node["role"], "IBPMonitor");
+    let proposal = down_proposal("p-logged");
+    collator
+        .monitor
+        .propose_and_vote(&proposal, &[("m1", true), ("m2", false)])
+        .await;
+    wait_until("the proposal and votes in the message log", || async {
+        let query = MessageQuery::default();
+        let ids: Vec<String> = store
+            .messages(&query)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.id)
+            .collect();
+        ["propose/p-logged", "vote/p-logged/m1", "vote/p-logged/m2"]
+            .iter()
+            .all(|id| ids.contains(&(*id).to_owned()))
+    })
+    .await;
+    stop.cancel();
+    collator.shutdown.cancel();
+    collator.task.await.unwrap().unwrap();
+    store.close().await;
+}
