@@ -11,7 +11,7 @@ use geodns_store::{SqlStore, StoreConfig};
 
 use crate::collator::{Collator, down_proposal, live_config, wait_for};
 use crate::node::{Node, Roles};
-use crate::support::write;
+use crate::support::{geodns, stderr, write};
 
 const CONSENSUS_ONLY: Roles = Roles {
     monitor: false,
@@ -58,6 +58,53 @@ async fn a_fresh_node_rebuilds_the_official_results_from_the_consensus_log() {
         data.display()
     );
     let path = write(dir.path(), "fresh.toml", &text);
+
+    // `geodns cluster history` prints the log from the database.
+    let config = path.to_str().unwrap();
+    let listed = geodns(&["cluster", "history", "-c", config, "--json"], &[]);
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let rows: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let proposals: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["entry"]["proposal"].as_str().unwrap())
+        .collect();
+    for id in ["p-amforc-down", "p-rotko-down", "p-rotko-up"] {
+        assert_eq!(
+            proposals.iter().filter(|p| **p == id).count(),
+            1,
+            "{proposals:?}"
+        );
+    }
+    let table = geodns(&["cluster", "history", "-c", config], &[]);
+    let table = String::from_utf8(table.stdout).unwrap();
+    assert!(
+        table.contains("site|ping|Amforc|||v4") && table.contains("down"),
+        "{table}"
+    );
+    let later = geodns(
+        &[
+            "cluster",
+            "history",
+            "-c",
+            config,
+            "--since",
+            "2999-01-01",
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(String::from_utf8(later.stdout).unwrap().trim(), "[]");
+    let bad = geodns(
+        &["cluster", "history", "-c", config, "--since", "yesterday"],
+        &[],
+    );
+    assert!(
+        !bad.status.success() && stderr(&bad).contains("yesterday"),
+        "{}",
+        stderr(&bad)
+    );
     let node = Node::start(MemoryBus::new("fresh-node"), &path, CONSENSUS_ONLY).await;
     let seen = || {
         let official = node.handle.official.borrow();

@@ -201,8 +201,43 @@ async fn scenario(kind: Kind) {
     assert_eq!(caught_up[&entry("dns-2", 29, "FR", false, 0).0], 10);
     assert_eq!(caught_up[&entry("dns-1", 29, "DE", true, 0).0], 4);
 
-    one.silence().await;
+    // The same on demand: `geodns collect usage` with explicit days.
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[node]\nid = \"collector-cli\"\nroles = [\"collator\"]\ndata_dir = \"{}\"\n\
+         [bus]\nmode = \"nats\"\nurls = [\"{url}\"]\n[storage]\nurl = \"{}\"\n",
+        dir.path().display(),
+        database.url,
+    );
+    let config = crate::support::write(dir.path(), "collect.toml", &text);
+    let config = config.to_str().unwrap();
+    let args = [
+        "collect",
+        "usage",
+        "-c",
+        config,
+        "--dns-node",
+        "dns-1",
+        "--dns-node",
+        "dns-2",
+    ];
+    let dates = ["--from", "2026-11-29", "--to", "2026-11-30", "--json"];
+    let run = crate::support::geodns(&[&args[..], &dates[..]].concat(), &[]);
+    assert!(run.status.success(), "{}", crate::support::stderr(&run));
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(report["stored"].as_object().unwrap().len(), 2, "{report}");
+    assert_eq!(
+        totals(&store).await,
+        caught_up,
+        "an on-demand run changes nothing"
+    );
     two.silence().await;
+    let run = crate::support::geodns(&[&args[..], &["--timeout", "1s"][..]].concat(), &[]);
+    assert!(!run.status.success(), "a missing node fails the command");
+    let out = String::from_utf8(run.stdout).unwrap();
+    assert!(out.contains("missing: dns-2"), "{out}");
+
+    one.silence().await;
     store.close().await;
     other.close().await;
     database.drop_now().await;
