@@ -82,6 +82,23 @@ fn udp_socket(addr: SocketAddr) -> io::Result<UdpSocket> {
     Ok(socket)
 }
 
+/// The first UDP socket and the TCP listener on the same port. With port 0 the kernel
+/// picks a free UDP port, which another process may hold for TCP: then another port is
+/// tried.
+fn bind_pair(listen: SocketAddr) -> io::Result<(UdpSocket, std::net::TcpListener)> {
+    let attempts = if listen.port() == 0 { 20 } else { 1 };
+    let mut last = None;
+    for _ in 0..attempts {
+        let udp = udp_socket(listen)?;
+        match std::net::TcpListener::bind(udp.local_addr()?) {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(error) if error.kind() == io::ErrorKind::AddrInUse => last = Some(error),
+            Err(error) => return Err(error),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::from(io::ErrorKind::AddrInUse)))
+}
+
 impl Server {
     /// Binds the sockets and starts the workers; TCP runs as a task on the current runtime
     /// until `shutdown`.
@@ -91,9 +108,8 @@ impl Server {
         day: i32,
         shutdown: CancellationToken,
     ) -> io::Result<Server> {
-        let first = udp_socket(settings.listen)?;
+        let (first, std_tcp) = bind_pair(settings.listen)?;
         let local_addr = first.local_addr()?;
-        let std_tcp = std::net::TcpListener::bind(local_addr)?;
         std_tcp.set_nonblocking(true)?;
         let tcp = TcpListener::from_std(std_tcp)?;
         let (counts_tx, counts_rx) = mpsc::unbounded_channel();

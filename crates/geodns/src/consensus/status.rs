@@ -163,6 +163,20 @@ impl StatusReport {
                     .map(|e| format!(" (last error: {e})"))
                     .unwrap_or_default()
             );
+            if let Some(run) = &queue.last_collection {
+                let at = run.at.map(|at| at.to_rfc3339()).unwrap_or_default();
+                let missing = if run.missing.is_empty() && run.failed.is_empty() {
+                    "every DNS node answered".to_owned()
+                } else {
+                    let failed: Vec<&str> = run.failed.keys().map(String::as_str).collect();
+                    format!("missing {:?}, failed {:?}", run.missing, failed)
+                };
+                let _ = writeln!(
+                    text,
+                    "usage collected: {at}, {} nodes stored, {missing}",
+                    run.stored.len()
+                );
+            }
         }
         text
     }
