@@ -14,7 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::reload::LiveConfig;
 
-/// Delivers changes until `shutdown` (and the ones already queued at that moment).
+/// Delivers changes until `shutdown`. Changes still queued then are not alerted (their
+/// history is stored; only the message is lost); the stop logs how many.
 pub(super) async fn run(
     mut changes: mpsc::Receiver<Change>,
     mut events: Option<EventPublisher>,
@@ -28,27 +29,44 @@ pub(super) async fn run(
             () = shutdown.cancelled() => break,
             else => break,
         };
-        if let Some(outbox) = &outbox {
-            let config = live.current();
-            let alert = Alert::of(&change, &config.catalog.alerts, &config.catalog.members);
-            outbox.push(match change.kind {
-                ChangeKind::Opened { .. } => Job::Offline(alert),
-                ChangeKind::Closed { .. } | ChangeKind::Recorded { .. } => Job::Online(alert),
-            });
+        deliver(&change, &mut events, outbox.as_ref(), &live).await;
+    }
+    let left = changes.len();
+    if left > 0 {
+        tracing::warn!(
+            left,
+            "collator stopped before alerting these history changes"
+        );
+    }
+}
+
+/// One change to the outbox and the stream.
+async fn deliver(
+    change: &Change,
+    events: &mut Option<EventPublisher>,
+    outbox: Option<&Outbox>,
+    live: &LiveConfig,
+) {
+    if let Some(outbox) = outbox {
+        let config = live.current();
+        let alert = Alert::of(change, &config.catalog.alerts, &config.catalog.members);
+        outbox.push(match change.kind {
+            ChangeKind::Opened { .. } => Job::Offline(alert),
+            ChangeKind::Closed { .. } | ChangeKind::Recorded { .. } => Job::Online(alert),
+        });
+    }
+    if let Some(events) = events.as_mut() {
+        // An outage first seen already over opens and closes in the stream, so its
+        // readers see the pair they always see.
+        if let ChangeKind::Recorded { id, .. } = change.kind {
+            let opened = Change {
+                kind: ChangeKind::Opened { id },
+                ended: None,
+                ..change.clone()
+            };
+            publish(events, &opened).await;
         }
-        if let Some(events) = events.as_mut() {
-            // An outage first seen already over opens and closes in the stream, so its
-            // readers see the pair they always see.
-            if let ChangeKind::Recorded { id, .. } = change.kind {
-                let opened = Change {
-                    kind: ChangeKind::Opened { id },
-                    ended: None,
-                    ..change.clone()
-                };
-                publish(events, &opened).await;
-            }
-            publish(events, &change).await;
-        }
+        publish(events, change).await;
     }
 }
 
