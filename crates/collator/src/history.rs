@@ -108,6 +108,28 @@ impl Entry {
     }
 }
 
+impl Entry {
+    /// The decision this entry records.
+    pub fn decision(&self) -> Result<Decision, String> {
+        let mut votes = geodns_core::records::Votes::new();
+        for (node, agree) in &self.votes {
+            let node = NodeId::parse(node).map_err(|e| format!("votes: {e}"))?;
+            votes.insert(node, agree.as_bool().ok_or("votes: not a boolean")?);
+        }
+        Ok(Decision {
+            proposal: geodns_consensus::message::ProposalId::parse(&self.proposal)
+                .map_err(|e| format!("proposal: {e}"))?,
+            key: self.key()?,
+            healthy: self.status,
+            decided_at: self.decided_at,
+            decided_by: NodeId::parse(&self.decided_by).map_err(|e| format!("decidedBy: {e}"))?,
+            error: self.error.clone(),
+            votes,
+            data: self.data.clone(),
+        })
+    }
+}
+
 /// What appending did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Appended {

@@ -3,7 +3,11 @@
 //! the store then has nothing to close. The close waits here, for a while, for its open:
 //! when the open arrives the outage is recorded already closed, with both times.
 //!
-//! Pure: time is an argument. Bounded: past `limit` the oldest waiting close is dropped.
+//! The waiting closes are also kept in the cluster's key-value state
+//! (`outage.pending_close.<sha256 of the check>`, see [`stored`]), so a collator that
+//! restarts in the meantime, or another collator, still finds the close when the open
+//! arrives. The in-memory table is pure (time is an argument) and bounded: past
+//! [`LIMIT`] the oldest waiting close is dropped.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -83,6 +87,93 @@ impl PendingCloses {
     /// No close is waiting.
     pub fn is_empty(&self) -> bool {
         self.waiting.is_empty()
+    }
+}
+
+/// The closes waiting in the cluster's key-value state: a close that overtook its open is
+/// written there too, so it outlives this process.
+pub mod stored {
+    use chrono::{DateTime, TimeDelta, Utc};
+    use geodns_core::records::CheckKey;
+    use geodns_store::{ClusterStore, StoreError};
+    use serde::{Deserialize, Serialize};
+    use sha2::{Digest, Sha256};
+
+    use super::WAIT;
+    use crate::decision::Decision;
+    use crate::history::Entry;
+
+    /// Key prefix.
+    pub const PREFIX: &str = "outage.pending_close.";
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Held {
+        held_at: DateTime<Utc>,
+        close: Entry,
+    }
+
+    /// The state key of `key`'s waiting close.
+    pub fn key(check: &CheckKey) -> String {
+        let digest = Sha256::digest(check.canonical().as_bytes());
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        format!("{PREFIX}{hex}")
+    }
+
+    /// Keeps `close`, held at `now`.
+    pub async fn hold<S: ClusterStore>(
+        store: &S,
+        close: &Decision,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let held = Held {
+            held_at: now,
+            close: Entry::of(close),
+        };
+        let bytes = serde_json::to_vec(&held).unwrap_or_default();
+        store.store_state(&key(&close.key), &bytes).await
+    }
+
+    /// The waiting close of `open`'s check that ends it, if one was held within [`WAIT`]
+    /// of `now`.
+    pub async fn closing<S: ClusterStore>(
+        store: &S,
+        open: &Decision,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Decision>, StoreError> {
+        let Some(bytes) = store.state(&key(&open.key)).await? else {
+            return Ok(None);
+        };
+        let wait = TimeDelta::from_std(WAIT).unwrap_or(TimeDelta::MAX);
+        let close = serde_json::from_slice::<Held>(&bytes)
+            .ok()
+            .filter(|held| now - held.held_at <= wait)
+            .and_then(|held| held.close.decision().ok())
+            .filter(|close| close.key == open.key && close.decided_at >= open.decided_at);
+        Ok(close)
+    }
+
+    /// Forgets the waiting close of `check`.
+    pub async fn done<S: ClusterStore>(store: &S, check: &CheckKey) -> Result<(), StoreError> {
+        store.delete_state(&key(check)).await.map(|_| ())
+    }
+
+    /// Deletes closes held longer than [`WAIT`] (and unreadable ones); returns how many.
+    pub async fn expire<S: ClusterStore>(
+        store: &S,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let wait = TimeDelta::from_std(WAIT).unwrap_or(TimeDelta::MAX);
+        let mut deleted = 0;
+        for (state_key, bytes) in store.states_with_prefix(PREFIX).await? {
+            let expired = serde_json::from_slice::<Held>(&bytes)
+                .map(|held| now - held.held_at > wait)
+                .unwrap_or(true);
+            if expired && store.delete_state(&state_key).await? {
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
     }
 }
 

@@ -20,11 +20,13 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::decision::Decision;
-use crate::ordering::PendingCloses;
+use crate::ordering::{PendingCloses, stored};
 use crate::queue::CollatorQueue;
 
 /// How often a waiting head is looked at (its back-off decides whether it is tried).
 const RETRY_TICK: Duration = Duration::from_millis(250);
+/// How often closes that waited too long are deleted from the key-value state.
+const SWEEP: chrono::TimeDelta = chrono::TimeDelta::minutes(1);
 
 /// What a decision changed in the outage history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +88,7 @@ pub async fn run<S: OutageStore + ClusterStore>(
         clock,
         pending: PendingCloses::default(),
     };
+    let mut swept = clock();
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -93,8 +96,15 @@ pub async fn run<S: OutageStore + ClusterStore>(
             _ = tick.tick() => {}
         }
         writer.drain(&shutdown).await;
-        for close in writer.pending.expire((writer.clock)()) {
+        let now = (writer.clock)();
+        for close in writer.pending.expire(now) {
             tracing::warn!(check = %close.key, decided_at = %close.decided_at, "a recovery whose outage never arrived is dropped");
+        }
+        if now - swept > SWEEP {
+            swept = now;
+            if let Err(error) = stored::expire(&writer.store, now).await {
+                tracing::debug!(%error, "cannot sweep the waiting closes");
+            }
         }
     }
     let pending = writer.queue.report().pending;
@@ -187,7 +197,9 @@ impl<S: OutageStore + ClusterStore> Writer<S> {
                 CloseOutcome::AlreadyClosed { .. } | CloseOutcome::Stale { .. } => None,
                 CloseOutcome::NothingToClose => {
                     tracing::info!(check = %decision.key, "a recovery arrived before its outage; it waits for it");
-                    self.pending.hold(decision.clone(), (self.clock)());
+                    let now = (self.clock)();
+                    stored::hold(&self.store, decision, now).await?;
+                    self.pending.hold(decision.clone(), now);
                     None
                 }
             },
@@ -195,7 +207,12 @@ impl<S: OutageStore + ClusterStore> Writer<S> {
     }
 
     async fn open(&mut self, decision: &Decision) -> Result<Option<Change>, StoreError> {
-        let Some(close) = self.pending.closing(decision).cloned() else {
+        let close = match self.pending.closing(decision) {
+            Some(close) => Some(close.clone()),
+            // Held by an earlier run of this collator, or by another one.
+            None => stored::closing(&self.store, decision, (self.clock)()).await?,
+        };
+        let Some(close) = close else {
             return Ok(match self.store.open_outage(&decision.outage()).await? {
                 OpenOutcome::Opened { id } => Some(Change {
                     decision: decision.clone(),
@@ -223,6 +240,9 @@ impl<S: OutageStore + ClusterStore> Writer<S> {
             RecordOutcome::TooShort { .. } => None,
         };
         self.pending.done(&decision.key);
+        if let Err(error) = stored::done(&self.store, &decision.key).await {
+            tracing::debug!(%error, "cannot forget a used waiting close; it expires");
+        }
         Ok(change)
     }
 }

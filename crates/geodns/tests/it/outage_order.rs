@@ -181,3 +181,49 @@ async fn two_collators_record_reordered_copies_once_on_mariadb() {
 async fn two_collators_record_reordered_copies_once_on_postgres() {
     scenario(Kind::Postgres).await;
 }
+
+/// A recovery that overtook its outage is kept in the database: the collator that held
+/// it restarts before the outage's decision arrives, and the restarted one records the
+/// outage already closed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_waiting_recovery_survives_a_collator_restart() {
+    let database = TestDatabase::create(Kind::MySql).await;
+    let store = SqlStore::open(database.store_config()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let votes = [("m1", true), ("m2", true)];
+    let t0 = geodns::clock::now();
+    let (down, up) = (down_proposal("p-down-r"), up_proposal("p-up-r"));
+
+    let live = live_config(dir.path(), "collator-r", "").await;
+    let first = Collator::start_on(MemoryBus::new("collator-r"), store.clone(), live, None).await;
+    first.monitor.propose_and_vote(&up, &votes).await;
+    first
+        .monitor
+        .finalize_at(&up, "m1", true, t0 + TimeDelta::seconds(5))
+        .await;
+    wait_for("the recovery held", &first.queue, |r| r.stored >= 2).await;
+    first.shutdown.cancel();
+    first.task.await.unwrap().unwrap();
+
+    let live = live_config(dir.path(), "collator-r", "").await;
+    let second = Collator::start_on(MemoryBus::new("collator-r"), store.clone(), live, None).await;
+    second.monitor.propose_and_vote(&down, &votes).await;
+    second.monitor.finalize_at(&down, "m1", true, t0).await;
+    wait_for("the outage recorded", &second.queue, |r| r.stored >= 2).await;
+    let outages = store.outages(&OutageFilter::default()).await.unwrap();
+    let spans: Vec<(i64, Option<i64>)> = outages
+        .iter()
+        .map(|o| (ms(o.start), o.end.map(ms)))
+        .collect();
+    assert_eq!(spans, [(ms(t0), Some(ms(t0 + TimeDelta::seconds(5))))]);
+    assert!(store.current_outages().await.unwrap().is_empty());
+    let held = geodns_collator::ordering::stored::key(&down.key);
+    let left = geodns_store::ClusterStore::state(&store, &held)
+        .await
+        .unwrap();
+    assert!(left.is_none(), "the used recovery is forgotten");
+    second.shutdown.cancel();
+    second.task.await.unwrap().unwrap();
+    store.close().await;
+    database.drop_now().await;
+}
