@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use crate::writer::{Change, ChangeKind};
 
 /// One outage as an alert shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Alert {
     /// The outage's row id: the alert's identity across restarts and collators.
     pub outage: i64,

@@ -5,7 +5,10 @@
 //!
 //! The event id of every OFFLINE message is kept in the cluster's key-value state
 //! (`matrix.event.<outage id>`), so the ONLINE edit finds it after a restart of the
-//! collator, or from another collator.
+//! collator, or from another collator. Alerts not sent yet are kept there too, under the
+//! collator that owes them (`matrix.pending.<node>.<outage>.<offline|online>`), so a
+//! collator restarted while Matrix is down still sends them; another collator does not
+//! (it never sends an alert it did not cause).
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -27,7 +30,7 @@ pub const EVENT_PREFIX: &str = "matrix.event.";
 const TICK: Duration = Duration::from_millis(500);
 
 /// One message to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Job {
     /// Post the OFFLINE message and remember its event id.
     Offline(Alert),
@@ -42,21 +45,71 @@ impl Job {
             Job::Offline(alert) | Job::Online(alert) => alert,
         }
     }
+
+    /// Its key under the owner's prefix: sorts in outage order, OFFLINE before ONLINE.
+    fn key(&self, prefix: &str) -> String {
+        let what = match self {
+            Job::Offline(_) => "offline",
+            Job::Online(_) => "online",
+        };
+        format!("{prefix}{:020}.{what}", self.alert().outage)
+    }
 }
+
+/// Key-value state prefix of alerts not sent yet.
+pub const PENDING_PREFIX: &str = "matrix.pending.";
 
 /// The queue shared by the writer's notifier and the sender. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Outbox {
     queue: Arc<Mutex<RetryQueue<Job>>>,
     wake: Arc<Notify>,
+    /// Where this collator keeps its unsent alerts.
+    prefix: Arc<str>,
 }
 
 impl Outbox {
-    /// An empty outbox holding at most `limit` alerts.
-    pub fn new(limit: usize) -> Self {
+    /// An empty outbox of collator `node` holding at most `limit` alerts.
+    pub fn new(limit: usize, node: &str) -> Self {
         Outbox {
             queue: Arc::new(Mutex::new(RetryQueue::new(limit))),
             wake: Arc::new(Notify::new()),
+            prefix: Arc::from(format!("{PENDING_PREFIX}{node}.")),
+        }
+    }
+
+    /// Keeps `job` in the key-value state (logged if the store refuses: the alert is then
+    /// only in memory), then queues it.
+    pub async fn enqueue<S: ClusterStore>(&self, store: &S, job: Job) {
+        let bytes = serde_json::to_vec(&job).unwrap_or_default();
+        if let Err(error) = store.store_state(&job.key(&self.prefix), &bytes).await {
+            tracing::warn!(%error, outage = job.alert().outage, "cannot keep an unsent alert in the database; it is queued in memory only");
+        }
+        self.push(job);
+    }
+
+    /// Queues the alerts an earlier run of this collator left unsent; returns how many.
+    pub async fn restore<S: ClusterStore>(&self, store: &S) -> Result<usize, StoreError> {
+        let mut restored = 0;
+        for (key, bytes) in store.states_with_prefix(&self.prefix).await? {
+            match serde_json::from_slice::<Job>(&bytes) {
+                Ok(job) => {
+                    self.push(job);
+                    restored += 1;
+                }
+                Err(error) => {
+                    tracing::warn!(%key, %error, "an unsent alert cannot be read; it is dropped");
+                    store.delete_state(&key).await.ok();
+                }
+            }
+        }
+        Ok(restored)
+    }
+
+    /// Forgets the kept copy of a job that was sent or refused.
+    async fn forget<S: ClusterStore>(&self, store: &S, job: &Job) {
+        if let Err(error) = store.delete_state(&job.key(&self.prefix)).await {
+            tracing::debug!(%error, "cannot forget a sent alert; it may be sent again after a restart");
         }
     }
 
@@ -78,12 +131,6 @@ impl Outbox {
     /// Counters: waiting, sent, retries, dropped, refused.
     pub fn report(&self) -> QueueReport {
         self.with(|q| q.report())
-    }
-}
-
-impl Default for Outbox {
-    fn default() -> Self {
-        Outbox::new(LIMIT)
     }
 }
 
@@ -131,6 +178,7 @@ pub async fn run<S: ClusterStore>(
             match result {
                 Ok(event) => {
                     outbox.with(|q| q.stored());
+                    outbox.forget(&store, &job).await;
                     tracing::info!(outage = job.alert().outage, %event, online = matches!(job, Job::Online(_)), "Matrix alert sent");
                 }
                 Err(error) if error.transient() => {
@@ -140,6 +188,7 @@ pub async fn run<S: ClusterStore>(
                 }
                 Err(error) => {
                     outbox.with(|q| q.refused());
+                    outbox.forget(&store, &job).await;
                     tracing::error!(%error, outage = job.alert().outage, "Matrix refused an alert; it is not retried");
                 }
             }

@@ -68,8 +68,9 @@ pub async fn run_collator<B: Bus>(
         crate::clock::now,
         shutdown.clone(),
     ));
-    let outbox = matrix(&tasks, &live.current(), &store, &shutdown);
+    let outbox = matrix(&tasks, &live.current(), &store, &shutdown).await;
     tasks.spawn(notify::run(
+        store.clone(),
         changes_rx,
         wiring.events,
         outbox,
@@ -168,7 +169,7 @@ async fn saved_overrides(store: &SqlStore) -> CountryOverrides {
 }
 
 /// Starts the Matrix sender when `[matrix]` and a room are configured; returns its outbox.
-fn matrix(
+async fn matrix(
     tasks: &TaskTracker,
     config: &Config,
     store: &SqlStore,
@@ -215,7 +216,17 @@ fn matrix(
             return None;
         }
     };
-    let outbox = Outbox::default();
+    let outbox = Outbox::new(outbox::LIMIT, config.node.id.as_str());
+    match outbox.restore(store).await {
+        Ok(0) => {}
+        Ok(restored) => tracing::info!(
+            restored,
+            "unsent Matrix alerts of an earlier run are queued"
+        ),
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the unsent Matrix alerts of an earlier run")
+        }
+    }
     tasks.spawn(outbox::run(
         client,
         room,

@@ -9,6 +9,7 @@ use geodns_bus::redis::{EventPublisher, StreamEvent};
 use geodns_collator::alerts::Alert;
 use geodns_collator::alerts::outbox::{Job, Outbox};
 use geodns_collator::{Change, ChangeKind};
+use geodns_store::SqlStore;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -17,6 +18,7 @@ use crate::reload::LiveConfig;
 /// Delivers changes until `shutdown`. Changes still queued then are not alerted (their
 /// history is stored; only the message is lost); the stop logs how many.
 pub(super) async fn run(
+    store: SqlStore,
     mut changes: mpsc::Receiver<Change>,
     mut events: Option<EventPublisher>,
     outbox: Option<Outbox>,
@@ -29,7 +31,7 @@ pub(super) async fn run(
             () = shutdown.cancelled() => break,
             else => break,
         };
-        deliver(&change, &mut events, outbox.as_ref(), &live).await;
+        deliver(&store, &change, &mut events, outbox.as_ref(), &live).await;
     }
     let left = changes.len();
     if left > 0 {
@@ -42,6 +44,7 @@ pub(super) async fn run(
 
 /// One change to the outbox and the stream.
 async fn deliver(
+    store: &SqlStore,
     change: &Change,
     events: &mut Option<EventPublisher>,
     outbox: Option<&Outbox>,
@@ -50,10 +53,11 @@ async fn deliver(
     if let Some(outbox) = outbox {
         let config = live.current();
         let alert = Alert::of(change, &config.catalog.alerts, &config.catalog.members);
-        outbox.push(match change.kind {
+        let job = match change.kind {
             ChangeKind::Opened { .. } => Job::Offline(alert),
             ChangeKind::Closed { .. } | ChangeKind::Recorded { .. } => Job::Online(alert),
-        });
+        };
+        outbox.enqueue(store, job).await;
     }
     if let Some(events) = events.as_mut() {
         // An outage first seen already over opens and closes in the stream, so its

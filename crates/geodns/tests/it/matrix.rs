@@ -1,8 +1,8 @@
 //! Matrix alerts against a real homeserver (Synapse, started by `scripts/synapse`): the
 //! OFFLINE message names the outage and mentions the member's contact; the recovery is
 //! an `m.replace` edit of that very event, also when the collator restarted in between;
-//! while Matrix is unreachable the outage is stored at once and the alert is sent when
-//! the homeserver is back.
+//! while Matrix is unreachable the outage is stored at once and the alert is sent, once,
+//! when the homeserver is back, even by a collator that restarted meanwhile.
 
 use std::time::Duration;
 
@@ -219,7 +219,7 @@ async fn offline_then_online_edits_the_same_event_across_a_collator_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn matrix_down_stores_the_outage_and_alerts_once_it_is_back() {
+async fn matrix_down_stores_the_outage_and_alerts_once_it_is_back_across_a_restart() {
     let (bot, contact) = (
         User::login("GEODNS_TEST_MATRIX_USER", "GEODNS_TEST_MATRIX_PASSWORD").await,
         User::login(
@@ -265,6 +265,11 @@ async fn matrix_down_stores_the_outage_and_alerts_once_it_is_back() {
         contact.messages(&room).await.is_empty(),
         "nothing could be sent yet"
     );
+
+    // The collator restarts while Matrix is still down: its unsent alert is kept.
+    collator.shutdown.cancel();
+    collator.task.await.unwrap().unwrap();
+    let collator = start(&store, dir.path(), "collator-c", &section).await;
 
     proxy.restore();
     let messages = contact
