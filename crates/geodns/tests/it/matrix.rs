@@ -287,3 +287,46 @@ async fn matrix_down_stores_the_outage_and_alerts_once_it_is_back_across_a_resta
     collator.task.await.unwrap().unwrap();
     store.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_access_token_instead_of_a_password_works_too() {
+    let (bot, contact) = (
+        User::login("GEODNS_TEST_MATRIX_USER", "GEODNS_TEST_MATRIX_PASSWORD").await,
+        User::login(
+            "GEODNS_TEST_MATRIX_CONTACT",
+            "GEODNS_TEST_MATRIX_CONTACT_PASSWORD",
+        )
+        .await,
+    );
+    let room = room(&bot, &contact).await;
+    let database = TestDatabase::create(Kind::Sqlite).await;
+    let store = SqlStore::open(database.store_config()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let section = format!(
+        "[matrix]\nhomeserver = \"{}\"\naccess_token = \"{}\"\n[alerts]\nroom = \"{room}\"\n",
+        service_url("GEODNS_TEST_MATRIX_URL"),
+        bot.token,
+    );
+    let collator = start(&store, dir.path(), "collator-t", &section).await;
+    let down = down_proposal("p-matrix-token");
+    collator
+        .monitor
+        .propose_and_vote(&down, &[("m1", true), ("m2", true)])
+        .await;
+    collator.monitor.finalize(&down, "m1", true).await;
+    let messages = contact
+        .wait_messages(&room, 1, Duration::from_secs(30))
+        .await;
+    let body = messages[0]["content"]["body"].as_str().unwrap();
+    assert!(
+        body.starts_with("⚠️  *OFFLINE*"),
+        "no mentions configured: {body}"
+    );
+    assert_eq!(
+        messages[0]["sender"],
+        service_url("GEODNS_TEST_MATRIX_USER").as_str()
+    );
+    collator.shutdown.cancel();
+    collator.task.await.unwrap().unwrap();
+    store.close().await;
+}
