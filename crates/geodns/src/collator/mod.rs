@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::consensus::ConsensusError;
+use crate::consensus::{ConsensusError, subscribe};
 use crate::reload::LiveConfig;
 
 /// How often expired cache entries are dropped.
@@ -133,18 +133,6 @@ pub async fn run_collator<B: Bus>(
     drop(log_tx);
     tasks.wait().await;
     Ok(())
-}
-
-async fn subscribe<B: Bus>(
-    bus: &B,
-    subject: &str,
-) -> Result<geodns_bus::Subscription, ConsensusError> {
-    bus.subscribe(subject)
-        .await
-        .map_err(|source| ConsensusError::Subscribe {
-            subject: subject.to_owned(),
-            source,
-        })
 }
 
 /// The country overrides the runtime config holds (what an earlier collator saw).

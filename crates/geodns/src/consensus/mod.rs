@@ -183,7 +183,8 @@ pub async fn start<B: Bus>(
     Ok((task, handle))
 }
 
-async fn subscribe<B: Bus>(
+/// Subscribes to `subject`; the error names it.
+pub(crate) async fn subscribe<B: Bus>(
     bus: &B,
     subject: &str,
 ) -> Result<geodns_bus::Subscription, ConsensusError> {

@@ -116,6 +116,25 @@ async fn room(bot: &User, contact: &User) -> String {
     room
 }
 
+/// The bot and the contact, logged in, and a new room of theirs.
+async fn users_and_room() -> (User, User, String) {
+    let bot = User::login("GEODNS_TEST_MATRIX_USER", "GEODNS_TEST_MATRIX_PASSWORD").await;
+    let contact = User::login(
+        "GEODNS_TEST_MATRIX_CONTACT",
+        "GEODNS_TEST_MATRIX_CONTACT_PASSWORD",
+    )
+    .await;
+    let room = room(&bot, &contact).await;
+    (bot, contact, room)
+}
+
+/// A collator database and data directory.
+async fn sqlite() -> (TestDatabase, SqlStore, tempfile::TempDir) {
+    let database = TestDatabase::create(Kind::Sqlite).await;
+    let store = SqlStore::open(database.store_config()).await.unwrap();
+    (database, store, tempfile::tempdir().unwrap())
+}
+
 fn matrix_section(homeserver: &str, room: &str) -> String {
     format!(
         "[matrix]\nhomeserver = \"{homeserver}\"\nuser = \"{}\"\npassword = \"{}\"\n\
@@ -133,18 +152,8 @@ async fn start(store: &SqlStore, dir: &std::path::Path, id: &str, matrix: &str) 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn offline_then_online_edits_the_same_event_across_a_collator_restart() {
-    let (bot, contact) = (
-        User::login("GEODNS_TEST_MATRIX_USER", "GEODNS_TEST_MATRIX_PASSWORD").await,
-        User::login(
-            "GEODNS_TEST_MATRIX_CONTACT",
-            "GEODNS_TEST_MATRIX_CONTACT_PASSWORD",
-        )
-        .await,
-    );
-    let room = room(&bot, &contact).await;
-    let database = TestDatabase::create(Kind::Sqlite).await;
-    let store = SqlStore::open(database.store_config()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let (_bot, contact, room) = users_and_room().await;
+    let (_database, store, dir) = sqlite().await;
     let section = matrix_section(&service_url("GEODNS_TEST_MATRIX_URL"), &room);
 
     let first = start(&store, dir.path(), "collator-a", &section).await;
@@ -220,15 +229,7 @@ async fn offline_then_online_edits_the_same_event_across_a_collator_restart() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn matrix_down_stores_the_outage_and_alerts_once_it_is_back_across_a_restart() {
-    let (bot, contact) = (
-        User::login("GEODNS_TEST_MATRIX_USER", "GEODNS_TEST_MATRIX_PASSWORD").await,
-        User::login(
-            "GEODNS_TEST_MATRIX_CONTACT",
-            "GEODNS_TEST_MATRIX_CONTACT_PASSWORD",
-        )
-        .await,
-    );
-    let room = room(&bot, &contact).await;
+    let (_bot, contact, room) = users_and_room().await;
     let target: url::Url = service_url("GEODNS_TEST_MATRIX_URL").parse().unwrap();
     let address = std::net::ToSocketAddrs::to_socket_addrs(&(
         target.host_str().unwrap(),
@@ -239,9 +240,7 @@ async fn matrix_down_stores_the_outage_and_alerts_once_it_is_back_across_a_resta
     .unwrap();
     let proxy = TcpProxy::start(address).await;
     proxy.cut();
-    let database = TestDatabase::create(Kind::Sqlite).await;
-    let store = SqlStore::open(database.store_config()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let (_database, store, dir) = sqlite().await;
     let section = matrix_section(&format!("http://{}", proxy.addr()), &room);
     let collator = start(&store, dir.path(), "collator-c", &section).await;
 
@@ -290,18 +289,8 @@ async fn matrix_down_stores_the_outage_and_alerts_once_it_is_back_across_a_resta
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_access_token_instead_of_a_password_works_too() {
-    let (bot, contact) = (
-        User::login("GEODNS_TEST_MATRIX_USER", "GEODNS_TEST_MATRIX_PASSWORD").await,
-        User::login(
-            "GEODNS_TEST_MATRIX_CONTACT",
-            "GEODNS_TEST_MATRIX_CONTACT_PASSWORD",
-        )
-        .await,
-    );
-    let room = room(&bot, &contact).await;
-    let database = TestDatabase::create(Kind::Sqlite).await;
-    let store = SqlStore::open(database.store_config()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let (bot, contact, room) = users_and_room().await;
+    let (_database, store, dir) = sqlite().await;
     let section = format!(
         "[matrix]\nhomeserver = \"{}\"\naccess_token = \"{}\"\n[alerts]\nroom = \"{room}\"\n",
         service_url("GEODNS_TEST_MATRIX_URL"),
