@@ -2,6 +2,7 @@
 //! and the wiring of roles. Split from `main.rs` so integration tests drive the same code.
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod bus;
 pub mod cli;
 pub mod clock;

@@ -5,7 +5,11 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use geodns_bus::redis::{EventPublisher, RedisClient, RedisConfig};
-use geodns_bus::{Bus, ClusterHandle, MemoryBus, NatsBus, SelfInfo, run_membership};
+use std::sync::Arc;
+
+use geodns_bus::{
+    Bus, ClusterHandle, ConnectionState, MemoryBus, NatsBus, SelfInfo, run_membership,
+};
 use geodns_core::config::{BusMode, Summary};
 use geodns_core::model::NodeRole;
 use tokio_util::sync::CancellationToken;
@@ -52,7 +56,9 @@ pub async fn run(loader: Loader, shutdown: CancellationToken) -> anyhow::Result<
     match config.bus.mode {
         BusMode::Embedded => {
             let bus = MemoryBus::new(config.node.id.as_str());
-            spawn_roles(&tasks, bus, &live, &cluster, store.clone(), &shutdown).await?;
+            let state: crate::api::BusState = Arc::new(|| (true, "in-process bus".to_owned()));
+            let handles = (&cluster, store.clone(), state);
+            spawn_roles(&tasks, bus, &live, handles, &shutdown).await?;
         }
         BusMode::Nats => {
             let nats = crate::bus::nats_config(&config.bus, &format!("geodns {}", config.node.id));
@@ -70,7 +76,16 @@ pub async fn run(loader: Loader, shutdown: CancellationToken) -> anyhow::Result<
                 }
             };
             tracing::info!(servers = ?config.bus.urls, state = ?bus.state(), "NATS bus configured");
-            spawn_roles(&tasks, bus, &live, &cluster, store.clone(), &shutdown).await?;
+            let watched = bus.clone();
+            let state: crate::api::BusState = Arc::new(move || {
+                let state = watched.state();
+                (
+                    state == ConnectionState::Connected,
+                    format!("NATS {state:?}"),
+                )
+            });
+            let handles = (&cluster, store.clone(), state);
+            spawn_roles(&tasks, bus, &live, handles, &shutdown).await?;
         }
     }
     tasks.close();
@@ -93,8 +108,7 @@ async fn spawn_roles<B: Bus>(
     tasks: &TaskTracker,
     bus: B,
     live: &LiveConfig,
-    cluster: &ClusterHandle,
-    store: geodns_store::SqlStore,
+    (cluster, store, bus_state): (&ClusterHandle, geodns_store::SqlStore, crate::api::BusState),
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
     let config = live.current();
@@ -140,6 +154,18 @@ async fn spawn_roles<B: Bus>(
         )
         .await
         .context("cannot start the DNS role")?;
+    }
+    if config.node.roles.contains(&NodeRole::Api) {
+        let node = crate::api::Node {
+            consensus: handle.clone(),
+            cluster: cluster.clone(),
+            store: store.clone(),
+            bus: bus_state,
+            live: live.clone(),
+        };
+        crate::api::start(tasks, node, shutdown)
+            .await
+            .context("cannot start the API role")?;
     }
     let data_dir = config.node.data_dir.clone();
     {

@@ -49,6 +49,8 @@ const TICK: Duration = Duration::from_secs(1);
 pub struct ConsensusHandle {
     /// The official results; readers `borrow()` the current `Arc<Snapshot>`.
     pub official: watch::Receiver<Arc<Snapshot>>,
+    /// This node's own (debounced) check results, for `/results` before any decision.
+    pub local: watch::Receiver<Arc<Snapshot>>,
     /// Where [`ConsensusHandle::observe`] sends check results that passed validation.
     observations: mpsc::Sender<Observation>,
     /// The consensus state as of the last tick (what `consensus status` reports).
@@ -99,6 +101,7 @@ struct Shell<B> {
     engine: Engine,
     cluster: ClusterHandle,
     official: watch::Sender<Arc<Snapshot>>,
+    local: watch::Sender<Arc<Snapshot>>,
     status: Arc<Mutex<StatusReport>>,
     malformed: MalformedLog,
     /// The collator's queue on a collator node, for the status report.
@@ -147,11 +150,13 @@ pub async fn start<B: Bus>(
         }
     }
     let (official, official_rx) = watch::channel(engine.official());
+    let (local, local_rx) = watch::channel(engine.local());
     let (observations, observations_rx) = mpsc::channel(4096);
     let (synced_tx, synced_rx) = mpsc::channel(4);
     let status = Arc::new(Mutex::new(StatusReport::of(&engine, 0, None)));
     let handle = ConsensusHandle {
         official: official_rx,
+        local: local_rx,
         observations,
         adopt: synced_tx.clone(),
         status: status.clone(),
@@ -161,6 +166,7 @@ pub async fn start<B: Bus>(
         engine,
         cluster,
         official,
+        local,
         status,
         malformed: MalformedLog::default(),
         collator,
@@ -412,6 +418,7 @@ impl<B: Bus> Shell<B> {
     async fn carry_out(&mut self, outputs: Vec<Output>) -> bool {
         let mut accepted = true;
         let mut official_changed = false;
+        let mut local_changed = false;
         for output in outputs {
             match output {
                 Output::Publish(message) => self.publish(message).await,
@@ -427,6 +434,7 @@ impl<B: Bus> Shell<B> {
                 }
                 Output::Local { key, status } => {
                     tracing::debug!(check = %key, status, "local status changed");
+                    local_changed = true;
                 }
                 Output::Event(event) => {
                     // Maintenance is part of the snapshot readers answer from.
@@ -438,6 +446,9 @@ impl<B: Bus> Shell<B> {
         if official_changed {
             self.official.send_replace(self.engine.official());
             self.confirmed_at = tokio::time::Instant::now();
+        }
+        if local_changed {
+            self.local.send_replace(self.engine.local());
         }
         accepted
     }
@@ -469,6 +480,8 @@ impl<B: Bus> Shell<B> {
         let mut report = StatusReport::of(&self.engine, self.malformed.total, collator);
         report.bus_dropped = self.bus_dropped;
         report.ticks = self.ticks;
+        report.official_age_secs = self.confirmed_at.elapsed().as_secs();
+        report.stale = self.stale_reported;
         report
     }
 

@@ -90,7 +90,8 @@ mod tests {
         let (observations, mut received) = mpsc::channel(8);
         let (_official, official) = watch::channel(Arc::new(Snapshot::default()));
         let handle = ConsensusHandle {
-            official,
+            official: official.clone(),
+            local: official,
             observations,
             status: Arc::default(),
             adopt: mpsc::channel(1).0,

@@ -56,6 +56,13 @@ pub struct StatusReport {
     /// Engine ticks (one a second) since start: a task that stopped ticking is stuck.
     #[serde(default)]
     pub ticks: u64,
+    /// Seconds since the official results were last confirmed (a decision or a peer's
+    /// sync) or loaded.
+    #[serde(default)]
+    pub official_age_secs: u64,
+    /// A DNS-only node whose official results are older than `[dns] max_snapshot_age`.
+    #[serde(default)]
+    pub stale: bool,
     /// On a collator: outage decisions waiting for the database, and its counters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub collator: Option<QueueReport>,
@@ -94,6 +101,8 @@ impl StatusReport {
             dropped: stats.dropped,
             bus_dropped: 0,
             ticks: 0,
+            official_age_secs: 0,
+            stale: false,
             collator,
         }
     }

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
 #![allow(unreachable_pub, reason = "helpers are shared between test modules")]
 
+mod api;
 mod check_config;
 mod cluster;
 mod cluster_tables;

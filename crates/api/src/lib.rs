@@ -1,0 +1,68 @@
+//! The HTTP API of a geodns node. This first part serves what every node knows about
+//! itself: liveness (`/health`), readiness with the reason when not ready (`/ready`),
+//! the original monitor's `/results` (official results, else this node's own), and the
+//! cluster and consensus state `geodns cluster status` and `consensus status` show
+//! (`/api/cluster`, `/api/consensus`), plus the original collator's `/api/health`.
+//!
+//! The router knows the node only through [`NodeInfo`], which the binary implements over
+//! its consensus handle, membership table, store and bus, so every route is tested here
+//! against a plain fake. Every answer carries `Access-Control-Allow-Origin: *`, as the
+//! original's API did.
+#![forbid(unsafe_code)]
+
+pub mod node;
+pub mod results;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use geodns_consensus::results::Snapshot;
+use serde::Serialize;
+
+pub use node::router;
+
+/// What the API reads from the node it runs in.
+pub trait NodeInfo: Clone + Send + Sync + 'static {
+    /// The official results.
+    fn official(&self) -> Arc<Snapshot>;
+    /// This node's own (debounced) results.
+    fn local(&self) -> Arc<Snapshot>;
+    /// The nodes this node sees (what `geodns cluster status --json` prints).
+    fn cluster(&self) -> serde_json::Value;
+    /// This node's consensus state (what `geodns consensus status --json` prints).
+    fn consensus(&self) -> serde_json::Value;
+    /// The current time (the binary's clock).
+    fn now(&self) -> chrono::DateTime<chrono::Utc>;
+    /// Whether the node can do its job now, and why not.
+    fn readiness(&self) -> impl Future<Output = Readiness> + Send;
+}
+
+/// The answer of `/ready`: ready when every check passed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Readiness {
+    /// Every check passed.
+    pub ready: bool,
+    /// Each check by name (`store`, `bus`, `snapshot`), with what it found.
+    pub checks: Vec<Check>,
+}
+
+/// One readiness check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// What was checked.
+    pub name: String,
+    /// It passed.
+    pub ok: bool,
+    /// What was found (the reason when it failed).
+    pub detail: String,
+}
+
+impl Readiness {
+    /// Ready exactly when every check passed.
+    pub fn of(checks: Vec<Check>) -> Readiness {
+        Readiness {
+            ready: checks.iter().all(|c| c.ok),
+            checks,
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! The node routes: `/health`, `/ready`, `/results`, `/api/cluster`, `/api/consensus`
+//! and `/api/health`.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+
+use crate::NodeInfo;
+
+/// The header that names the source of `/results`.
+pub const RESULTS_SOURCE: &str = "x-ibp-results-source";
+
+/// The node routes over `node`, with CORS on every answer.
+pub fn router<N: NodeInfo>(node: N) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready::<N>))
+        .route("/results", get(results::<N>))
+        .route("/api/cluster", get(cluster::<N>))
+        .route("/api/consensus", get(consensus::<N>))
+        .route("/api/health", get(api_health::<N>))
+        .fallback(not_found)
+        .with_state(node)
+        .layer(axum::middleware::map_response(cors))
+}
+
+async fn cors(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    response
+}
+
+async fn health() -> Response {
+    axum::Json(json!({ "status": "ok" })).into_response()
+}
+
+async fn ready<N: NodeInfo>(State(node): State<N>) -> Response {
+    let readiness = node.readiness().await;
+    let status = if readiness.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(readiness)).into_response()
+}
+
+async fn results<N: NodeInfo>(State(node): State<N>) -> Response {
+    let (official, local) = (node.official(), node.local());
+    let (body, source) = crate::results::results(&official, &local);
+    let mut response = axum::Json(body).into_response();
+    response.headers_mut().insert(
+        HeaderName::from_static(RESULTS_SOURCE),
+        HeaderValue::from_static(source.as_str()),
+    );
+    response
+}
+
+async fn cluster<N: NodeInfo>(State(node): State<N>) -> Response {
+    axum::Json(node.cluster()).into_response()
+}
+
+async fn consensus<N: NodeInfo>(State(node): State<N>) -> Response {
+    axum::Json(node.consensus()).into_response()
+}
+
+/// The original collator's health answer: `{status, timestamp, version, ssl}`.
+async fn api_health<N: NodeInfo>(State(node): State<N>) -> Response {
+    axum::Json(json!({
+        "status": "healthy",
+        "timestamp": node.now(),
+        "version": env!("CARGO_PKG_VERSION"),
+        "ssl": "disabled",
+    }))
+    .into_response()
+}
+
+async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(json!({ "error": "not found" })),
+    )
+        .into_response()
+}

@@ -1,0 +1,272 @@
+//! The node routes over real HTTP: a router served on 127.0.0.1 and asked with reqwest,
+//! over a fake node whose state each test sets.
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+use geodns_api::{Check, NodeInfo, Readiness, router};
+use geodns_consensus::results::{ResultEntry, Results, Snapshot};
+use geodns_core::ids::MemberId;
+use geodns_core::model::CheckKind;
+use geodns_core::records::CheckKey;
+use serde_json::{Value, json};
+
+#[derive(Clone)]
+struct Fake {
+    official: Arc<Snapshot>,
+    local: Arc<Snapshot>,
+    store_ok: bool,
+}
+
+impl NodeInfo for Fake {
+    fn official(&self) -> Arc<Snapshot> {
+        self.official.clone()
+    }
+    fn local(&self) -> Arc<Snapshot> {
+        self.local.clone()
+    }
+    fn cluster(&self) -> Value {
+        json!([{"node_id": "mon-1", "role": "IBPMonitor", "active": true}])
+    }
+    fn consensus(&self) -> Value {
+        json!({"node": "mon-1", "frozen": false})
+    }
+    fn now(&self) -> DateTime<Utc> {
+        at(0)
+    }
+    async fn readiness(&self) -> Readiness {
+        Readiness::of(vec![
+            Check {
+                name: "store".into(),
+                ok: self.store_ok,
+                detail: if self.store_ok {
+                    "ok in 2ms".into()
+                } else {
+                    "connection refused".into()
+                },
+            },
+            Check {
+                name: "bus".into(),
+                ok: true,
+                detail: "connected".into(),
+            },
+        ])
+    }
+}
+
+fn at(minute: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 30, 10, minute, 0).unwrap()
+}
+
+fn key(
+    kind: CheckKind,
+    check: &str,
+    member: &str,
+    domain: &str,
+    endpoint: &str,
+    ipv6: bool,
+) -> CheckKey {
+    CheckKey {
+        kind,
+        check: check.into(),
+        member: MemberId::parse(member).unwrap(),
+        domain: domain.into(),
+        endpoint: endpoint.into(),
+        ipv6,
+    }
+}
+
+fn entry(status: bool, error: &str, minute: u32) -> ResultEntry {
+    ResultEntry {
+        status,
+        error: error.into(),
+        data: Some(json!({"AvgRtt": 12}).as_object().unwrap().clone()),
+        at: at(minute),
+    }
+}
+
+fn snapshot(entries: Vec<(CheckKey, ResultEntry)>) -> Arc<Snapshot> {
+    let mut results = Results::new();
+    for (key, entry) in entries {
+        results.set(key, entry);
+    }
+    results.snapshot()
+}
+
+async fn serve(node: Fake) -> String {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router(node)).await.unwrap() });
+    format!("http://{address}")
+}
+
+async fn get(base: &str, path: &str) -> (u16, reqwest::header::HeaderMap, Value) {
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let response = client.get(format!("{base}{path}")).send().await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    (status, headers, body)
+}
+
+fn empty() -> Fake {
+    Fake {
+        official: snapshot(Vec::new()),
+        local: snapshot(Vec::new()),
+        store_ok: true,
+    }
+}
+
+#[tokio::test]
+async fn health_and_every_answer_carry_cors() {
+    let base = serve(empty()).await;
+    for path in [
+        "/health",
+        "/ready",
+        "/results",
+        "/api/cluster",
+        "/api/consensus",
+        "/api/health",
+        "/nowhere",
+    ] {
+        let (_, headers, _) = get(&base, path).await;
+        assert_eq!(headers["access-control-allow-origin"], "*", "{path}");
+    }
+    let (status, _, body) = get(&base, "/health").await;
+    assert_eq!((status, body), (200, json!({"status": "ok"})));
+    let (status, _, body) = get(&base, "/nowhere").await;
+    assert_eq!((status, body), (404, json!({"error": "not found"})));
+    let (_, _, body) = get(&base, "/api/health").await;
+    assert_eq!(body["status"], "healthy");
+    assert_eq!(body["timestamp"], "2026-11-30T10:00:00Z");
+    assert_eq!(body["ssl"], "disabled");
+}
+
+#[tokio::test]
+async fn ready_names_what_is_not() {
+    let base = serve(empty()).await;
+    let (status, _, body) = get(&base, "/ready").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["ready"], true);
+    let base = serve(Fake {
+        store_ok: false,
+        ..empty()
+    })
+    .await;
+    let (status, _, body) = get(&base, "/ready").await;
+    assert_eq!(status, 503);
+    assert_eq!(body["ready"], false);
+    assert_eq!(
+        body["checks"][0],
+        json!({"name": "store", "ok": false, "detail": "connection refused"})
+    );
+}
+
+#[tokio::test]
+async fn results_have_the_original_shape_and_source() {
+    let official = snapshot(vec![
+        (
+            key(CheckKind::Site, "ping", "Amforc", "", "", false),
+            entry(true, "", 1),
+        ),
+        (
+            key(CheckKind::Site, "ping", "Rotko", "", "", false),
+            entry(false, "100% packet loss", 2),
+        ),
+        (
+            key(
+                CheckKind::Domain,
+                "ssl",
+                "Amforc",
+                "polkadot.dotters.network",
+                "",
+                false,
+            ),
+            entry(true, "", 3),
+        ),
+        (
+            key(
+                CheckKind::Endpoint,
+                "wss",
+                "Amforc",
+                "polkadot.dotters.network",
+                "wss://polkadot.dotters.network",
+                true,
+            ),
+            entry(false, "Syncing", 4),
+        ),
+    ]);
+    let local = snapshot(vec![(
+        key(CheckKind::Site, "ping", "Amforc", "", "", false),
+        entry(false, "local view", 5),
+    )]);
+    let base = serve(Fake {
+        official,
+        local: local.clone(),
+        store_ok: true,
+    })
+    .await;
+    let (status, headers, body) = get(&base, "/results").await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["x-ibp-results-source"], "official");
+    assert_eq!(
+        body["SiteResults"],
+        json!([{"CheckName": "ping", "IsIPv6": false, "Results": [
+            {"Status": true, "MemberName": "Amforc", "ErrorText": "", "Data": {"AvgRtt": 12}, "IsIPv6": false, "Checktime": "2026-11-30T10:01:00Z"},
+            {"Status": false, "MemberName": "Rotko", "ErrorText": "100% packet loss", "Data": {"AvgRtt": 12}, "IsIPv6": false, "Checktime": "2026-11-30T10:02:00Z"}
+        ]}])
+    );
+    assert_eq!(
+        body["DomainResults"][0]["Domain"],
+        "polkadot.dotters.network"
+    );
+    assert!(body["DomainResults"][0].get("RpcUrl").is_none());
+    let endpoint = &body["EndpointResults"][0];
+    assert_eq!(
+        (
+            endpoint["CheckName"].as_str(),
+            endpoint["RpcUrl"].as_str(),
+            endpoint["IsIPv6"].as_bool()
+        ),
+        (
+            Some("wss"),
+            Some("wss://polkadot.dotters.network"),
+            Some(true)
+        )
+    );
+
+    // Nothing decided yet: this node's own results, labelled local.
+    let base = serve(Fake {
+        official: snapshot(Vec::new()),
+        local,
+        store_ok: true,
+    })
+    .await;
+    let (_, headers, body) = get(&base, "/results").await;
+    assert_eq!(headers["x-ibp-results-source"], "local");
+    assert_eq!(
+        body["SiteResults"][0]["Results"][0]["ErrorText"],
+        "local view"
+    );
+    assert_eq!(body["DomainResults"], json!([]));
+
+    // Nothing at all: an empty official set, with empty lists (never null).
+    let base = serve(empty()).await;
+    let (_, headers, body) = get(&base, "/results").await;
+    assert_eq!(headers["x-ibp-results-source"], "official");
+    assert_eq!(
+        body,
+        json!({"SiteResults": [], "DomainResults": [], "EndpointResults": []})
+    );
+}
+
+#[tokio::test]
+async fn cluster_and_consensus_are_what_the_node_reports() {
+    let base = serve(empty()).await;
+    let (_, _, cluster) = get(&base, "/api/cluster").await;
+    assert_eq!(cluster[0]["role"], "IBPMonitor");
+    let (_, _, consensus) = get(&base, "/api/consensus").await;
+    assert_eq!(consensus["node"], "mon-1");
+}

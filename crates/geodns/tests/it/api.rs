@@ -1,0 +1,122 @@
+//! `geodns run` with the API role: `/health`, `/ready` (store, bus and snapshot, each
+//! with what it found), `/results` with its source header and `/api/consensus`, served
+//! by the real binary; `/ready` turns 503 naming the store when its MariaDB is cut off,
+//! and the process still stops cleanly on SIGTERM.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::{mysql_behind_proxy, write};
+
+async fn get(
+    client: &reqwest::Client,
+    url: &str,
+) -> Option<(u16, reqwest::header::HeaderMap, Value)> {
+    let response = client.get(url).send().await.ok()?;
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = serde_json::from_str(&response.text().await.ok()?).ok()?;
+    Some((status, headers, body))
+}
+
+/// Kills the node if the test fails before it stops it.
+struct KillOnDrop(Option<std::process::Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            child.kill().ok();
+            child.wait().ok();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_serves_health_readiness_and_results() {
+    let (database, proxy, url) = mysql_behind_proxy().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write(
+        dir.path(),
+        "geodns.toml",
+        &format!(
+            "[node]\nid = \"api-test\"\nroles = [\"api\"]\ndata_dir = \"{}\"\n\
+             [listen]\napi = \"127.0.0.1:{port}\"\n[storage]\nurl = \"{url}\"\n",
+            dir.path().display()
+        ),
+    );
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_geodns"))
+        .args(["run", "-c", config.to_str().unwrap()])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(Some(child));
+    let client = geodns::http::client(Duration::from_secs(5)).unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while get(&client, &format!("{base}/health")).await.is_none() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the API never answered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let (status, headers, body) = get(&client, &format!("{base}/ready")).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers["access-control-allow-origin"], "*");
+    let names: Vec<&str> = body["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["store", "bus", "snapshot"]);
+    assert_eq!(body["checks"][1]["detail"], "in-process bus");
+
+    let (status, headers, body) = get(&client, &format!("{base}/results")).await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(headers["x-ibp-results-source"], "official");
+    assert_eq!(body["SiteResults"], serde_json::json!([]));
+    let (_, _, consensus) = get(&client, &format!("{base}/api/consensus"))
+        .await
+        .unwrap();
+    assert_eq!(consensus["node"], "api-test");
+
+    // The database goes away: not ready, and the answer says why.
+    proxy.cut();
+    let (status, _, body) = get(&client, &format!("{base}/ready")).await.unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["ready"], false);
+    assert_eq!(body["checks"][0]["name"], "store");
+    assert_eq!(body["checks"][0]["ok"], false);
+    assert!(!body["checks"][0]["detail"].as_str().unwrap().is_empty());
+    proxy.restore();
+
+    let mut process = child.0.take().unwrap();
+    let pid = process.id().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let exit = tokio::time::timeout(
+        Duration::from_secs(20),
+        tokio::task::spawn_blocking(move || process.wait()),
+    )
+    .await
+    .expect("stops within 20 s")
+    .unwrap()
+    .unwrap();
+    assert!(exit.success(), "{exit:?}");
+    database.drop_now().await;
+}
