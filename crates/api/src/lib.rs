@@ -12,6 +12,7 @@
 
 pub mod node;
 pub mod results;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -31,6 +32,9 @@ pub trait NodeInfo: Clone + Send + Sync + 'static {
     fn cluster(&self) -> serde_json::Value;
     /// This node's consensus state (what `geodns consensus status --json` prints).
     fn consensus(&self) -> serde_json::Value;
+    /// `enabled`, `disabled` or `error` (the last certificate reload failed), for the
+    /// original's `/api/health`.
+    fn ssl(&self) -> &'static str;
     /// The current time (the binary's clock).
     fn now(&self) -> chrono::DateTime<chrono::Utc>;
     /// Whether the node can do its job now, and why not.

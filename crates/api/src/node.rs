@@ -74,7 +74,7 @@ async fn api_health<N: NodeInfo>(State(node): State<N>) -> Response {
         "status": "healthy",
         "timestamp": node.now(),
         "version": env!("CARGO_PKG_VERSION"),
-        "ssl": "disabled",
+        "ssl": node.ssl(),
     }))
     .into_response()
 }

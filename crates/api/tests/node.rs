@@ -35,6 +35,9 @@ impl NodeInfo for Fake {
     fn now(&self) -> DateTime<Utc> {
         at(0)
     }
+    fn ssl(&self) -> &'static str {
+        "disabled"
+    }
     async fn readiness(&self) -> Readiness {
         Readiness::of(vec![
             Check {

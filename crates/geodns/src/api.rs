@@ -5,6 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use std::path::PathBuf;
+
+use geodns_api::tls::{Certificates, TlsListener, TlsState};
 use geodns_api::{Check, NodeInfo, Readiness};
 use geodns_bus::ClusterHandle;
 use geodns_consensus::results::Snapshot;
@@ -34,6 +37,8 @@ pub struct Node {
     pub bus: BusState,
     /// The configuration.
     pub live: LiveConfig,
+    /// The HTTPS certificate, when the API is served over TLS (set by [`start`]).
+    pub tls: Option<Arc<Certificates>>,
 }
 
 impl std::fmt::Debug for Node {
@@ -66,6 +71,13 @@ impl NodeInfo for Node {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
         serde_json::to_value(report).unwrap_or_default()
+    }
+
+    fn ssl(&self) -> &'static str {
+        self.tls
+            .as_ref()
+            .map_or(TlsState::Disabled, |tls| tls.state())
+            .as_str()
     }
 
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
@@ -123,26 +135,62 @@ impl NodeInfo for Node {
     }
 }
 
-/// Binds `[listen] api` and serves the API until `shutdown`.
+/// The certificate and key files: `[listen] api_tls_cert`/`api_tls_key`, else the
+/// original's `SSL_CERT`/`SSL_KEY` environment variables.
+fn tls_files(config: &geodns_core::config::Config) -> Option<(PathBuf, PathBuf)> {
+    let listen = &config.listen;
+    if let (Some(cert), Some(key)) = (&listen.api_tls_cert, &listen.api_tls_key) {
+        return Some((cert.clone(), key.clone()));
+    }
+    let env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    Some((env("SSL_CERT")?.into(), env("SSL_KEY")?.into()))
+}
+
+/// Binds `[listen] api` and serves the API until `shutdown`, over HTTPS when a
+/// certificate is configured (reloaded when its files change).
 pub async fn start(
     tasks: &TaskTracker,
-    node: Node,
+    mut node: Node,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let address = node.live.current().listen.api;
+    let config = node.live.current();
+    let address = config.listen.api;
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("cannot listen for the API on {address}"))?;
-    tracing::info!(%address, "API listening");
     let shutdown = shutdown.clone();
-    let app = geodns_api::router(node);
-    tasks.spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await;
-        if let Err(error) = served {
-            tracing::error!(%error, "the API stopped");
-        }
-    });
+    let Some((cert, key)) = tls_files(&config) else {
+        tracing::info!(%address, "API listening (HTTP)");
+        let app = geodns_api::router(node);
+        tasks.spawn(serve(listener, app, shutdown));
+        return Ok(());
+    };
+    let opened = {
+        let (cert, key) = (cert.clone(), key.clone());
+        tokio::task::spawn_blocking(move || Certificates::open(&cert, &key)).await?
+    };
+    let certificates = opened.context("cannot serve the API over HTTPS")?;
+    tasks.spawn(
+        certificates
+            .clone()
+            .watch(config.listen.api_tls_reload, shutdown.clone()),
+    );
+    let tls = TlsListener::new(listener, certificates.server_config(), shutdown.clone())?;
+    node.tls = Some(certificates);
+    tracing::info!(%address, cert = %cert.display(), "API listening (HTTPS)");
+    tasks.spawn(serve(tls, geodns_api::router(node), shutdown));
     Ok(())
+}
+
+async fn serve<L>(listener: L, app: axum::Router, shutdown: CancellationToken)
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await;
+    if let Err(error) = served {
+        tracing::error!(%error, "the API stopped");
+    }
 }

@@ -162,6 +162,7 @@ async fn spawn_roles<B: Bus>(
             store: store.clone(),
             bus: bus_state,
             live: live.clone(),
+            tls: None,
         };
         crate::api::start(tasks, node, shutdown)
             .await

@@ -45,6 +45,19 @@ pub struct ListenSection {
     /// HTTP API and status page.
     #[serde(default = "default_api_listen")]
     pub api: SocketAddr,
+    /// PEM certificate chain: the API is served over HTTPS (with `api_tls_key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_tls_cert: Option<PathBuf>,
+    /// PEM private key of `api_tls_cert`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_tls_key: Option<PathBuf>,
+    /// How often the certificate files are checked for a change (the original: 30 s).
+    #[serde(default = "default_api_tls_reload", with = "serde_text")]
+    pub api_tls_reload: Duration,
+}
+
+fn default_api_tls_reload() -> Duration {
+    Duration::from_secs(30)
 }
 
 fn default_dns_listen() -> SocketAddr {
@@ -59,6 +72,9 @@ impl Default for ListenSection {
     fn default() -> Self {
         ListenSection {
             dns: default_dns_listen(),
+            api_tls_cert: None,
+            api_tls_key: None,
+            api_tls_reload: default_api_tls_reload(),
             api: default_api_listen(),
         }
     }

@@ -304,11 +304,12 @@ fn validate_settings(file: &ConfigFile, origin: &Origin, report: &mut Report) {
             "need 0 < heartbeat < active_window <= purge_after",
         );
     }
-    if file.collator.usage_timeout.is_zero() {
-        report.error(origin, "collator.usage_timeout", "must be more than 0s");
-    }
-    if file.collator.tables_interval.is_zero() {
-        report.error(origin, "collator.tables_interval", "must be more than 0s");
+    if file.listen.api_tls_cert.is_some() != file.listen.api_tls_key.is_some() {
+        report.error(
+            origin,
+            "listen.api_tls_cert",
+            "api_tls_cert and api_tls_key go together: set both for HTTPS, or neither",
+        );
     }
     if file.monitor.workers == 0 {
         report.error(origin, "monitor.workers", "must be at least 1");

@@ -120,3 +120,69 @@ async fn run_serves_health_readiness_and_results() {
     assert!(exit.success(), "{exit:?}");
     database.drop_now().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_serves_the_api_over_https_with_the_configured_certificate() {
+    use geodns_test_support::providers::{TestPki, Validity};
+    let dir = tempfile::tempdir().unwrap();
+    let pki = TestPki::new(dir.path());
+    let (cert, key) = pki.issue_pem(&["localhost"], Validity::VALID);
+    let cert = write(dir.path(), "api.crt", &cert);
+    let key = write(dir.path(), "api.key", &key);
+    let port = free_port();
+    let text = format!(
+        "[node]\nid = \"api-tls\"\nroles = [\"api\"]\ndata_dir = \"{}\"\n\
+         [listen]\napi = \"127.0.0.1:{port}\"\napi_tls_cert = \"{}\"\napi_tls_key = \"{}\"\n",
+        dir.path().display(),
+        cert.display(),
+        key.display()
+    );
+    let config = write(dir.path(), "geodns.toml", &text);
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_geodns"))
+        .args(["run", "-c", config.to_str().unwrap()])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _child = KillOnDrop(Some(child));
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .add_root_certificate(reqwest::Certificate::from_pem(pki.ca_pem().as_bytes()).unwrap())
+        .resolve("localhost", ([127, 0, 0, 1], port).into())
+        .build()
+        .unwrap();
+    let url = format!("https://localhost:{port}/api/health");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let body = loop {
+        if let Some((200, _, body)) = get(&client, &url).await {
+            break body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the HTTPS API never answered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(body["ssl"], "enabled");
+    // Plain HTTP on the same port is not served.
+    let plain = geodns::http::client(Duration::from_secs(2)).unwrap();
+    assert!(
+        get(&plain, &format!("http://127.0.0.1:{port}/health"))
+            .await
+            .is_none()
+    );
+
+    // Half a TLS configuration is refused with the key's name.
+    let half = write(
+        dir.path(),
+        "half.toml",
+        &text.replace(&format!("api_tls_key = \"{}\"\n", key.display()), ""),
+    );
+    let checked = crate::support::geodns(&["check-config", "-c", half.to_str().unwrap()], &[]);
+    assert!(!checked.status.success());
+    assert!(
+        crate::support::stderr(&checked).contains("listen.api_tls_cert"),
+        "{}",
+        crate::support::stderr(&checked)
+    );
+}

@@ -38,7 +38,32 @@ pub(super) fn validate_durations(file: &ConfigFile, origin: &Origin, report: &mu
     let sources = &file.sources;
     let cluster = &file.cluster;
     let consensus = &file.consensus;
+    let collator = &file.collator;
     let rules = [
+        rule(
+            "listen.api_tls_reload",
+            file.listen.api_tls_reload,
+            SECOND,
+            DAY,
+        ),
+        rule(
+            "collator.usage_timeout",
+            collator.usage_timeout,
+            SECOND,
+            HOUR,
+        ),
+        rule(
+            "collator.message_retention",
+            collator.message_retention,
+            MINUTE,
+            3650 * DAY,
+        ),
+        rule(
+            "collator.tables_interval",
+            collator.tables_interval,
+            10 * MS,
+            DAY,
+        ),
         rule(
             "storage.connect_retry",
             storage.connect_retry,
