@@ -10,6 +10,8 @@
 //! original's API did.
 #![forbid(unsafe_code)]
 
+pub mod auth;
+pub mod change;
 pub mod node;
 pub mod results;
 pub mod tls;
@@ -39,6 +41,23 @@ pub trait NodeInfo: Clone + Send + Sync + 'static {
     fn now(&self) -> chrono::DateTime<chrono::Utc>;
     /// Whether the node can do its job now, and why not.
     fn readiness(&self) -> impl Future<Output = Readiness> + Send;
+    /// The tokens that may change things.
+    fn tokens(&self) -> &auth::Tokens;
+    /// Puts `member` in maintenance or takes it out, for the whole cluster and across
+    /// restarts; `by` names who asked. All or nothing.
+    fn set_maintenance(
+        &self,
+        member: &str,
+        on: bool,
+        by: &str,
+    ) -> impl Future<Output = Result<(), change::ChangeError>> + Send;
+    /// Sets, removes or clears country overrides, for the whole cluster and across
+    /// restarts. All or nothing.
+    fn change_override(
+        &self,
+        change: change::OverrideChange,
+        by: &str,
+    ) -> impl Future<Output = Result<(), change::ChangeError>> + Send;
 }
 
 /// The answer of `/ready`: ready when every check passed.

@@ -22,6 +22,19 @@ pub fn router<N: NodeInfo>(node: N) -> Router {
         .route("/api/cluster", get(cluster::<N>))
         .route("/api/consensus", get(consensus::<N>))
         .route("/api/health", get(api_health::<N>))
+        .route(
+            "/api/members/{name}/maintenance",
+            axum::routing::put(crate::change::set_maintenance::<N>),
+        )
+        .route(
+            "/api/overrides/{domain}/{country}",
+            axum::routing::put(crate::change::set_override::<N>)
+                .delete(crate::change::remove_override::<N>),
+        )
+        .route(
+            "/api/overrides/{domain}",
+            axum::routing::delete(crate::change::clear_overrides::<N>),
+        )
         .fallback(not_found)
         .with_state(node)
         .layer(axum::middleware::map_response(cors))

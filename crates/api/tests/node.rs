@@ -2,9 +2,11 @@
 //! over a fake node whose state each test sets.
 #![allow(clippy::unwrap_used, reason = "tests")]
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeZone, Utc};
+use geodns_api::auth::Tokens;
+use geodns_api::change::{ChangeError, OverrideChange};
 use geodns_api::{Check, NodeInfo, Readiness, router};
 use geodns_consensus::results::{ResultEntry, Results, Snapshot};
 use geodns_core::ids::MemberId;
@@ -17,6 +19,9 @@ struct Fake {
     official: Arc<Snapshot>,
     local: Arc<Snapshot>,
     store_ok: bool,
+    tokens: Tokens,
+    /// Every change made, as text.
+    changes: Arc<Mutex<Vec<String>>>,
 }
 
 impl NodeInfo for Fake {
@@ -37,6 +42,33 @@ impl NodeInfo for Fake {
     }
     fn ssl(&self) -> &'static str {
         "disabled"
+    }
+    fn tokens(&self) -> &Tokens {
+        &self.tokens
+    }
+    async fn set_maintenance(&self, member: &str, on: bool, by: &str) -> Result<(), ChangeError> {
+        if member != "Amforc" && member != "Rotko" {
+            return Err(ChangeError::UnknownMember(member.to_owned()));
+        }
+        self.changes
+            .lock()
+            .unwrap()
+            .push(format!("maintenance {member} {on} by {by}"));
+        Ok(())
+    }
+    async fn change_override(&self, change: OverrideChange, by: &str) -> Result<(), ChangeError> {
+        if let OverrideChange::Set { country, .. } = &change
+            && country.len() != 2
+        {
+            return Err(ChangeError::Invalid(format!(
+                "countryCode: `{country}` is not a country code"
+            )));
+        }
+        self.changes
+            .lock()
+            .unwrap()
+            .push(format!("{change:?} by {by}"));
+        Ok(())
     }
     async fn readiness(&self) -> Readiness {
         Readiness::of(vec![
@@ -119,6 +151,10 @@ fn empty() -> Fake {
         official: snapshot(Vec::new()),
         local: snapshot(Vec::new()),
         store_ok: true,
+        tokens: Tokens::default()
+            .with_root(Tokens::digest("root-secret"))
+            .with_member("Amforc", Tokens::digest("amforc-secret")),
+        changes: Arc::default(),
     }
 }
 
@@ -208,7 +244,7 @@ async fn results_have_the_original_shape_and_source() {
     let base = serve(Fake {
         official,
         local: local.clone(),
-        store_ok: true,
+        ..empty()
     })
     .await;
     let (status, headers, body) = get(&base, "/results").await;
@@ -244,7 +280,7 @@ async fn results_have_the_original_shape_and_source() {
     let base = serve(Fake {
         official: snapshot(Vec::new()),
         local,
-        store_ok: true,
+        ..empty()
     })
     .await;
     let (_, headers, body) = get(&base, "/results").await;

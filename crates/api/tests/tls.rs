@@ -44,8 +44,8 @@ async fn served(
         .into_owned()
 }
 
-#[derive(Clone)]
-struct Empty;
+#[derive(Clone, Default)]
+struct Empty(geodns_api::auth::Tokens);
 
 impl geodns_api::NodeInfo for Empty {
     fn official(&self) -> Arc<geodns_consensus::results::Snapshot> {
@@ -69,6 +69,24 @@ impl geodns_api::NodeInfo for Empty {
     async fn readiness(&self) -> geodns_api::Readiness {
         geodns_api::Readiness::of(Vec::new())
     }
+    fn tokens(&self) -> &geodns_api::auth::Tokens {
+        &self.0
+    }
+    async fn set_maintenance(
+        &self,
+        _: &str,
+        _: bool,
+        _: &str,
+    ) -> Result<(), geodns_api::change::ChangeError> {
+        Ok(())
+    }
+    async fn change_override(
+        &self,
+        _: geodns_api::change::OverrideChange,
+        _: &str,
+    ) -> Result<(), geodns_api::change::ChangeError> {
+        Ok(())
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -91,7 +109,7 @@ async fn https_serves_the_files_and_follows_their_replacement() {
     let listener = TlsListener::new(tcp, certificates.server_config(), shutdown.clone()).unwrap();
     let address = axum::serve::Listener::local_addr(&listener).unwrap();
     tokio::spawn(async move {
-        axum::serve(listener, geodns_api::router(Empty))
+        axum::serve(listener, geodns_api::router(Empty::default()))
             .await
             .unwrap()
     });

@@ -16,6 +16,9 @@ pub const USAGE_DATA: &str = "dns.usage.usageData";
 pub const DOWNTIME_REQUEST: &str = "monitor.stats.getDowntime";
 /// Downtime broadcasts.
 pub const DOWNTIME_DATA: &str = "monitor.stats.downtimeData";
+/// geodns extension: a member's maintenance set or cleared at run time (API or command);
+/// every node applies it.
+pub const MAINTENANCE_UPDATE: &str = "geodns.maintenance.update";
 /// Country override commands for DNS nodes.
 pub const OVERRIDE_UPDATE: &str = "geodns.override.update";
 /// geodns extension: request the official results (anti-entropy); any node holding

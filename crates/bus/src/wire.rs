@@ -386,6 +386,19 @@ pub struct OverrideUpdate {
     pub target: OverrideTarget,
 }
 
+/// `geodns.maintenance.update` payload (a geodns extension).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MaintenanceUpdate {
+    /// The member.
+    pub member: String,
+    /// In maintenance (`true`) or back in service.
+    pub maintenance: bool,
+    /// Who changed it (`root` or `member:<name>`).
+    #[serde(default)]
+    pub by: String,
+}
+
 /// Where an override sends a country (`CountryOverride`; every field `omitempty`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -7,8 +7,11 @@ use std::time::Duration;
 use anyhow::Context as _;
 use std::path::PathBuf;
 
+use geodns_api::auth::Tokens;
+use geodns_api::change::{ChangeError, OverrideChange};
 use geodns_api::tls::{Certificates, TlsListener, TlsState};
 use geodns_api::{Check, NodeInfo, Readiness};
+use geodns_bus::Bus;
 use geodns_bus::ClusterHandle;
 use geodns_consensus::results::Snapshot;
 use geodns_store::{HealthCheck, SqlStore};
@@ -26,7 +29,11 @@ pub type BusState = Arc<dyn Fn() -> (bool, String) + Send + Sync>;
 
 /// This node, as the API sees it.
 #[derive(Clone)]
-pub struct Node {
+pub struct Node<B> {
+    /// The bus changes are published on.
+    pub bus_handle: B,
+    /// Who may change things.
+    pub tokens: Arc<Tokens>,
     /// Official and local results, consensus state.
     pub consensus: ConsensusHandle,
     /// Membership.
@@ -41,7 +48,7 @@ pub struct Node {
     pub tls: Option<Arc<Certificates>>,
 }
 
-impl std::fmt::Debug for Node {
+impl<B> std::fmt::Debug for Node<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Node")
             .field("consensus", &self.consensus)
@@ -50,7 +57,21 @@ impl std::fmt::Debug for Node {
     }
 }
 
-impl NodeInfo for Node {
+impl<B: Bus> NodeInfo for Node<B> {
+    fn tokens(&self) -> &Tokens {
+        &self.tokens
+    }
+
+    async fn set_maintenance(&self, member: &str, on: bool, by: &str) -> Result<(), ChangeError> {
+        let handles = (&self.bus_handle, &self.store, &self.live);
+        crate::maintenance::set_maintenance(handles, member, on, by).await
+    }
+
+    async fn change_override(&self, change: OverrideChange, by: &str) -> Result<(), ChangeError> {
+        let handles = (&self.bus_handle, &self.store, &self.live);
+        crate::maintenance::change_override(handles, change, by).await
+    }
+
     fn official(&self) -> Arc<Snapshot> {
         self.consensus.official.borrow().clone()
     }
@@ -148,9 +169,9 @@ fn tls_files(config: &geodns_core::config::Config) -> Option<(PathBuf, PathBuf)>
 
 /// Binds `[listen] api` and serves the API until `shutdown`, over HTTPS when a
 /// certificate is configured (reloaded when its files change).
-pub async fn start(
+pub async fn start<B: Bus>(
     tasks: &TaskTracker,
-    mut node: Node,
+    mut node: Node<B>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
     let config = node.live.current();

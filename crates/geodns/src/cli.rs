@@ -21,6 +21,7 @@ use crate::config_source::Loader;
 use crate::import::{ImportSources, import};
 use crate::logging::{self, LogFormat};
 
+mod change;
 mod cluster;
 mod history;
 mod probe;
@@ -83,6 +84,12 @@ enum Command {
     /// Collector tools: usage.
     #[command(subcommand)]
     Collect(CollectCommand),
+    /// Put a member in maintenance or back, cluster-wide, through a node's API.
+    #[command(subcommand)]
+    Maintenance(change::MaintenanceCommand),
+    /// Set, remove or clear country overrides, cluster-wide, through a node's API.
+    #[command(subcommand)]
+    Override(change::OverrideCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -357,6 +364,8 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             history::cluster_history(http, args).await
         }
         Command::Collect(CollectCommand::Usage(args)) => history::collect_usage(http, args).await,
+        Command::Maintenance(command) => change::maintenance(http, command).await,
+        Command::Override(command) => change::override_(http, command).await,
         Command::Consensus(command) => cluster::consensus(http, command).await,
         Command::Probe(args) => probe::probe(http, args).await,
     }

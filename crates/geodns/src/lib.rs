@@ -14,6 +14,7 @@ pub mod dns;
 pub mod http;
 pub mod import;
 pub mod logging;
+pub mod maintenance;
 pub mod monitor;
 pub mod reload;
 pub mod run;

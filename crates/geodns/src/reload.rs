@@ -2,7 +2,7 @@
 //! copying, a reload loop that swaps in a new one when it validates, and the runtime
 //! maintenance overrides that survive every reload.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use geodns_core::config::Config;
@@ -31,17 +31,18 @@ pub struct LiveConfig {
 struct State {
     /// The configuration as loaded, before runtime overrides.
     loaded: Arc<Config>,
-    /// Members put in maintenance at run time (API, operator tooling). Re-applied to
-    /// every reloaded configuration so a reload never silently ends a maintenance.
-    maintenance: BTreeSet<MemberId>,
+    /// Maintenance set at run time (API, command), by member. Re-applied to every
+    /// reloaded configuration so a reload never silently ends (or starts) a maintenance;
+    /// it wins over the file's `maintenance` either way.
+    maintenance: BTreeMap<MemberId, bool>,
 }
 
 impl State {
     fn effective(&self) -> Config {
         let mut config = (*self.loaded).clone();
-        for id in &self.maintenance {
+        for (id, on) in &self.maintenance {
             if let Some(member) = config.catalog.members.get_mut(id) {
-                member.maintenance = true;
+                member.maintenance = *on;
             }
         }
         config
@@ -55,7 +56,7 @@ impl LiveConfig {
         let (sender, _) = watch::channel(loaded.clone());
         let state = State {
             loaded,
-            maintenance: BTreeSet::new(),
+            maintenance: BTreeMap::new(),
         };
         LiveConfig {
             sender: Arc::new(sender),
@@ -74,8 +75,7 @@ impl LiveConfig {
     }
 
     /// Puts a member into maintenance (`true`) or takes it out (`false`), at once and for
-    /// every later reload. Taking it out does not override `maintenance = true` in the
-    /// configuration itself.
+    /// every later reload; this wins over `maintenance` in the configuration file.
     pub fn set_maintenance(&self, member: &str, on: bool) -> Result<(), UnknownMember> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let id = state
@@ -86,13 +86,19 @@ impl LiveConfig {
             .find(|id| id.as_str() == member)
             .cloned()
             .ok_or_else(|| UnknownMember(member.to_owned()))?;
-        if on {
-            state.maintenance.insert(id);
-        } else {
-            state.maintenance.remove(&id);
-        }
+        state.maintenance.insert(id, on);
         self.publish(&state);
         Ok(())
+    }
+
+    /// The maintenance set at run time, by member (what survives a restart when saved).
+    pub fn maintenance_overrides(&self) -> BTreeMap<String, bool> {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state
+            .maintenance
+            .iter()
+            .map(|(id, on)| (id.to_string(), *on))
+            .collect()
     }
 
     /// Swaps in a freshly loaded configuration. Settings that only take effect at start

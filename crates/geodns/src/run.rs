@@ -111,6 +111,13 @@ async fn spawn_roles<B: Bus>(
     (cluster, store, bus_state): (&ClusterHandle, geodns_store::SqlStore, crate::api::BusState),
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
+    // Maintenance set at run time applies on every node, before it checks or answers.
+    crate::maintenance::restore(&store, live).await;
+    tasks.spawn(crate::maintenance::follow(
+        bus.clone(),
+        live.clone(),
+        shutdown.clone(),
+    ));
     let config = live.current();
     let me = crate::bus::self_info(&config);
     tasks.spawn(membership(
@@ -156,7 +163,17 @@ async fn spawn_roles<B: Bus>(
         .context("cannot start the DNS role")?;
     }
     if config.node.roles.contains(&NodeRole::Api) {
+        let tokens = crate::maintenance::tokens(&config)
+            .await
+            .context("cannot start the API role")?;
+        if tokens.is_empty() {
+            tracing::info!(
+                "no [api] token configured: maintenance and overrides cannot be changed through the API"
+            );
+        }
         let node = crate::api::Node {
+            bus_handle: bus.clone(),
+            tokens: Arc::new(tokens),
             consensus: handle.clone(),
             cluster: cluster.clone(),
             store: store.clone(),

@@ -132,24 +132,37 @@ impl SqlStore {
         conn.ensure_migrations_table(table)
             .await
             .map_err(migrate_error)?;
-        let applied = conn
-            .list_applied_migrations(table)
-            .await
-            .map_err(migrate_error)?
-            .into_iter()
-            .map(|m| m.version)
-            .collect();
+        let applied = applied(&mut conn, table).await?;
         Ok((conn, applied))
     }
 
     /// Applies pending migrations; records them so they are never applied twice.
     pub async fn migrate(&self) -> Result<MigrationReport, StoreError> {
         let migrator = self.migrator();
-        let (mut conn, before) = self.applied_migrations().await?;
-        migrator
-            .run_direct(None, &mut *conn, false)
+        let mut conn = self
+            .pool
+            .acquire()
             .await
-            .map_err(migrate_error)?;
+            .map_err(crate::error::db("acquire a connection"))?;
+        // Nodes starting together on a fresh shared database must migrate one at a time,
+        // from creating the bookkeeping table on. sqlx's own lock comes too late for that,
+        // and on MariaDB not at all (it asks `GET_LOCK(name, -1)`, which MariaDB answers
+        // with NULL): this one is taken first, on the same connection.
+        self.migration_lock(&mut conn, true).await?;
+        let migrated = async {
+            conn.ensure_migrations_table(&migrator.table_name)
+                .await
+                .map_err(migrate_error)?;
+            let before = applied(&mut conn, &migrator.table_name).await?;
+            migrator
+                .run_direct(None, &mut *conn, false)
+                .await
+                .map_err(migrate_error)?;
+            Ok::<_, StoreError>(before)
+        }
+        .await;
+        self.migration_lock(&mut conn, false).await.ok();
+        let before = migrated?;
         let applied = migrator
             .iter()
             .filter(|m| !before.contains(&m.version))
@@ -161,10 +174,60 @@ impl SqlStore {
         })
     }
 
+    /// Takes (`true`) or releases the database-wide migration lock on `conn`. SQLite
+    /// needs none: its writers are serialised by the file lock.
+    async fn migration_lock(
+        &self,
+        conn: &mut sqlx::pool::PoolConnection<sqlx::Any>,
+        take: bool,
+    ) -> Result<(), StoreError> {
+        let sql = match (self.backend, take) {
+            (Backend::Sqlite, _) => return Ok(()),
+            (Backend::MySql, true) => "SELECT GET_LOCK(CONCAT('geodns-migrate-', DATABASE()), 300)",
+            (Backend::MySql, false) => "SELECT RELEASE_LOCK(CONCAT('geodns-migrate-', DATABASE()))",
+            (Backend::Postgres, true) => {
+                "SELECT pg_advisory_lock(hashtext('geodns-migrate-' || current_database())) IS NOT NULL"
+            }
+            (Backend::Postgres, false) => {
+                "SELECT pg_advisory_unlock(hashtext('geodns-migrate-' || current_database())) IS NOT NULL"
+            }
+        };
+        let query = sqlx::query_scalar::<_, Option<i64>>(sql);
+        let held = if self.backend == Backend::MySql {
+            query.fetch_one(&mut **conn).await.map(|v| v == Some(1))
+        } else {
+            sqlx::query_scalar::<_, Option<bool>>(sql)
+                .fetch_one(&mut **conn)
+                .await
+                .map(|v| v == Some(true))
+        }
+        .map_err(crate::error::db("the migration lock"))?;
+        if take && !held {
+            return Err(StoreError::Migrate(
+                "another node held the migration lock for 5 minutes".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Closes every connection.
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// The versions applied so far.
+async fn applied(
+    conn: &mut sqlx::pool::PoolConnection<sqlx::Any>,
+    table: &str,
+) -> Result<Vec<i64>, StoreError> {
+    Ok(conn
+        .list_applied_migrations(table)
+        .await
+        .map_err(migrate_error)?
+        .into_iter()
+        .map(|m| m.version)
+        .collect())
 }
 
 /// Whether waiting `delay` more still ends before `deadline` (`None`: no deadline).

@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use super::consensus::ConsensusSection;
 use super::dns::{DnsSection, GeoIpSection};
 use super::sections::{
-    BusSection, ClusterSection, CollatorSection, ListenSection, MatrixSection, MonitorSection,
-    NodeSection, RedisSection, SourcesSection, StorageSection,
+    ApiSection, BusSection, ClusterSection, CollatorSection, ListenSection, MatrixSection,
+    MonitorSection, NodeSection, RedisSection, SourcesSection, StorageSection,
 };
 use crate::duration::{serde_text, serde_text_opt};
 use crate::ids::MemberId;
@@ -54,6 +54,9 @@ pub struct ConfigFile {
     /// Usage collection and the cluster tables.
     #[serde(default)]
     pub collator: CollatorSection,
+    /// API tokens.
+    #[serde(default)]
+    pub api: ApiSection,
     /// Membership timing.
     #[serde(default)]
     pub cluster: ClusterSection,
@@ -357,6 +360,7 @@ impl ConfigFile {
             dns: DnsSection::default(),
             monitor: MonitorSection::default(),
             collator: CollatorSection::default(),
+            api: ApiSection::default(),
             cluster: ClusterSection::default(),
             consensus: ConsensusSection::default(),
             sources: SourcesSection::default(),

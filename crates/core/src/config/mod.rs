@@ -33,7 +33,7 @@ pub use file::{
 pub use overrides::{ENV_PREFIX, Override, overrides_from_env};
 pub use render::CatalogFiles;
 pub use sections::{
-    BusMode, BusSection, ClusterSection, CollatorSection, ListenSection, MatrixSection,
+    ApiSection, BusMode, BusSection, ClusterSection, CollatorSection, ListenSection, MatrixSection,
     MonitorSection, NodeSection, RedisSection, SourcesSection, StorageSection, pool_defaults,
 };
 pub use summary::Summary;
@@ -67,6 +67,8 @@ pub struct Config {
     pub monitor: MonitorSection,
     /// Usage collection and the cluster tables.
     pub collator: CollatorSection,
+    /// API tokens.
+    pub api: ApiSection,
     /// Membership timing.
     pub cluster: ClusterSection,
     /// Consensus rules, authentication and trusted nodes.

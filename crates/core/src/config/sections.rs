@@ -297,6 +297,36 @@ impl Default for MonitorSection {
     }
 }
 
+/// `[api]`: who may change maintenance and overrides through the API. Tokens are never
+/// in the file: it holds their SHA-256 (hex), or names a file holding the token.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSection {
+    /// SHA-256 (hex) of the root token, which may change anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_token_sha256: Option<String>,
+    /// File holding the root token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_token_file: Option<PathBuf>,
+    /// Tokens that may act on one member only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub member_tokens: Vec<MemberToken>,
+}
+
+/// `[[api.member_tokens]]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberToken {
+    /// The member it acts for.
+    pub member: String,
+    /// SHA-256 (hex) of the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_sha256: Option<String>,
+    /// File holding the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<PathBuf>,
+}
+
 /// `[collator]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

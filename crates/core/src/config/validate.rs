@@ -203,6 +203,7 @@ pub fn build(
         dns: file.dns,
         monitor: file.monitor,
         collator: file.collator,
+        api: file.api,
         cluster: file.cluster,
         consensus: file.consensus,
         sources: file.sources,
@@ -304,6 +305,7 @@ fn validate_settings(file: &ConfigFile, origin: &Origin, report: &mut Report) {
             "need 0 < heartbeat < active_window <= purge_after",
         );
     }
+    validate_api_tokens(&file.api, origin, report);
     if file.listen.api_tls_cert.is_some() != file.listen.api_tls_key.is_some() {
         report.error(
             origin,
@@ -531,4 +533,42 @@ fn validate_members(
         );
     }
     members
+}
+
+/// Each token is a SHA-256 in hex or a file, not both.
+fn validate_api_tokens(api: &crate::config::ApiSection, origin: &Origin, report: &mut Report) {
+    let hex = |text: &str| text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit());
+    let mut check =
+        |path: String, sha: &Option<String>, file: &Option<std::path::PathBuf>, required: bool| {
+            match (sha, file) {
+            (Some(_), Some(_)) => report.error(
+                origin,
+                &path,
+                "set the token's SHA-256 or its file, not both",
+            ),
+            (Some(sha), None) if !hex(sha) => report.error(
+                origin,
+                &path,
+                "must be the SHA-256 of the token: 64 hex digits (`printf %s TOKEN | sha256sum`)",
+            ),
+            (None, None) if required => {
+                report.error(origin, &path, "needs token_sha256 or token_file")
+            }
+            _ => {}
+        }
+        };
+    check(
+        "api.root_token_sha256".to_owned(),
+        &api.root_token_sha256,
+        &api.root_token_file,
+        false,
+    );
+    for (index, token) in api.member_tokens.iter().enumerate() {
+        check(
+            format!("api.member_tokens[{index}].token_sha256"),
+            &token.token_sha256,
+            &token.token_file,
+            true,
+        );
+    }
 }

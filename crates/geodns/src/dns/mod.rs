@@ -43,7 +43,9 @@ pub async fn start<B: Bus>(
     let config = live.current();
     let data_dir = config.node.data_dir.clone();
     let serials: SerialBook = read_json(&data_dir.join(SERIALS)).unwrap_or_default();
-    let runtime = overrides::load(&data_dir);
+    let runtime = from_store(&store)
+        .await
+        .unwrap_or_else(|| overrides::load(&data_dir));
     let geo = Arc::new(geoip::open(&config, 1));
     let mut builder = ViewBuilder {
         serials,
@@ -241,6 +243,25 @@ impl ViewLoop {
             self.view.store(Arc::new(builder.build(&config, &official)));
         }
     }
+}
+
+/// The country overrides the cluster saved in the store's runtime config (set through
+/// the API or seen by a collator); `None` when there are none or the store cannot say,
+/// and then this node's own file is used.
+async fn from_store(store: &SqlStore) -> Option<CountryOverrides> {
+    use geodns_store::ClusterStore as _;
+    let value = match store
+        .runtime_config(crate::maintenance::OVERRIDES_KEY)
+        .await
+    {
+        Ok(value) => value?,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the saved country overrides; using this node's file");
+            return None;
+        }
+    };
+    let saved = serde_json::from_value(serde_json::json!({ "overrides": value })).ok()?;
+    Some(overrides::decode_saved(saved))
 }
 
 /// A fresh node whose peers did not answer (none up yet, or all fresh too) takes the

@@ -143,7 +143,10 @@ pub(crate) fn update(overrides: &mut CountryOverrides, payload: &[u8]) -> bool {
     }
 }
 
-fn change(overrides: &mut CountryOverrides, update: &OverrideUpdate) -> Result<bool, String> {
+pub(crate) fn change(
+    overrides: &mut CountryOverrides,
+    update: &OverrideUpdate,
+) -> Result<bool, String> {
     let host = Fqdn::parse(&update.domain).map_err(|e| format!("domain: {e}"))?;
     match update.action.trim().to_ascii_lowercase().as_str() {
         "set" => {

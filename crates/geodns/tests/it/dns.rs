@@ -25,7 +25,7 @@ const DNS_ONLY: Roles = Roles {
     dns: true,
 };
 
-fn config_text(dir: &Path, roles: &str, storage: &str, port: u16) -> String {
+pub(crate) fn config_text(dir: &Path, roles: &str, storage: &str, port: u16) -> String {
     let city = dir.join("city.mmdb");
     let asn = dir.join("asn.mmdb");
     std::fs::create_dir_all(dir).unwrap();
@@ -109,7 +109,7 @@ services = ["Polkadot"]
     )
 }
 
-fn kdig(server: SocketAddr, args: &[&str]) -> String {
+pub(crate) fn kdig(server: SocketAddr, args: &[&str]) -> String {
     let output = std::process::Command::new("kdig")
         .arg(format!("@{}", server.ip()))
         .args(["-p", &server.port().to_string(), "+timeout=2", "+retry=0"])
@@ -119,7 +119,7 @@ fn kdig(server: SocketAddr, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-fn german_answer(server: SocketAddr) -> String {
+pub(crate) fn german_answer(server: SocketAddr) -> String {
     kdig(
         server,
         &["rpc.geo.example", "A", "+subnet=81.2.69.0/24", "+short"],

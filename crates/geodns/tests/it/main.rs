@@ -11,6 +11,7 @@ mod consensus;
 mod db;
 mod dns;
 mod import;
+mod maintenance;
 mod matrix;
 mod monitor;
 mod nats_auth;

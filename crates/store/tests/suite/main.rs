@@ -115,3 +115,36 @@ async fn unsupported_and_in_memory_urls_are_refused() {
         .unwrap_err();
     assert!(error.to_string().contains("in-memory SQLite"), "{error}");
 }
+
+/// Nodes that start together on a fresh shared database migrate it once: every one
+/// starts, and each migration is recorded once.
+mod concurrent_migration {
+    use geodns_store::SqlStore;
+    use geodns_test_support::{Kind, TestDatabase};
+
+    async fn case(kind: Kind) {
+        let database = TestDatabase::create(kind).await;
+        let starts: Vec<_> = (0..4)
+            .map(|_| {
+                let config = database.store_config();
+                tokio::spawn(async move { SqlStore::open(config).await })
+            })
+            .collect();
+        for start in starts {
+            let store = start.await.unwrap().unwrap();
+            assert!(store.pending_migrations().await.unwrap().is_empty());
+            store.close().await;
+        }
+        database.drop_now().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn mysql() {
+        case(Kind::MySql).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        case(Kind::Postgres).await;
+    }
+}
