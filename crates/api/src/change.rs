@@ -68,6 +68,12 @@ impl IntoResponse for ChangeError {
     }
 }
 
+/// The request's JSON body, or the 400 answer naming what is wrong with it.
+fn body_of<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, Refusal> {
+    body.map(|Json(body)| body)
+        .map_err(|rejection| Refusal::BadRequest(format!("body: {}", rejection.body_text())))
+}
+
 fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
@@ -79,6 +85,8 @@ enum Refusal {
     Unauthorized(&'static str),
     /// 403: a token acting beyond its member.
     Forbidden(String),
+    /// 400: a body that cannot be read, and why.
+    BadRequest(String),
 }
 
 impl IntoResponse for Refusal {
@@ -93,6 +101,7 @@ impl IntoResponse for Refusal {
                 response
             }
             Refusal::Forbidden(message) => error(StatusCode::FORBIDDEN, &message),
+            Refusal::BadRequest(message) => error(StatusCode::BAD_REQUEST, &message),
         }
     }
 }
@@ -135,14 +144,9 @@ pub(crate) async fn set_maintenance<N: NodeInfo>(
     if !principal.may_act_on(&member) {
         return Refusal::Forbidden(format!("this token may not act on `{member}`")).into_response();
     }
-    let Json(body) = match body {
+    let body = match body_of(body) {
         Ok(body) => body,
-        Err(rejection) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                &format!("body: {}", rejection.body_text()),
-            );
-        }
+        Err(refusal) => return refusal.into_response(),
     };
     match node
         .set_maintenance(&member, body.maintenance, &principal.label())
@@ -188,14 +192,9 @@ pub(crate) async fn set_override<N: NodeInfo>(
         Ok(principal) => principal,
         Err(refusal) => return refusal.into_response(),
     };
-    let Json(body) = match body {
+    let body = match body_of(body) {
         Ok(body) => body,
-        Err(rejection) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                &format!("body: {}", rejection.body_text()),
-            );
-        }
+        Err(refusal) => return refusal.into_response(),
     };
     let change = OverrideChange::Set {
         domain,

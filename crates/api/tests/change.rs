@@ -4,84 +4,17 @@
 //! member.
 #![allow(clippy::unwrap_used, reason = "tests")]
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
-use geodns_api::auth::Tokens;
-use geodns_api::change::{ChangeError, OverrideChange};
-use geodns_api::{NodeInfo, Readiness, router};
-use geodns_consensus::results::Snapshot;
+use common::empty;
 use serde_json::{Value, json};
 
-#[derive(Clone)]
-struct Fake {
-    tokens: Tokens,
-    changes: Arc<Mutex<Vec<String>>>,
-}
-
-impl NodeInfo for Fake {
-    fn official(&self) -> Arc<Snapshot> {
-        Arc::default()
-    }
-    fn local(&self) -> Arc<Snapshot> {
-        Arc::default()
-    }
-    fn cluster(&self) -> Value {
-        json!([])
-    }
-    fn consensus(&self) -> Value {
-        json!({})
-    }
-    fn ssl(&self) -> &'static str {
-        "disabled"
-    }
-    fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        chrono::DateTime::UNIX_EPOCH
-    }
-    async fn readiness(&self) -> Readiness {
-        Readiness::of(Vec::new())
-    }
-    fn tokens(&self) -> &Tokens {
-        &self.tokens
-    }
-    async fn set_maintenance(&self, member: &str, on: bool, by: &str) -> Result<(), ChangeError> {
-        if member != "Amforc" && member != "Rotko" {
-            return Err(ChangeError::UnknownMember(member.to_owned()));
-        }
-        self.changes
-            .lock()
-            .unwrap()
-            .push(format!("maintenance {member} {on} by {by}"));
-        Ok(())
-    }
-    async fn change_override(&self, change: OverrideChange, by: &str) -> Result<(), ChangeError> {
-        if let OverrideChange::Set { country, .. } = &change
-            && country.len() != 2
-        {
-            return Err(ChangeError::Invalid(format!(
-                "countryCode: `{country}` is not a country code"
-            )));
-        }
-        self.changes
-            .lock()
-            .unwrap()
-            .push(format!("{change:?} by {by}"));
-        Ok(())
-    }
-}
-
 async fn serve() -> (String, Arc<Mutex<Vec<String>>>) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let changes = Arc::new(Mutex::new(Vec::new()));
-    let fake = Fake {
-        tokens: Tokens::default()
-            .with_root(Tokens::digest("root-secret"))
-            .with_member("Amforc", Tokens::digest("amforc-secret")),
-        changes: changes.clone(),
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router(fake)).await.unwrap() });
-    (format!("http://{address}"), changes)
+    let fake = empty();
+    let changes = fake.changes.clone();
+    (common::serve(fake).await, changes)
 }
 
 async fn call(method: &str, url: &str, token: Option<&str>, body: Option<&str>) -> (u16, Value) {

@@ -2,97 +2,16 @@
 //! over a fake node whose state each test sets.
 #![allow(clippy::unwrap_used, reason = "tests")]
 
-use std::sync::{Arc, Mutex};
+mod common;
 
-use chrono::{DateTime, TimeZone, Utc};
-use geodns_api::auth::Tokens;
-use geodns_api::change::{ChangeError, OverrideChange};
-use geodns_api::{Check, NodeInfo, Readiness, router};
+use std::sync::Arc;
+
+use common::{Fake, at, empty, serve};
 use geodns_consensus::results::{ResultEntry, Results, Snapshot};
 use geodns_core::ids::MemberId;
 use geodns_core::model::CheckKind;
 use geodns_core::records::CheckKey;
 use serde_json::{Value, json};
-
-#[derive(Clone)]
-struct Fake {
-    official: Arc<Snapshot>,
-    local: Arc<Snapshot>,
-    store_ok: bool,
-    tokens: Tokens,
-    /// Every change made, as text.
-    changes: Arc<Mutex<Vec<String>>>,
-}
-
-impl NodeInfo for Fake {
-    fn official(&self) -> Arc<Snapshot> {
-        self.official.clone()
-    }
-    fn local(&self) -> Arc<Snapshot> {
-        self.local.clone()
-    }
-    fn cluster(&self) -> Value {
-        json!([{"node_id": "mon-1", "role": "IBPMonitor", "active": true}])
-    }
-    fn consensus(&self) -> Value {
-        json!({"node": "mon-1", "frozen": false})
-    }
-    fn now(&self) -> DateTime<Utc> {
-        at(0)
-    }
-    fn ssl(&self) -> &'static str {
-        "disabled"
-    }
-    fn tokens(&self) -> &Tokens {
-        &self.tokens
-    }
-    async fn set_maintenance(&self, member: &str, on: bool, by: &str) -> Result<(), ChangeError> {
-        if member != "Amforc" && member != "Rotko" {
-            return Err(ChangeError::UnknownMember(member.to_owned()));
-        }
-        self.changes
-            .lock()
-            .unwrap()
-            .push(format!("maintenance {member} {on} by {by}"));
-        Ok(())
-    }
-    async fn change_override(&self, change: OverrideChange, by: &str) -> Result<(), ChangeError> {
-        if let OverrideChange::Set { country, .. } = &change
-            && country.len() != 2
-        {
-            return Err(ChangeError::Invalid(format!(
-                "countryCode: `{country}` is not a country code"
-            )));
-        }
-        self.changes
-            .lock()
-            .unwrap()
-            .push(format!("{change:?} by {by}"));
-        Ok(())
-    }
-    async fn readiness(&self) -> Readiness {
-        Readiness::of(vec![
-            Check {
-                name: "store".into(),
-                ok: self.store_ok,
-                detail: if self.store_ok {
-                    "ok in 2ms".into()
-                } else {
-                    "connection refused".into()
-                },
-            },
-            Check {
-                name: "bus".into(),
-                ok: true,
-                detail: "connected".into(),
-            },
-        ])
-    }
-}
-
-fn at(minute: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 30, 10, minute, 0).unwrap()
-}
 
 fn key(
     kind: CheckKind,
@@ -129,14 +48,6 @@ fn snapshot(entries: Vec<(CheckKey, ResultEntry)>) -> Arc<Snapshot> {
     results.snapshot()
 }
 
-async fn serve(node: Fake) -> String {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router(node)).await.unwrap() });
-    format!("http://{address}")
-}
-
 async fn get(base: &str, path: &str) -> (u16, reqwest::header::HeaderMap, Value) {
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let response = client.get(format!("{base}{path}")).send().await.unwrap();
@@ -144,18 +55,6 @@ async fn get(base: &str, path: &str) -> (u16, reqwest::header::HeaderMap, Value)
     let headers = response.headers().clone();
     let body = serde_json::from_str(&response.text().await.unwrap()).unwrap();
     (status, headers, body)
-}
-
-fn empty() -> Fake {
-    Fake {
-        official: snapshot(Vec::new()),
-        local: snapshot(Vec::new()),
-        store_ok: true,
-        tokens: Tokens::default()
-            .with_root(Tokens::digest("root-secret"))
-            .with_member("Amforc", Tokens::digest("amforc-secret")),
-        changes: Arc::default(),
-    }
 }
 
 #[tokio::test]

@@ -54,6 +54,14 @@ impl Drop for Process {
     }
 }
 
+/// Runs a `geodns` change command against the API at `url` with the token in `token`.
+fn cli(words: &[&str], config: &Path, url: &str, token: &Path) -> std::process::Output {
+    let mut args = words.to_vec();
+    args.extend(["-c", config.to_str().unwrap(), "--url", url]);
+    args.extend(["--token-file", token.to_str().unwrap()]);
+    crate::support::geodns(&args, &[])
+}
+
 fn free_port() -> u16 {
     loop {
         let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -184,19 +192,11 @@ async fn api_maintenance_and_overrides_reach_a_dns_node_within_a_second_and_surv
     // The commands take them back, through the API.
     let token_file = write(dir.path(), "token", TOKEN);
     let api_url = format!("http://127.0.0.1:{api_port}");
-    let clear = crate::support::geodns(
-        &[
-            "override",
-            "clear",
-            "rpc.geo.example",
-            "-c",
-            api_config.to_str().unwrap(),
-            "--url",
-            &api_url,
-            "--token-file",
-            token_file.to_str().unwrap(),
-        ],
-        &[],
+    let clear = cli(
+        &["override", "clear", "rpc.geo.example"],
+        &api_config,
+        &api_url,
+        &token_file,
     );
     assert!(clear.status.success(), "{}", crate::support::stderr(&clear));
     until_answer(dns, "127.0.0.12", Duration::from_secs(1), dir.path()).await;
@@ -206,36 +206,20 @@ async fn api_maintenance_and_overrides_reach_a_dns_node_within_a_second_and_surv
         "127.0.0.12",
         "Near is still in maintenance"
     );
-    let off = crate::support::geodns(
-        &[
-            "maintenance",
-            "off",
-            "Near",
-            "-c",
-            api_config.to_str().unwrap(),
-            "--url",
-            &api_url,
-            "--token-file",
-            token_file.to_str().unwrap(),
-        ],
-        &[],
+    let off = cli(
+        &["maintenance", "off", "Near"],
+        &api_config,
+        &api_url,
+        &token_file,
     );
     assert!(off.status.success(), "{}", crate::support::stderr(&off));
     until_answer(dns, "127.0.0.11", Duration::from_secs(1), dir.path()).await;
     let wrong = write(dir.path(), "wrong", "not-the-token");
-    let refused = crate::support::geodns(
-        &[
-            "maintenance",
-            "on",
-            "Near",
-            "-c",
-            api_config.to_str().unwrap(),
-            "--url",
-            &api_url,
-            "--token-file",
-            wrong.to_str().unwrap(),
-        ],
-        &[],
+    let refused = cli(
+        &["maintenance", "on", "Near"],
+        &api_config,
+        &api_url,
+        &wrong,
     );
     assert!(!refused.status.success());
     assert!(

@@ -1,0 +1,120 @@
+//! The fake node the route tests share: its results, readiness and tokens are set by
+//! each test, and every change it is asked to make is recorded.
+#![allow(
+    clippy::unwrap_used,
+    dead_code,
+    unreachable_pub,
+    reason = "test helpers"
+)]
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, TimeZone, Utc};
+use geodns_api::auth::Tokens;
+use geodns_api::change::{ChangeError, OverrideChange};
+use geodns_api::{Check, NodeInfo, Readiness, router};
+use geodns_consensus::results::Snapshot;
+use serde_json::{Value, json};
+
+#[derive(Clone)]
+pub struct Fake {
+    pub official: Arc<Snapshot>,
+    pub local: Arc<Snapshot>,
+    pub store_ok: bool,
+    pub tokens: Tokens,
+    /// Every change made, as text.
+    pub changes: Arc<Mutex<Vec<String>>>,
+}
+
+impl NodeInfo for Fake {
+    fn official(&self) -> Arc<Snapshot> {
+        self.official.clone()
+    }
+    fn local(&self) -> Arc<Snapshot> {
+        self.local.clone()
+    }
+    fn cluster(&self) -> Value {
+        json!([{"node_id": "mon-1", "role": "IBPMonitor", "active": true}])
+    }
+    fn consensus(&self) -> Value {
+        json!({"node": "mon-1", "frozen": false})
+    }
+    fn now(&self) -> DateTime<Utc> {
+        at(0)
+    }
+    fn ssl(&self) -> &'static str {
+        "disabled"
+    }
+    fn tokens(&self) -> &Tokens {
+        &self.tokens
+    }
+    async fn set_maintenance(&self, member: &str, on: bool, by: &str) -> Result<(), ChangeError> {
+        if member != "Amforc" && member != "Rotko" {
+            return Err(ChangeError::UnknownMember(member.to_owned()));
+        }
+        self.changes
+            .lock()
+            .unwrap()
+            .push(format!("maintenance {member} {on} by {by}"));
+        Ok(())
+    }
+    async fn change_override(&self, change: OverrideChange, by: &str) -> Result<(), ChangeError> {
+        if let OverrideChange::Set { country, .. } = &change
+            && country.len() != 2
+        {
+            return Err(ChangeError::Invalid(format!(
+                "countryCode: `{country}` is not a country code"
+            )));
+        }
+        self.changes
+            .lock()
+            .unwrap()
+            .push(format!("{change:?} by {by}"));
+        Ok(())
+    }
+    async fn readiness(&self) -> Readiness {
+        Readiness::of(vec![
+            Check {
+                name: "store".into(),
+                ok: self.store_ok,
+                detail: if self.store_ok {
+                    "ok in 2ms".into()
+                } else {
+                    "connection refused".into()
+                },
+            },
+            Check {
+                name: "bus".into(),
+                ok: true,
+                detail: "connected".into(),
+            },
+        ])
+    }
+}
+
+pub fn at(minute: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 30, 10, minute, 0).unwrap()
+}
+
+/// Serves `node` on 127.0.0.1; returns its base URL.
+pub async fn serve(node: Fake) -> String {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router(node)).await.unwrap() });
+    format!("http://{address}")
+}
+
+/// A node with nothing decided, a working store, a root token `root-secret` and a token
+/// `amforc-secret` for Amforc.
+pub fn empty() -> Fake {
+    Fake {
+        official: Arc::default(),
+        local: Arc::default(),
+        store_ok: true,
+        tokens: Tokens::default()
+            .with_root(Tokens::digest("root-secret"))
+            .with_member("Amforc", Tokens::digest("amforc-secret")),
+        changes: Arc::default(),
+    }
+}
