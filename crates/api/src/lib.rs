@@ -12,6 +12,7 @@
 
 pub mod auth;
 pub mod change;
+pub mod downtime;
 pub mod node;
 pub mod results;
 pub mod tls;
@@ -41,6 +42,13 @@ pub trait NodeInfo: Clone + Send + Sync + 'static {
     fn now(&self) -> chrono::DateTime<chrono::Utc>;
     /// Whether the node can do its job now, and why not.
     fn readiness(&self) -> impl Future<Output = Readiness> + Send;
+    /// Outages matching `query`, newest first.
+    fn outages(
+        &self,
+        query: &downtime::DowntimeQuery,
+    ) -> impl Future<Output = Result<Vec<geodns_core::records::Outage>, String>> + Send;
+    /// The service a hostname belongs to, if any.
+    fn service_of(&self, domain: &str) -> Option<String>;
     /// The tokens that may change things.
     fn tokens(&self) -> &auth::Tokens;
     /// Puts `member` in maintenance or takes it out, for the whole cluster and across

@@ -22,6 +22,9 @@ pub fn router<N: NodeInfo>(node: N) -> Router {
         .route("/api/cluster", get(cluster::<N>))
         .route("/api/consensus", get(consensus::<N>))
         .route("/api/health", get(api_health::<N>))
+        .route("/api/downtime/events", get(crate::downtime::events::<N>))
+        .route("/api/downtime/current", get(crate::downtime::current::<N>))
+        .route("/api/downtime/summary", get(crate::downtime::summary::<N>))
         .route(
             "/api/members/{name}/maintenance",
             axum::routing::put(crate::change::set_maintenance::<N>),
@@ -37,14 +40,32 @@ pub fn router<N: NodeInfo>(node: N) -> Router {
         )
         .fallback(not_found)
         .with_state(node)
-        .layer(axum::middleware::map_response(cors))
+        .layer(axum::middleware::from_fn(cors))
 }
 
-async fn cors(mut response: Response) -> Response {
-    response.headers_mut().insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
+/// CORS as the original: every answer may be read by any page, and a preflight
+/// (`OPTIONS`) is answered at once.
+async fn cors(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let mut response = if request.method() == axum::http::Method::OPTIONS {
+        StatusCode::OK.into_response()
+    } else {
+        next.run(request).await
+    };
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+        (
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            "GET, POST, PUT, DELETE, OPTIONS",
+        ),
+        (
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            "Content-Type, Authorization, X-Requested-With",
+        ),
+        (header::ACCESS_CONTROL_MAX_AGE, "3600"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
     response
 }
 

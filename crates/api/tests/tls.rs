@@ -72,6 +72,15 @@ impl geodns_api::NodeInfo for Empty {
     fn tokens(&self) -> &geodns_api::auth::Tokens {
         &self.0
     }
+    async fn outages(
+        &self,
+        _: &geodns_api::downtime::DowntimeQuery,
+    ) -> Result<Vec<geodns_core::records::Outage>, String> {
+        Ok(Vec::new())
+    }
+    fn service_of(&self, _: &str) -> Option<String> {
+        None
+    }
     async fn set_maintenance(
         &self,
         _: &str,

@@ -9,12 +9,15 @@ use std::path::PathBuf;
 
 use geodns_api::auth::Tokens;
 use geodns_api::change::{ChangeError, OverrideChange};
+use geodns_api::downtime::DowntimeQuery;
 use geodns_api::tls::{Certificates, TlsListener, TlsState};
 use geodns_api::{Check, NodeInfo, Readiness};
 use geodns_bus::Bus;
 use geodns_bus::ClusterHandle;
 use geodns_consensus::results::Snapshot;
+use geodns_core::records::Outage;
 use geodns_store::{HealthCheck, SqlStore};
+use geodns_store::{OutageFilter, OutageState, OutageStore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -58,6 +61,42 @@ impl<B> std::fmt::Debug for Node<B> {
 }
 
 impl<B: Bus> NodeInfo for Node<B> {
+    async fn outages(&self, query: &DowntimeQuery) -> Result<Vec<Outage>, String> {
+        let member = match query
+            .member
+            .as_deref()
+            .map(geodns_core::ids::MemberId::parse)
+        {
+            None => None,
+            Some(Ok(member)) => Some(member),
+            // A name no member can have has no outages.
+            Some(Err(_)) => return Ok(Vec::new()),
+        };
+        let filter = OutageFilter {
+            member,
+            domain: query.domain.clone(),
+            kind: query.kind,
+            from: Some(query.from),
+            to: Some(query.to),
+            state: match query.ongoing {
+                None => OutageState::All,
+                Some(true) => OutageState::Ongoing,
+                Some(false) => OutageState::Resolved,
+            },
+            limit: Some(query.limit),
+        };
+        OutageStore::outages(&self.store, &filter)
+            .await
+            .map_err(|error| error.to_string())
+    }
+
+    fn service_of(&self, domain: &str) -> Option<String> {
+        let config = self.live.current();
+        let host = geodns_core::ids::Fqdn::parse(domain).ok()?;
+        let services = config.catalog.hostnames.get(&host)?;
+        services.iter().next().map(|s| s.to_string())
+    }
+
     fn tokens(&self) -> &Tokens {
         &self.tokens
     }

@@ -12,8 +12,10 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, TimeZone, Utc};
 use geodns_api::auth::Tokens;
 use geodns_api::change::{ChangeError, OverrideChange};
+use geodns_api::downtime::DowntimeQuery;
 use geodns_api::{Check, NodeInfo, Readiness, router};
 use geodns_consensus::results::Snapshot;
+use geodns_core::records::Outage;
 use serde_json::{Value, json};
 
 #[derive(Clone)]
@@ -24,6 +26,8 @@ pub struct Fake {
     pub tokens: Tokens,
     /// Every change made, as text.
     pub changes: Arc<Mutex<Vec<String>>>,
+    /// The outage history.
+    pub outages: Vec<Outage>,
 }
 
 impl NodeInfo for Fake {
@@ -44,6 +48,34 @@ impl NodeInfo for Fake {
     }
     fn ssl(&self) -> &'static str {
         "disabled"
+    }
+    async fn outages(&self, query: &DowntimeQuery) -> Result<Vec<Outage>, String> {
+        // The store's rules: overlapping the window, filters, newest first, limited.
+        let mut found: Vec<Outage> = self
+            .outages
+            .iter()
+            .filter(|o| o.start <= query.to && o.end.is_none_or(|end| end >= query.from))
+            .filter(|o| {
+                query
+                    .member
+                    .as_deref()
+                    .is_none_or(|m| o.key.member.as_str() == m)
+            })
+            .filter(|o| query.domain.as_deref().is_none_or(|d| o.key.domain == d))
+            .filter(|o| query.kind.is_none_or(|k| o.key.kind == k))
+            .filter(|o| {
+                query
+                    .ongoing
+                    .is_none_or(|ongoing| o.end.is_none() == ongoing)
+            })
+            .cloned()
+            .collect();
+        found.sort_by_key(|o| std::cmp::Reverse(o.start));
+        found.truncate(query.limit as usize);
+        Ok(found)
+    }
+    fn service_of(&self, domain: &str) -> Option<String> {
+        (domain == "polkadot.dotters.network").then(|| "Polkadot".to_owned())
     }
     fn tokens(&self) -> &Tokens {
         &self.tokens
@@ -116,5 +148,6 @@ pub fn empty() -> Fake {
             .with_root(Tokens::digest("root-secret"))
             .with_member("Amforc", Tokens::digest("amforc-secret")),
         changes: Arc::default(),
+        outages: Vec::new(),
     }
 }
