@@ -13,6 +13,7 @@
 pub mod auth;
 pub mod change;
 pub mod downtime;
+pub mod members;
 pub mod node;
 pub mod results;
 pub mod tls;
@@ -47,6 +48,8 @@ pub trait NodeInfo: Clone + Send + Sync + 'static {
         &self,
         query: &downtime::DowntimeQuery,
     ) -> impl Future<Output = Result<Vec<geodns_core::records::Outage>, String>> + Send;
+    /// The configuration in effect (with maintenance set at run time).
+    fn config(&self) -> Arc<geodns_core::config::Config>;
     /// The service a hostname belongs to, if any.
     fn service_of(&self, domain: &str) -> Option<String>;
     /// The tokens that may change things.

@@ -22,6 +22,7 @@ pub fn router<N: NodeInfo>(node: N) -> Router {
         .route("/api/cluster", get(cluster::<N>))
         .route("/api/consensus", get(consensus::<N>))
         .route("/api/health", get(api_health::<N>))
+        .route("/api/members", get(crate::members::members::<N>))
         .route("/api/downtime/events", get(crate::downtime::events::<N>))
         .route("/api/downtime/current", get(crate::downtime::current::<N>))
         .route("/api/downtime/summary", get(crate::downtime::summary::<N>))

@@ -3,6 +3,8 @@
 //! replacement is refused and the running certificate kept.
 #![allow(clippy::unwrap_used, reason = "tests")]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -80,6 +82,9 @@ impl geodns_api::NodeInfo for Empty {
     }
     fn service_of(&self, _: &str) -> Option<String> {
         None
+    }
+    fn config(&self) -> Arc<geodns_core::config::Config> {
+        common::config()
     }
     async fn set_maintenance(
         &self,

@@ -40,6 +40,8 @@ pub struct Member {
     pub website: Option<String>,
     /// Logo URL, shown by the API.
     pub logo: Option<String>,
+    /// Day the member joined, shown by the API.
+    pub joined: Option<chrono::NaiveDate>,
 }
 
 /// What protocol a service's endpoints speak; decides which checks apply.

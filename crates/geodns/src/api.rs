@@ -90,6 +90,10 @@ impl<B: Bus> NodeInfo for Node<B> {
             .map_err(|error| error.to_string())
     }
 
+    fn config(&self) -> Arc<geodns_core::config::Config> {
+        self.live.current()
+    }
+
     fn service_of(&self, domain: &str) -> Option<String> {
         let config = self.live.current();
         let host = geodns_core::ids::Fqdn::parse(domain).ok()?;

@@ -15,6 +15,7 @@ use geodns_api::change::{ChangeError, OverrideChange};
 use geodns_api::downtime::DowntimeQuery;
 use geodns_api::{Check, NodeInfo, Readiness, router};
 use geodns_consensus::results::Snapshot;
+use geodns_core::config::{Config, Origin, SourceItems, build, parse_file};
 use geodns_core::records::Outage;
 use serde_json::{Value, json};
 
@@ -28,6 +29,8 @@ pub struct Fake {
     pub changes: Arc<Mutex<Vec<String>>>,
     /// The outage history.
     pub outages: Vec<Outage>,
+    /// The configuration in effect.
+    pub config: Arc<Config>,
 }
 
 impl NodeInfo for Fake {
@@ -73,6 +76,9 @@ impl NodeInfo for Fake {
         found.sort_by_key(|o| std::cmp::Reverse(o.start));
         found.truncate(query.limit as usize);
         Ok(found)
+    }
+    fn config(&self) -> Arc<Config> {
+        self.config.clone()
     }
     fn service_of(&self, domain: &str) -> Option<String> {
         (domain == "polkadot.dotters.network").then(|| "Polkadot".to_owned())
@@ -149,5 +155,50 @@ pub fn empty() -> Fake {
             .with_member("Amforc", Tokens::digest("amforc-secret")),
         changes: Arc::default(),
         outages: Vec::new(),
+        config: config(),
     }
+}
+
+/// Two members (one in maintenance, one with a join date) and a service.
+pub fn config() -> Arc<Config> {
+    let text = r#"
+[node]
+id = "api-test"
+
+[[services]]
+name = "Polkadot"
+type = "substrate_rpc"
+endpoints = ["wss://polkadot.dotters.network"]
+
+[[members]]
+name = "Stake Plus"
+slug = "stakeplus"
+level = 6
+ipv4 = "192.0.2.1"
+ipv6 = "2001:db8::1"
+latitude = 35.08
+longitude = -106.65
+region = "NA"
+services = ["Polkadot"]
+website = "https://stake.plus"
+joined = "2023-11-14"
+
+[[members]]
+name = "Rotko"
+level = 5
+ipv4 = "192.0.2.2"
+latitude = 50.1
+longitude = 8.7
+region = "EU"
+maintenance = true
+"#;
+    let origin = Origin("api-test.toml".to_owned());
+    Arc::new(
+        build(
+            parse_file(text, &origin).unwrap(),
+            &origin,
+            SourceItems::default(),
+        )
+        .unwrap(),
+    )
 }

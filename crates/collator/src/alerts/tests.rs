@@ -28,6 +28,7 @@ fn member(name: &str, slug: &str) -> Member {
         maintenance: false,
         website: None,
         logo: None,
+        joined: None,
     }
 }
 

@@ -260,6 +260,9 @@ pub struct MemberFile {
     /// Logo URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logo: Option<String>,
+    /// Day the member joined (`"2023-05-01"`), shown by the API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub joined: Option<chrono::NaiveDate>,
 }
 
 /// `[[services]]`

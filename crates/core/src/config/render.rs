@@ -68,6 +68,7 @@ fn member(member: &Member) -> MemberFile {
         maintenance: member.maintenance,
         website: member.website.clone(),
         logo: member.logo.clone(),
+        joined: member.joined,
     }
 }
 

@@ -529,6 +529,7 @@ fn validate_members(
                 maintenance: file.maintenance,
                 website: file.website.clone(),
                 logo: file.logo.clone(),
+                joined: file.joined,
             },
         );
     }

@@ -181,12 +181,14 @@ fn convert_member(key: &str, member: IbpMember) -> Result<MemberFile, FieldError
         details.name.as_str()
     };
     let name = MemberId::parse(raw_name).map_err(|e| ("Details.Name", e.to_string()))?;
-    let level = member
-        .membership
-        .unwrap_or_default()
-        .member_level
+    let membership = member.membership.unwrap_or_default();
+    let joined = membership
+        .joined
         .as_number()
-        .unwrap_or(0.0);
+        .filter(|secs| *secs > 0.0 && secs.fract() == 0.0)
+        .and_then(|secs| chrono::DateTime::from_timestamp(secs as i64, 0))
+        .map(|at| at.date_naive());
+    let level = membership.member_level.as_number().unwrap_or(0.0);
     if !(0.0..=255.0).contains(&level) || level.fract() != 0.0 {
         return Err((
             "Membership.MemberLevel",
@@ -227,6 +229,7 @@ fn convert_member(key: &str, member: IbpMember) -> Result<MemberFile, FieldError
         maintenance: member.override_flag.as_flag().unwrap_or(false),
         website: non_empty(details.website),
         logo: non_empty(details.logo),
+        joined,
     })
 }
 

@@ -52,6 +52,14 @@ pub(super) struct Membership {
         deserialize_with = "scalar"
     )]
     pub(super) member_level: Scalar,
+    /// Unix seconds.
+    #[serde(
+        rename = "Joined",
+        alias = "joined",
+        default,
+        deserialize_with = "scalar"
+    )]
+    pub(super) joined: Scalar,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -11,7 +11,7 @@ fn members_tolerate_quirks() {
     let text = r#"{
       "Stake Plus": {
         "Details": {"Name": "Stake Plus", "Logo": "", "Twitter": "@x"},
-        "Membership": {"MemberLevel": "6"},
+        "Membership": {"MemberLevel": "6", "Joined": 1700000000},
         "Service": {"Active": "1", "ServiceIPv4": " 192.0.2.1 ", "ServiceIPv6": ""},
         "ServiceAssignments": {"A": ["Polkadot", "Kusama"], "B": ["Polkadot"]},
         "Location": {"Region": "NA", "Latitude": "35.08", "Longitude": -106.65},
@@ -37,11 +37,16 @@ fn members_tolerate_quirks() {
     assert_eq!(stake.latitude, 35.08);
     assert_eq!(stake.services, ["Kusama", "Polkadot"]);
     assert_eq!(stake.logo, None);
+    assert_eq!(
+        stake.joined.map(|d| d.to_string()).as_deref(),
+        Some("2023-11-14")
+    );
     let keyed = &members
         .iter()
         .find(|m| m.item.name.as_str() == "key-only")
         .unwrap();
     assert!(!keyed.item.active);
+    assert_eq!(keyed.item.joined, None, "no Joined: no date");
     assert!(
         keyed.item.maintenance,
         "lower-case `override` is read, as Go's decoder does"
