@@ -117,6 +117,19 @@ pub(crate) struct ApiError {
     message: String,
 }
 
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, message: &str) -> ApiError {
+        ApiError {
+            status,
+            message: message.to_owned(),
+        }
+    }
+
+    pub(crate) fn database(error: String) -> ApiError {
+        database(error)
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (self.status, Json(json!({ "error": self.message }))).into_response()
@@ -139,15 +152,24 @@ fn database(error: String) -> ApiError {
 
 /// `start` and `end` as the original reads them (default today; `end` to 23:59:59).
 fn window(params: &Params, now: DateTime<Utc>) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
-    let day = |name: &str, value: &Option<String>| -> Result<NaiveDate, ApiError> {
-        match value.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+    window_of(params.start.as_deref(), params.end.as_deref(), now)
+}
+
+/// `start` and `end` query values as the original reads them.
+pub(crate) fn window_of(
+    start: Option<&str>,
+    end: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
+    let day = |name: &str, value: Option<&str>| -> Result<NaiveDate, ApiError> {
+        match value.map(str::trim).filter(|v| !v.is_empty()) {
             None => Ok(now.date_naive()),
             Some(text) => NaiveDate::parse_from_str(text, "%Y-%m-%d")
                 .map_err(|_| bad(name, format!("`{text}` is not a day (YYYY-MM-DD)"))),
         }
     };
-    let start = day("start", &params.start)?;
-    let end = day("end", &params.end)?;
+    let start = day("start", start)?;
+    let end = day("end", end)?;
     if end < start {
         return Err(bad("end", format!("{end} is before start {start}")));
     }

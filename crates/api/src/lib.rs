@@ -16,6 +16,7 @@ pub mod downtime;
 pub mod members;
 pub mod node;
 pub mod results;
+pub mod stats;
 pub mod tls;
 
 use std::future::Future;
@@ -48,6 +49,14 @@ pub trait NodeInfo: Clone + Send + Sync + 'static {
         &self,
         query: &downtime::DowntimeQuery,
     ) -> impl Future<Output = Result<Vec<geodns_core::records::Outage>, String>> + Send;
+    /// A member's usage over `days` (first, last), grouped by `by` and summed over the
+    /// days, most hits first.
+    fn member_usage(
+        &self,
+        member: &str,
+        days: (chrono::NaiveDate, chrono::NaiveDate),
+        by: stats::UsageBy,
+    ) -> impl Future<Output = Result<Vec<stats::UsageTotal>, String>> + Send;
     /// The configuration in effect (with maintenance set at run time).
     fn config(&self) -> Arc<geodns_core::config::Config>;
     /// The service a hostname belongs to, if any.

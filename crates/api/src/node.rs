@@ -23,6 +23,7 @@ pub fn router<N: NodeInfo>(node: N) -> Router {
         .route("/api/consensus", get(consensus::<N>))
         .route("/api/health", get(api_health::<N>))
         .route("/api/members", get(crate::members::members::<N>))
+        .route("/api/members/stats", get(crate::stats::member_stats::<N>))
         .route("/api/downtime/events", get(crate::downtime::events::<N>))
         .route("/api/downtime/current", get(crate::downtime::current::<N>))
         .route("/api/downtime/summary", get(crate::downtime::summary::<N>))

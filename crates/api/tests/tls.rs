@@ -83,6 +83,14 @@ impl geodns_api::NodeInfo for Empty {
     fn service_of(&self, _: &str) -> Option<String> {
         None
     }
+    async fn member_usage(
+        &self,
+        _: &str,
+        _: (chrono::NaiveDate, chrono::NaiveDate),
+        _: geodns_api::stats::UsageBy,
+    ) -> Result<Vec<geodns_api::stats::UsageTotal>, String> {
+        Ok(Vec::new())
+    }
     fn config(&self) -> Arc<geodns_core::config::Config> {
         common::config()
     }

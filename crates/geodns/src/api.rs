@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use geodns_api::auth::Tokens;
 use geodns_api::change::{ChangeError, OverrideChange};
 use geodns_api::downtime::DowntimeQuery;
+use geodns_api::stats::{UsageBy, UsageTotal};
 use geodns_api::tls::{Certificates, TlsListener, TlsState};
 use geodns_api::{Check, NodeInfo, Readiness};
 use geodns_bus::Bus;
@@ -17,7 +18,7 @@ use geodns_bus::ClusterHandle;
 use geodns_consensus::results::Snapshot;
 use geodns_core::records::Outage;
 use geodns_store::{HealthCheck, SqlStore};
-use geodns_store::{OutageFilter, OutageState, OutageStore};
+use geodns_store::{OutageFilter, OutageState, OutageStore, UsageFilter, UsageGroup, UsageStore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -88,6 +89,37 @@ impl<B: Bus> NodeInfo for Node<B> {
         OutageStore::outages(&self.store, &filter)
             .await
             .map_err(|error| error.to_string())
+    }
+
+    async fn member_usage(
+        &self,
+        member: &str,
+        (first, last): (chrono::NaiveDate, chrono::NaiveDate),
+        by: UsageBy,
+    ) -> Result<Vec<UsageTotal>, String> {
+        let filter = UsageFilter {
+            member: Some(member.to_owned()),
+            ..UsageFilter::between(first, last)
+        };
+        let group = match by {
+            UsageBy::Country => UsageGroup::Country,
+            UsageBy::Domain => UsageGroup::Domain,
+        };
+        let buckets = UsageStore::usage(&self.store, &filter, group)
+            .await
+            .map_err(|error| error.to_string())?;
+        let mut sums: std::collections::BTreeMap<String, (String, i64)> = Default::default();
+        for bucket in buckets {
+            let entry = sums.entry(bucket.key).or_default();
+            entry.0 = entry.0.clone().max(bucket.label);
+            entry.1 += bucket.hits;
+        }
+        let mut totals: Vec<UsageTotal> = sums
+            .into_iter()
+            .map(|(key, (label, hits))| (key, label, hits))
+            .collect();
+        totals.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
+        Ok(totals)
     }
 
     fn config(&self) -> Arc<geodns_core::config::Config> {

@@ -13,6 +13,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use geodns_api::auth::Tokens;
 use geodns_api::change::{ChangeError, OverrideChange};
 use geodns_api::downtime::DowntimeQuery;
+use geodns_api::stats::{UsageBy, UsageTotal};
 use geodns_api::{Check, NodeInfo, Readiness, router};
 use geodns_consensus::results::Snapshot;
 use geodns_core::config::{Config, Origin, SourceItems, build, parse_file};
@@ -76,6 +77,25 @@ impl NodeInfo for Fake {
         found.sort_by_key(|o| std::cmp::Reverse(o.start));
         found.truncate(query.limit as usize);
         Ok(found)
+    }
+    async fn member_usage(
+        &self,
+        member: &str,
+        _days: (chrono::NaiveDate, chrono::NaiveDate),
+        by: UsageBy,
+    ) -> Result<Vec<UsageTotal>, String> {
+        if member != "Stake Plus" {
+            return Ok(Vec::new());
+        }
+        let row = |k: &str, l: &str, h: i64| (k.to_owned(), l.to_owned(), h);
+        Ok(match by {
+            UsageBy::Country => vec![row("DE", "Germany", 30), row("US", "United States", 12)],
+            UsageBy::Domain => vec![row(
+                "polkadot.dotters.network",
+                "polkadot.dotters.network",
+                42,
+            )],
+        })
     }
     fn config(&self) -> Arc<Config> {
         self.config.clone()

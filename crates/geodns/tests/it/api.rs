@@ -50,7 +50,8 @@ async fn run_serves_health_readiness_and_results() {
         "geodns.toml",
         &format!(
             "[node]\nid = \"api-test\"\nroles = [\"api\"]\ndata_dir = \"{}\"\n\
-             [listen]\napi = \"127.0.0.1:{port}\"\n[storage]\nurl = \"{url}\"\n",
+             [listen]\napi = \"127.0.0.1:{port}\"\n[storage]\nurl = \"{url}\"\n\
+             [[members]]\nname = \"Amforc\"\nlatitude = 50.1\nlongitude = 8.7\n",
             dir.path().display()
         ),
     );
