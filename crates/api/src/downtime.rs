@@ -212,17 +212,12 @@ async fn query_events<N: NodeInfo>(node: &N, params: &Params) -> Result<Vec<Even
     let domain = text("domain", &params.domain, false)?;
     let kind = match text("check_type", &params.check_type, false)? {
         None => None,
-        Some(name) => Some(match name {
-            "site" => CheckKind::Site,
-            "domain" => CheckKind::Domain,
-            "endpoint" => CheckKind::Endpoint,
-            other => {
-                return Err(bad(
-                    "check_type",
-                    format!("`{other}` is not site, domain or endpoint"),
-                ));
-            }
-        }),
+        Some(name) => Some(CheckKind::parse(name).ok_or_else(|| {
+            bad(
+                "check_type",
+                format!("`{name}` is not site, domain or endpoint"),
+            )
+        })?),
     };
     let ongoing = match text("status", &params.status, false)? {
         None => None,

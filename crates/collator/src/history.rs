@@ -88,12 +88,8 @@ impl Entry {
 
     /// The check this entry decided.
     pub fn key(&self) -> Result<CheckKey, String> {
-        let kind = match self.check_type.as_str() {
-            "site" => CheckKind::Site,
-            "domain" => CheckKind::Domain,
-            "endpoint" => CheckKind::Endpoint,
-            other => return Err(format!("checkType `{other}`")),
-        };
+        let kind = CheckKind::parse(&self.check_type)
+            .ok_or_else(|| format!("checkType `{}`", self.check_type))?;
         let key = CheckKey {
             kind,
             check: self.check_name.clone(),

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::decision::Decision;
-use crate::ordering::{PendingCloses, stored};
+use crate::ordering as stored;
 use crate::queue::CollatorQueue;
 
 /// How often a waiting head is looked at (its back-off decides whether it is tried).
@@ -86,7 +86,6 @@ pub async fn run<S: OutageStore + ClusterStore>(
         queue,
         changes,
         clock,
-        pending: PendingCloses::default(),
     };
     let mut swept = clock();
     loop {
@@ -97,13 +96,15 @@ pub async fn run<S: OutageStore + ClusterStore>(
         }
         writer.drain(&shutdown).await;
         let now = (writer.clock)();
-        for close in writer.pending.expire(now) {
-            tracing::warn!(check = %close.key, decided_at = %close.decided_at, "a recovery whose outage never arrived is dropped");
-        }
         if now - swept > SWEEP {
             swept = now;
-            if let Err(error) = stored::expire(&writer.store, now).await {
-                tracing::debug!(%error, "cannot sweep the waiting closes");
+            match stored::expire(&writer.store, now).await {
+                Ok(dropped) => {
+                    for check in dropped {
+                        tracing::warn!(%check, "a recovery whose outage never arrived is dropped");
+                    }
+                }
+                Err(error) => tracing::debug!(%error, "cannot sweep the waiting closes"),
             }
         }
     }
@@ -121,7 +122,6 @@ struct Writer<S> {
     queue: CollatorQueue,
     changes: mpsc::Sender<Change>,
     clock: Clock,
-    pending: PendingCloses,
 }
 
 impl<S: OutageStore + ClusterStore> Writer<S> {
@@ -197,9 +197,7 @@ impl<S: OutageStore + ClusterStore> Writer<S> {
                 CloseOutcome::AlreadyClosed { .. } | CloseOutcome::Stale { .. } => None,
                 CloseOutcome::NothingToClose => {
                     tracing::info!(check = %decision.key, "a recovery arrived before its outage; it waits for it");
-                    let now = (self.clock)();
-                    stored::hold(&self.store, decision, now).await?;
-                    self.pending.hold(decision.clone(), now);
+                    stored::hold(&self.store, decision, (self.clock)()).await?;
                     None
                 }
             },
@@ -207,11 +205,8 @@ impl<S: OutageStore + ClusterStore> Writer<S> {
     }
 
     async fn open(&mut self, decision: &Decision) -> Result<Option<Change>, StoreError> {
-        let close = match self.pending.closing(decision) {
-            Some(close) => Some(close.clone()),
-            // Held by an earlier run of this collator, or by another one.
-            None => stored::closing(&self.store, decision, (self.clock)()).await?,
-        };
+        // Held by this collator, an earlier run of it, or another one.
+        let close = stored::closing(&self.store, decision, (self.clock)()).await?;
         let Some(close) = close else {
             return Ok(match self.store.open_outage(&decision.outage()).await? {
                 OpenOutcome::Opened { id } => Some(Change {
@@ -239,7 +234,6 @@ impl<S: OutageStore + ClusterStore> Writer<S> {
             RecordOutcome::AlreadyRecorded { .. } => self.close(&close).await?,
             RecordOutcome::TooShort { .. } => None,
         };
-        self.pending.done(&decision.key);
         if let Err(error) = stored::done(&self.store, &decision.key).await {
             tracing::debug!(%error, "cannot forget a used waiting close; it expires");
         }

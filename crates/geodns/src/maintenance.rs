@@ -22,8 +22,6 @@ use crate::reload::LiveConfig;
 
 /// Runtime config key of the maintenance set at run time (`{"member": true|false}`).
 pub const MAINTENANCE_KEY: &str = "maintenance_overrides";
-/// Runtime config key of the country overrides (the bus message's shape).
-pub const OVERRIDES_KEY: &str = crate::collator::tables::OVERRIDES;
 
 /// Applies the saved maintenance to `live` (at start, before any answer).
 pub async fn restore(store: &SqlStore, live: &LiveConfig) {
@@ -132,19 +130,15 @@ pub async fn change_override<B: Bus>(
     let unavailable = |what: &str, error: &dyn std::fmt::Display| {
         ChangeError::Unavailable(format!("{what}: {error}; nothing was changed"))
     };
-    let mut current: CountryOverrides = match store.runtime_config(OVERRIDES_KEY).await {
-        Ok(Some(value)) => serde_json::from_value(serde_json::json!({ "overrides": value }))
-            .map(crate::dns::overrides::decode_saved)
-            .unwrap_or_default(),
-        Ok(None) => CountryOverrides::new(),
-        Err(error) => return Err(unavailable("cannot read the runtime config", &error)),
-    };
+    let mut current: CountryOverrides = crate::dns::overrides::load_saved(store)
+        .await
+        .map_err(|error| unavailable("cannot read the runtime config", &error))?
+        .unwrap_or_default();
     // Validated on the stored table first: a bad change is refused before anything moves.
     crate::dns::overrides::change(&mut current, &update).map_err(ChangeError::Invalid)?;
-    let saved = crate::dns::overrides::encode_saved(&current).overrides;
-    let value = serde_json::to_value(saved).unwrap_or(Value::Null);
+    let value = crate::dns::overrides::runtime_value(&current);
     store
-        .put_runtime_config(OVERRIDES_KEY, value)
+        .put_runtime_config(crate::dns::overrides::RUNTIME_KEY, value)
         .await
         .map_err(|error| unavailable("cannot save the change", &error))?;
     let payload = serde_json::to_vec(&update).unwrap_or_default();

@@ -20,7 +20,7 @@ use geodns_consensus::proposal_cache::{CacheLimits, ProposalCache};
 use geodns_consensus::results::Snapshot;
 use geodns_core::config::Config;
 use geodns_core::model::CountryOverrides;
-use geodns_store::{ClusterStore, SqlStore};
+use geodns_store::SqlStore;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -137,18 +137,8 @@ pub async fn run_collator<B: Bus>(
 
 /// The country overrides the runtime config holds (what an earlier collator saw).
 async fn saved_overrides(store: &SqlStore) -> CountryOverrides {
-    match store.runtime_config(tables::OVERRIDES).await {
-        Ok(Some(value)) => {
-            let saved = serde_json::from_value(serde_json::json!({ "overrides": value }));
-            match saved {
-                Ok(saved) => crate::dns::overrides::decode_saved(saved),
-                Err(error) => {
-                    tracing::warn!(%error, "runtime config `overrides` cannot be read; starting without");
-                    CountryOverrides::new()
-                }
-            }
-        }
-        Ok(None) => CountryOverrides::new(),
+    match crate::dns::overrides::load_saved(store).await {
+        Ok(saved) => saved.unwrap_or_default(),
         Err(error) => {
             tracing::warn!(%error, "cannot read the runtime config; starting without country overrides");
             CountryOverrides::new()

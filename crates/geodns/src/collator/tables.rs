@@ -24,8 +24,6 @@ use crate::reload::LiveConfig;
 
 /// Runtime config key of the members in maintenance.
 pub const MAINTENANCE: &str = "maintenance";
-/// Runtime config key of the country overrides set at run time.
-pub const OVERRIDES: &str = "overrides";
 
 /// Writes consensus messages to the log until `shutdown`; a message already there (from
 /// another collator) is skipped.
@@ -129,10 +127,10 @@ async fn runtime(
         .filter(|m| m.maintenance)
         .map(|m| m.id.to_string())
         .collect();
-    let overrides = crate::dns::overrides::encode_saved(overrides).overrides;
+    let overrides = crate::dns::overrides::runtime_value(overrides);
     for (key, value) in [
         (MAINTENANCE, json!(maintenance)),
-        (OVERRIDES, json!(overrides)),
+        (crate::dns::overrides::RUNTIME_KEY, overrides),
     ] {
         if written.runtime.get(key) == Some(&value) {
             continue;

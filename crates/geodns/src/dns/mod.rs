@@ -249,19 +249,10 @@ impl ViewLoop {
 /// the API or seen by a collator); `None` when there are none or the store cannot say,
 /// and then this node's own file is used.
 async fn from_store(store: &SqlStore) -> Option<CountryOverrides> {
-    use geodns_store::ClusterStore as _;
-    let value = match store
-        .runtime_config(crate::maintenance::OVERRIDES_KEY)
-        .await
-    {
-        Ok(value) => value?,
-        Err(error) => {
-            tracing::warn!(%error, "cannot read the saved country overrides; using this node's file");
-            return None;
-        }
-    };
-    let saved = serde_json::from_value(serde_json::json!({ "overrides": value })).ok()?;
-    Some(overrides::decode_saved(saved))
+    overrides::load_saved(store).await.unwrap_or_else(|error| {
+        tracing::warn!(%error, "cannot read the saved country overrides; using this node's file");
+        None
+    })
 }
 
 /// A fresh node whose peers did not answer (none up yet, or all fresh too) takes the

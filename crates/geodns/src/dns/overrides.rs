@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 
 /// File in the data directory.
 pub(super) const FILE: &str = "dns-overrides.json";
+/// Runtime config key of the cluster's overrides in the store (the bus message's shape).
+pub(crate) const RUNTIME_KEY: &str = "overrides";
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct Saved {
@@ -170,4 +172,27 @@ pub(crate) fn change(
         "clear" => Ok(overrides.remove(&host).is_some()),
         other => Err(format!("action `{other}` is not set, remove or clear")),
     }
+}
+
+/// The overrides saved in the store's runtime config (`None`: none saved). Entries that
+/// cannot be read are logged and skipped.
+pub(crate) async fn load_saved(
+    store: &geodns_store::SqlStore,
+) -> Result<Option<CountryOverrides>, geodns_store::StoreError> {
+    use geodns_store::ClusterStore as _;
+    let Some(value) = store.runtime_config(RUNTIME_KEY).await? else {
+        return Ok(None);
+    };
+    match serde_json::from_value(serde_json::json!({ "overrides": value })) {
+        Ok(saved) => Ok(Some(decode_saved(saved))),
+        Err(error) => {
+            tracing::warn!(%error, key = RUNTIME_KEY, "saved country overrides cannot be read");
+            Ok(Some(CountryOverrides::new()))
+        }
+    }
+}
+
+/// `overrides` as the store's runtime config value.
+pub(crate) fn runtime_value(overrides: &CountryOverrides) -> serde_json::Value {
+    serde_json::to_value(encode_saved(overrides).overrides).unwrap_or(serde_json::Value::Null)
 }

@@ -217,7 +217,7 @@ async fn a_waiting_recovery_survives_a_collator_restart() {
         .collect();
     assert_eq!(spans, [(ms(t0), Some(ms(t0 + TimeDelta::seconds(5))))]);
     assert!(store.current_outages().await.unwrap().is_empty());
-    let held = geodns_collator::ordering::stored::key(&down.key);
+    let held = geodns_collator::ordering::key(&down.key);
     let left = geodns_store::ClusterStore::state(&store, &held)
         .await
         .unwrap();
