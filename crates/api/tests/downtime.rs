@@ -7,7 +7,7 @@
 mod common;
 
 use chrono::{DateTime, TimeZone, Utc};
-use common::{Fake, empty, serve};
+use common::{Fake, empty, get_json as get, serve};
 use geodns_core::ids::MemberId;
 use geodns_core::model::CheckKind;
 use geodns_core::records::{CheckKey, Outage, Votes};
@@ -95,16 +95,6 @@ fn history() -> Fake {
         ],
         ..empty()
     }
-}
-
-async fn get(base: &str, path: &str) -> (u16, Value) {
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let response = client.get(format!("{base}{path}")).send().await.unwrap();
-    let status = response.status().as_u16();
-    (
-        status,
-        serde_json::from_str(&response.text().await.unwrap()).unwrap(),
-    )
 }
 
 fn ids(events: &Value) -> Vec<i64> {

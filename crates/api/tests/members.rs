@@ -6,21 +6,11 @@
 mod common;
 
 use chrono::{TimeZone, Utc};
-use common::{Fake, empty, serve};
+use common::{Fake, empty, get_json as get, serve};
 use geodns_core::ids::MemberId;
 use geodns_core::model::CheckKind;
 use geodns_core::records::{CheckKey, Outage, Votes};
-use serde_json::{Value, json};
-
-async fn get(base: &str, path: &str) -> (u16, Value) {
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let response = client.get(format!("{base}{path}")).send().await.unwrap();
-    let status = response.status().as_u16();
-    (
-        status,
-        serde_json::from_str(&response.text().await.unwrap()).unwrap(),
-    )
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn members_have_the_original_fields() {

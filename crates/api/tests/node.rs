@@ -6,12 +6,12 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{Fake, at, empty, serve};
+use common::{Fake, at, empty, get, serve};
 use geodns_consensus::results::{ResultEntry, Results, Snapshot};
 use geodns_core::ids::MemberId;
 use geodns_core::model::CheckKind;
 use geodns_core::records::CheckKey;
-use serde_json::{Value, json};
+use serde_json::json;
 
 fn key(
     kind: CheckKind,
@@ -46,15 +46,6 @@ fn snapshot(entries: Vec<(CheckKey, ResultEntry)>) -> Arc<Snapshot> {
         results.set(key, entry);
     }
     results.snapshot()
-}
-
-async fn get(base: &str, path: &str) -> (u16, reqwest::header::HeaderMap, Value) {
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let response = client.get(format!("{base}{path}")).send().await.unwrap();
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let body = serde_json::from_str(&response.text().await.unwrap()).unwrap();
-    (status, headers, body)
 }
 
 #[tokio::test]

@@ -222,3 +222,19 @@ maintenance = true
         .unwrap(),
     )
 }
+
+/// GETs `path`: status, headers and the JSON body.
+pub async fn get(base: &str, path: &str) -> (u16, reqwest::header::HeaderMap, Value) {
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let response = client.get(format!("{base}{path}")).send().await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    (status, headers, body)
+}
+
+/// GETs `path`: status and the JSON body.
+pub async fn get_json(base: &str, path: &str) -> (u16, Value) {
+    let (status, _, body) = get(base, path).await;
+    (status, body)
+}

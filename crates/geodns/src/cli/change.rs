@@ -91,7 +91,7 @@ pub(super) async fn maintenance(
         MaintenanceCommand::On { member, target } => (member, true, target),
         MaintenanceCommand::Off { member, target } => (member, false, target),
     };
-    let path = format!("/api/members/{}/maintenance", segment(&member));
+    let path = ["api", "members", member.as_str(), "maintenance"];
     send(
         http,
         &target,
@@ -120,7 +120,7 @@ pub(super) async fn override_(
                 "ipv4": ipv4.unwrap_or_default(),
                 "ipv6": ipv6.unwrap_or_default(),
             });
-            let path = format!("/api/overrides/{}/{}", segment(&domain), segment(&country));
+            let path = ["api", "overrides", domain.as_str(), country.as_str()];
             send(http, &target, reqwest::Method::PUT, &path, Some(body)).await
         }
         OverrideCommand::Remove {
@@ -128,27 +128,21 @@ pub(super) async fn override_(
             country,
             target,
         } => {
-            let path = format!("/api/overrides/{}/{}", segment(&domain), segment(&country));
+            let path = ["api", "overrides", domain.as_str(), country.as_str()];
             send(http, &target, reqwest::Method::DELETE, &path, None).await
         }
         OverrideCommand::Clear { domain, target } => {
-            let path = format!("/api/overrides/{}", segment(&domain));
+            let path = ["api", "overrides", domain.as_str()];
             send(http, &target, reqwest::Method::DELETE, &path, None).await
         }
     }
-}
-
-fn segment(text: &str) -> String {
-    url::form_urlencoded::byte_serialize(text.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20")
 }
 
 async fn send(
     http: reqwest::Client,
     target: &Target,
     method: reqwest::Method,
-    path: &str,
+    path: &[&str],
     body: Option<serde_json::Value>,
 ) -> anyhow::Result<ExitCode> {
     let base = match &target.url {
@@ -167,9 +161,12 @@ async fn send(
         None => std::env::var("GEODNS_API_TOKEN")
             .context("name the token: --token-file FILE or GEODNS_API_TOKEN")?,
     };
-    let mut request = http
-        .request(method, format!("{base}{path}"))
-        .bearer_auth(token.trim());
+    let mut url = reqwest::Url::parse(&base).with_context(|| format!("--url `{base}`"))?;
+    url.path_segments_mut()
+        .map_err(|()| anyhow::anyhow!("--url `{base}` cannot take a path"))?
+        .pop_if_empty()
+        .extend(path);
+    let mut request = http.request(method, url).bearer_auth(token.trim());
     if let Some(body) = body {
         request = request
             .header(reqwest::header::CONTENT_TYPE, "application/json")

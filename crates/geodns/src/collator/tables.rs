@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use geodns_bus::ClusterHandle;
 use geodns_consensus::results::Snapshot;
+use geodns_core::config::Config;
 use geodns_core::model::CountryOverrides;
-use geodns_dns::countries;
+use geodns_dns::countries::{self, Country};
 use geodns_dns::geo::GeoDb;
 use geodns_dns::serial::SerialBook;
 use geodns_dns::view::{Inputs, View};
@@ -54,6 +55,9 @@ struct Written {
     nodes: BTreeMap<String, Value>,
     runtime: BTreeMap<&'static str, Value>,
     routes: BTreeMap<String, Value>,
+    /// The inputs the routes were last written from in full; unchanged inputs give
+    /// unchanged routes, so nothing is recomputed.
+    routes_from: Option<(Arc<Config>, Arc<Snapshot>, CountryOverrides)>,
 }
 
 /// Keeps node state, runtime config and routes until `shutdown`, and prunes the message
@@ -67,6 +71,7 @@ pub(super) async fn run(
     shutdown: CancellationToken,
 ) {
     let mut written = Written::default();
+    let countries = countries::all();
     let mut last_prune = None;
     loop {
         let config = live.current();
@@ -74,7 +79,20 @@ pub(super) async fn run(
         let runtime_overrides = overrides.borrow().clone();
         runtime(&store, &config, &runtime_overrides, &mut written).await;
         let snapshot = official.borrow().clone();
-        routes(&store, &config, &snapshot, &runtime_overrides, &mut written).await;
+        let unchanged = written.routes_from.as_ref().is_some_and(|(c, o, r)| {
+            Arc::ptr_eq(c, &config) && Arc::ptr_eq(o, &snapshot) && *r == runtime_overrides
+        });
+        if !unchanged
+            && routes(
+                &store,
+                (&config, &snapshot, &runtime_overrides),
+                &countries,
+                &mut written,
+            )
+            .await
+        {
+            written.routes_from = Some((config.clone(), snapshot, runtime_overrides));
+        }
         let now = crate::clock::now();
         if last_prune.is_none_or(|at| now - at > chrono::TimeDelta::hours(1)) {
             last_prune = Some(now);
@@ -144,13 +162,13 @@ async fn runtime(
     }
 }
 
+/// Writes the routes that changed; true when every write succeeded.
 async fn routes(
     store: &SqlStore,
-    config: &geodns_core::config::Config,
-    official: &Snapshot,
-    overrides: &CountryOverrides,
+    (config, official, overrides): (&Config, &Snapshot, &CountryOverrides),
+    countries: &[Country],
     written: &mut Written,
-) {
+) -> bool {
     let zones = Arc::new(Zones::build(
         &config.catalog,
         &BTreeMap::new(),
@@ -177,8 +195,8 @@ async fn routes(
         }
     }
     let mut current = BTreeMap::new();
-    for country in countries::all() {
-        for route in view.routes(&country) {
+    for country in countries {
+        for route in view.routes(country) {
             let destination = format!("{}/{}", route.host, route.country);
             current.insert(
                 destination,
@@ -196,7 +214,7 @@ async fn routes(
             }
             Err(error) => {
                 tracing::warn!(%error, "cannot write routes");
-                return;
+                return false;
             }
         }
     }
@@ -206,9 +224,13 @@ async fn routes(
         .filter(|d| !current.contains_key(*d))
         .cloned()
         .collect();
+    let mut complete = true;
     for destination in gone {
         if store.delete_route(&destination).await.is_ok() {
             written.routes.remove(&destination);
+        } else {
+            complete = false;
         }
     }
+    complete
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{mysql_behind_proxy, write};
+use crate::support::{Process, free_port, mysql_behind_proxy, write};
 
 async fn get(
     client: &reqwest::Client,
@@ -18,26 +18,6 @@ async fn get(
     let headers = response.headers().clone();
     let body = serde_json::from_str(&response.text().await.ok()?).ok()?;
     Some((status, headers, body))
-}
-
-/// Kills the node if the test fails before it stops it.
-struct KillOnDrop(Option<std::process::Child>);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Some(child) = self.0.as_mut() {
-            child.kill().ok();
-            child.wait().ok();
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -55,12 +35,7 @@ async fn run_serves_health_readiness_and_results() {
             dir.path().display()
         ),
     );
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_geodns"))
-        .args(["run", "-c", config.to_str().unwrap()])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut child = KillOnDrop(Some(child));
+    let node = Process::start(&config, &dir.path().join("node.log"));
     let client = geodns::http::client(Duration::from_secs(5)).unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -103,22 +78,7 @@ async fn run_serves_health_readiness_and_results() {
     assert!(!body["checks"][0]["detail"].as_str().unwrap().is_empty());
     proxy.restore();
 
-    let mut process = child.0.take().unwrap();
-    let pid = process.id().to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let exit = tokio::time::timeout(
-        Duration::from_secs(20),
-        tokio::task::spawn_blocking(move || process.wait()),
-    )
-    .await
-    .expect("stops within 20 s")
-    .unwrap()
-    .unwrap();
-    assert!(exit.success(), "{exit:?}");
+    node.stop().await;
     database.drop_now().await;
 }
 
@@ -139,12 +99,7 @@ async fn run_serves_the_api_over_https_with_the_configured_certificate() {
         key.display()
     );
     let config = write(dir.path(), "geodns.toml", &text);
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_geodns"))
-        .args(["run", "-c", config.to_str().unwrap()])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let _child = KillOnDrop(Some(child));
+    let _node = Process::start(&config, &dir.path().join("node.log"));
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder()
         .no_proxy()

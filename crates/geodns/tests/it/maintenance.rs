@@ -12,47 +12,9 @@ use std::time::Duration;
 use geodns_test_support::{Kind, NatsServer, TestDatabase};
 
 use crate::dns::{config_text, german_answer};
-use crate::support::write;
+use crate::support::{Process, free_port, write};
 
 const TOKEN: &str = "root-token-for-the-maintenance-test";
-
-/// A `geodns run` process, killed if the test ends early.
-struct Process(Option<std::process::Child>);
-
-impl Process {
-    fn start(config: &Path, log: &Path) -> Process {
-        let log = std::fs::File::create(log).unwrap();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_geodns"))
-            .args(["run", "-c", config.to_str().unwrap()])
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        Process(Some(child))
-    }
-
-    async fn stop(mut self) {
-        let mut child = self.0.take().unwrap();
-        let pid = child.id().to_string();
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap();
-        let exit = tokio::task::spawn_blocking(move || child.wait())
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(exit.success(), "{exit:?}");
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        if let Some(child) = self.0.as_mut() {
-            child.kill().ok();
-            child.wait().ok();
-        }
-    }
-}
 
 /// Runs a `geodns` change command against the API at `url` with the token in `token`.
 fn cli(words: &[&str], config: &Path, url: &str, token: &Path) -> std::process::Output {
@@ -60,16 +22,6 @@ fn cli(words: &[&str], config: &Path, url: &str, token: &Path) -> std::process::
     args.extend(["-c", config.to_str().unwrap(), "--url", url]);
     args.extend(["--token-file", token.to_str().unwrap()]);
     crate::support::geodns(&args, &[])
-}
-
-fn free_port() -> u16 {
-    loop {
-        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = tcp.local_addr().unwrap().port();
-        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
 }
 
 /// Waits until the German client's answer is `want`; returns how long it took.

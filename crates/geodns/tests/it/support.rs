@@ -226,3 +226,56 @@ pub async fn ask<B: geodns_bus::Bus, T: serde::de::DeserializeOwned>(
         .expect("a reply");
     serde_json::from_slice(&reply.payload).expect("a reply of the expected shape")
 }
+
+/// A `geodns run` process, killed if the test ends early.
+pub struct Process(Option<std::process::Child>);
+
+impl Process {
+    pub fn start(config: &Path, log: &Path) -> Process {
+        let log = std::fs::File::create(log).unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_geodns"))
+            .args(["run", "-c", config.to_str().unwrap()])
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Process(Some(child))
+    }
+
+    pub async fn stop(mut self) {
+        let mut child = self.0.take().unwrap();
+        let pid = child.id().to_string();
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        let exit = tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            tokio::task::spawn_blocking(move || child.wait()),
+        )
+        .await
+        .expect("stops within 20 s of SIGTERM")
+        .unwrap()
+        .unwrap();
+        assert!(exit.success(), "{exit:?}");
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            child.kill().ok();
+            child.wait().ok();
+        }
+    }
+}
+
+/// A port free for both TCP and UDP on 127.0.0.1 (a node binds both for DNS).
+pub fn free_port() -> u16 {
+    loop {
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
