@@ -14,6 +14,7 @@ pub mod auth;
 pub mod change;
 pub mod downtime;
 pub mod members;
+pub mod metrics;
 pub mod node;
 pub mod results;
 pub mod stats;
@@ -42,6 +43,8 @@ pub trait NodeInfo: Clone + Send + Sync + 'static {
     fn ssl(&self) -> &'static str;
     /// The current time (the binary's clock).
     fn now(&self) -> chrono::DateTime<chrono::Utc>;
+    /// Every metric family of this node, for `/metrics`.
+    fn metrics(&self) -> impl Future<Output = Vec<metrics::Family>> + Send;
     /// Whether the node can do its job now, and why not.
     fn readiness(&self) -> impl Future<Output = Readiness> + Send;
     /// Outages matching `query`, newest first.

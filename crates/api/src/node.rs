@@ -19,6 +19,7 @@ pub fn router<N: NodeInfo>(node: N) -> Router {
         .route("/health", get(health))
         .route("/ready", get(ready::<N>))
         .route("/results", get(results::<N>))
+        .route("/metrics", get(metrics::<N>))
         .route("/api/cluster", get(cluster::<N>))
         .route("/api/consensus", get(consensus::<N>))
         .route("/api/health", get(api_health::<N>))
@@ -94,6 +95,11 @@ async fn results<N: NodeInfo>(State(node): State<N>) -> Response {
         HeaderValue::from_static(source.as_str()),
     );
     response
+}
+
+async fn metrics<N: NodeInfo>(State(node): State<N>) -> Response {
+    let text = crate::metrics::encode(&node.metrics().await);
+    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response()
 }
 
 async fn cluster<N: NodeInfo>(State(node): State<N>) -> Response {

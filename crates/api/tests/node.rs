@@ -199,3 +199,21 @@ async fn cluster_and_consensus_are_what_the_node_reports() {
     let (_, _, consensus) = get(&base, "/api/consensus").await;
     assert_eq!(consensus["node"], "mon-1");
 }
+
+#[tokio::test]
+async fn metrics_are_the_text_format_with_cors() {
+    let base = serve(empty()).await;
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let response = client.get(format!("{base}/metrics")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    assert_eq!(
+        response.text().await.unwrap(),
+        "# HELP fake_queries_total Queries.\n# TYPE fake_queries_total counter\n\
+         fake_queries_total{rcode=\"NOERROR\"} 2\n"
+    );
+}

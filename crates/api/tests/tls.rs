@@ -68,6 +68,9 @@ impl geodns_api::NodeInfo for Empty {
     fn ssl(&self) -> &'static str {
         "enabled"
     }
+    async fn metrics(&self) -> Vec<geodns_api::metrics::Family> {
+        Vec::new()
+    }
     async fn readiness(&self) -> geodns_api::Readiness {
         geodns_api::Readiness::of(Vec::new())
     }

@@ -145,15 +145,17 @@ impl Subscription {
     }
 }
 
-/// Hands `message` to a subscription without waiting; counts it as dropped when full.
+/// Hands `message` to a subscription without waiting; counts it as dropped when full, on
+/// the subscription (`dropped`) and on its bus handle (`total`).
 pub(crate) fn deliver(
     sender: &mpsc::Sender<BusMessage>,
-    dropped: &AtomicU64,
+    (dropped, total): (&AtomicU64, &AtomicU64),
     message: BusMessage,
 ) -> bool {
     match sender.try_send(message) {
         Ok(()) => true,
         Err(mpsc::error::TrySendError::Full(message)) => {
+            total.fetch_add(1, Ordering::Relaxed);
             let count = dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if count.is_power_of_two() {
                 tracing::warn!(subject = %message.subject, dropped = count, "subscriber is behind; dropping messages");
@@ -196,6 +198,10 @@ pub trait Bus: Clone + Send + Sync + 'static {
 
     /// A fresh, unique reply subject.
     fn new_inbox(&self) -> String;
+
+    /// Messages this node's subscriptions dropped because their consumer was behind,
+    /// since the bus was created (shared by clones).
+    fn dropped(&self) -> u64;
 
     /// Waits until everything published so far has left this process.
     fn flush(&self) -> impl Future<Output = Result<(), BusError>> + Send {

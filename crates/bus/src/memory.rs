@@ -10,8 +10,13 @@ use tokio::sync::mpsc;
 use crate::bus::{Bus, BusError, BusMessage, Subscription, deliver};
 use crate::subjects::matches;
 
-/// One subscription on the hub: pattern, queue, dropped counter.
-type Entry = (String, mpsc::Sender<BusMessage>, Arc<AtomicU64>);
+/// One subscription on the hub: pattern, queue, its dropped counter and its node's.
+type Entry = (
+    String,
+    mpsc::Sender<BusMessage>,
+    Arc<AtomicU64>,
+    Arc<AtomicU64>,
+);
 
 #[derive(Debug)]
 struct Hub {
@@ -26,6 +31,8 @@ struct Hub {
 pub struct MemoryBus {
     hub: Arc<Hub>,
     node_id: Arc<str>,
+    /// Messages this node's subscriptions dropped.
+    dropped: Arc<AtomicU64>,
 }
 
 impl MemoryBus {
@@ -44,6 +51,7 @@ impl MemoryBus {
                 capacity: capacity.max(1),
             }),
             node_id: node_id.into(),
+            dropped: Arc::default(),
         }
     }
 
@@ -52,6 +60,7 @@ impl MemoryBus {
         MemoryBus {
             hub: self.hub.clone(),
             node_id: node_id.into(),
+            dropped: Arc::default(),
         }
     }
 }
@@ -79,8 +88,8 @@ impl Bus for MemoryBus {
             .subscriptions
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        subscriptions.retain(|(pattern, sender, dropped)| {
-            !matches(pattern, subject) || deliver(sender, dropped, message.clone())
+        subscriptions.retain(|(pattern, sender, dropped, total)| {
+            !matches(pattern, subject) || deliver(sender, (dropped, total), message.clone())
         });
         Ok(())
     }
@@ -92,8 +101,12 @@ impl Bus for MemoryBus {
             .subscriptions
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push((subject.to_owned(), sender, dropped));
+            .push((subject.to_owned(), sender, dropped, self.dropped.clone()));
         Ok(subscription)
+    }
+
+    fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 
     fn new_inbox(&self) -> String {

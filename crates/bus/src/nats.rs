@@ -90,6 +90,8 @@ pub enum ConnectionState {
 pub struct NatsBus {
     client: async_nats::Client,
     node_id: Arc<str>,
+    /// Messages this node's subscriptions dropped.
+    dropped: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl NatsBus {
@@ -130,6 +132,7 @@ impl NatsBus {
         Ok(NatsBus {
             client,
             node_id: node_id.into(),
+            dropped: Arc::default(),
         })
     }
 
@@ -350,6 +353,7 @@ impl Bus for NatsBus {
                 message,
             })?;
         let (sender, dropped, mut subscription) = Subscription::channel(subject);
+        let total = self.dropped.clone();
         // Owned by the subscription: dropping it aborts the pump, and dropping the
         // pump's `Subscriber` unsubscribes from the server.
         let pump = tokio::spawn(async move {
@@ -370,7 +374,7 @@ impl Bus for NatsBus {
                         .map(|code| code.as_u16())
                         .filter(|code| !(200..300).contains(code)),
                 };
-                if !deliver(&sender, &dropped, converted) {
+                if !deliver(&sender, (&dropped, &total), converted) {
                     break;
                 }
             }
@@ -385,6 +389,10 @@ impl Bus for NatsBus {
 
     fn new_inbox(&self) -> String {
         self.client.new_inbox()
+    }
+
+    fn dropped(&self) -> u64 {
+        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     async fn flush(&self) -> Result<(), BusError> {

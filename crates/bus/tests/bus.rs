@@ -203,6 +203,9 @@ async fn a_full_subscription_drops_and_counts_instead_of_growing() {
             .unwrap();
     }
     assert_eq!(slow.dropped(), 100);
+    // Counted on the subscribing node's handle too (for its metrics), not on others.
+    assert_eq!(a.dropped(), 100);
+    assert_eq!(a.join("node-b").dropped(), 0);
     let mut received = 0;
     while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(50), slow.next()).await {
         received += 1;

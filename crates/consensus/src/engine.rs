@@ -19,8 +19,8 @@ use crate::message::{ProposalId, Signed, SigningBytes};
 use crate::results::{ResultEntry, Results, Snapshot};
 
 pub use types::{
-    DecideReason, EngineConfig, Event, Input, Observation, OfficialChange, Outgoing, Output,
-    Pending, Stats,
+    DECISION_BUCKETS_MS, DecideReason, EngineConfig, Event, Input, Observation, OfficialChange,
+    Outgoing, Output, Pending, Stats,
 };
 
 /// A proposal this node tracks until it is decided.

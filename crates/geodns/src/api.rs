@@ -50,6 +50,8 @@ pub struct Node<B> {
     pub live: LiveConfig,
     /// The HTTPS certificate, when the API is served over TLS (set by [`start`]).
     pub tls: Option<Arc<Certificates>>,
+    /// The roles' counters, for `/metrics`.
+    pub telemetry: crate::telemetry::Telemetry,
 }
 
 impl<B> std::fmt::Debug for Node<B> {
@@ -58,6 +60,31 @@ impl<B> std::fmt::Debug for Node<B> {
             .field("consensus", &self.consensus)
             .field("store", &self.store)
             .finish_non_exhaustive()
+    }
+}
+
+impl<B> Node<B> {
+    /// Outages open now, read from the store within [`STORE_PROBE`].
+    async fn open_outages(&self) -> Option<usize> {
+        let filter = OutageFilter {
+            state: OutageState::Ongoing,
+            limit: Some(100_000),
+            ..OutageFilter::default()
+        };
+        let read = OutageStore::outages(&self.store, &filter);
+        match tokio::time::timeout(STORE_PROBE, read).await {
+            Ok(Ok(outages)) => Some(outages.len()),
+            _ => None,
+        }
+    }
+
+    /// The consensus report now.
+    fn report(&self) -> crate::consensus::status::StatusReport {
+        self.consensus
+            .status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -160,13 +187,7 @@ impl<B: Bus> NodeInfo for Node<B> {
     }
 
     fn consensus(&self) -> serde_json::Value {
-        let report = self
-            .consensus
-            .status
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        serde_json::to_value(report).unwrap_or_default()
+        serde_json::to_value(self.report()).unwrap_or_default()
     }
 
     fn ssl(&self) -> &'static str {
@@ -178,6 +199,21 @@ impl<B: Bus> NodeInfo for Node<B> {
 
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
         crate::clock::now()
+    }
+
+    async fn metrics(&self) -> Vec<geodns_api::metrics::Family> {
+        let report = self.report();
+        let (connected, state) = (self.bus)();
+        let config = self.live.current();
+        let sources = crate::telemetry::Sources {
+            report: &report,
+            bus: (connected, state, self.bus_handle.dropped()),
+            store_errors: self.store.error_counts(),
+            pool: self.store.pool_state(),
+            open_outages: self.open_outages().await,
+            roles: config.node.roles.iter().map(|r| r.as_str()).collect(),
+        };
+        crate::telemetry::families(&self.telemetry, &sources)
     }
 
     async fn readiness(&self) -> Readiness {
@@ -197,12 +233,7 @@ impl<B: Bus> NodeInfo for Node<B> {
             },
         };
         let (bus_ok, bus_detail) = (self.bus)();
-        let report = self
-            .consensus
-            .status
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
+        let report = self.report();
         let limit = self.live.current().dns.max_snapshot_age.as_secs();
         let snapshot = Check {
             name: "snapshot".into(),

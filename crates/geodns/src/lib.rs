@@ -20,3 +20,4 @@ pub mod reload;
 pub mod run;
 mod secrets;
 pub mod storage;
+pub mod telemetry;

@@ -128,6 +128,10 @@ async fn spawn_roles<B: Bus>(
     ));
     let collating = config.node.roles.contains(&NodeRole::Collator);
     let queue = collating.then(CollatorQueue::default);
+    let inbox = match collating {
+        true => Some(crate::collator::Inbox::subscribe(&bus).await?),
+        false => None,
+    };
     let (consensus, handle) = crate::consensus::start(
         bus.clone(),
         live.clone(),
@@ -137,8 +141,9 @@ async fn spawn_roles<B: Bus>(
     )
     .await?;
     tasks.spawn(consensus);
+    let telemetry = crate::telemetry::Telemetry::default();
     if config.node.roles.contains(&NodeRole::Monitor) {
-        crate::monitor::start(
+        let counters = crate::monitor::start(
             tasks,
             bus.clone(),
             live,
@@ -149,13 +154,14 @@ async fn spawn_roles<B: Bus>(
         )
         .await
         .context("cannot start the monitor role")?;
+        telemetry.set_checks(counters);
     }
     if config.node.roles.contains(&NodeRole::Dns) {
         crate::dns::start(
             tasks,
             bus.clone(),
             live,
-            handle.clone(),
+            (handle.clone(), telemetry.clone()),
             store.clone(),
             shutdown,
         )
@@ -180,6 +186,7 @@ async fn spawn_roles<B: Bus>(
             bus: bus_state,
             live: live.clone(),
             tls: None,
+            telemetry: telemetry.clone(),
         };
         crate::api::start(tasks, node, shutdown)
             .await
@@ -192,14 +199,15 @@ async fn spawn_roles<B: Bus>(
             crate::consensus::history::rebuild_if_fresh(&data_dir, &store, &handle).await;
         });
     }
-    if let Some(queue) = queue {
+    if let (Some(queue), Some(inbox)) = (queue, inbox) {
         let wiring = crate::collator::Wiring {
             cluster: cluster.clone(),
             official: handle.official.clone(),
             events: redis_events(&config).await,
+            telemetry,
         };
         let collator = crate::collator::run_collator(
-            bus,
+            (bus, inbox),
             store,
             wiring,
             live.clone(),

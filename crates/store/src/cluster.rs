@@ -134,284 +134,372 @@ impl SqlStore {
 
 impl ClusterStore for SqlStore {
     async fn store_message(&self, message: &Message) -> Result<()> {
-        store_message(&self.pool, self.backend, message).await
+        self.counted(async { store_message(&self.pool, self.backend, message).await }.await)
     }
 
     async fn message(&self, id: &str) -> Result<Option<Message>> {
-        let row = query(
-            self.backend,
-            "SELECT id, from_node, to_node, content, ts_ms FROM cluster_messages WHERE id = ?",
+        self.counted(
+            async {
+                let row = query(
+                self.backend,
+                "SELECT id, from_node, to_node, content, ts_ms FROM cluster_messages WHERE id = ?",
+            )
+            .bind(id.to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db("read message"))?;
+                row.as_ref().map(decode_message).transpose()
+            }
+            .await,
         )
-        .bind(id.to_owned())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db("read message"))?;
-        row.as_ref().map(decode_message).transpose()
     }
 
     async fn messages(&self, filter: &MessageQuery) -> Result<Vec<Message>> {
-        let mut sql = String::from(
-            "SELECT id, from_node, to_node, content, ts_ms FROM cluster_messages WHERE 1 = 1",
-        );
-        let mut texts = Vec::new();
-        let mut numbers = Vec::new();
-        if let Some(from) = &filter.from {
-            sql.push_str(" AND from_node = ?");
-            texts.push(from.clone());
-        }
-        if let Some(to) = &filter.to {
-            sql.push_str(" AND to_node = ?");
-            texts.push(to.clone());
-        }
-        if let Some(since) = filter.since {
-            sql.push_str(" AND ts_ms >= ?");
-            numbers.push(to_ms(since));
-        }
-        if let Some(until) = filter.until {
-            sql.push_str(" AND ts_ms <= ?");
-            numbers.push(to_ms(until));
-        }
-        sql.push_str(" ORDER BY ts_ms, id");
-        if let Some(limit) = filter.limit {
-            sql.push_str(" LIMIT ?");
-            numbers.push(i64::from(limit));
-        }
-        // Text conditions come first in the SQL, numbers after; bind in that order.
-        let mut q = query(self.backend, &sql);
-        for text in texts {
-            q = q.bind(text);
-        }
-        for number in numbers {
-            q = q.bind(number);
-        }
-        let rows = q.fetch_all(&self.pool).await.map_err(db("list messages"))?;
-        rows.iter().map(decode_message).collect()
+        self.counted(async {
+            let mut sql = String::from(
+                "SELECT id, from_node, to_node, content, ts_ms FROM cluster_messages WHERE 1 = 1",
+            );
+            let mut texts = Vec::new();
+            let mut numbers = Vec::new();
+            if let Some(from) = &filter.from {
+                sql.push_str(" AND from_node = ?");
+                texts.push(from.clone());
+            }
+            if let Some(to) = &filter.to {
+                sql.push_str(" AND to_node = ?");
+                texts.push(to.clone());
+            }
+            if let Some(since) = filter.since {
+                sql.push_str(" AND ts_ms >= ?");
+                numbers.push(to_ms(since));
+            }
+            if let Some(until) = filter.until {
+                sql.push_str(" AND ts_ms <= ?");
+                numbers.push(to_ms(until));
+            }
+            sql.push_str(" ORDER BY ts_ms, id");
+            if let Some(limit) = filter.limit {
+                sql.push_str(" LIMIT ?");
+                numbers.push(i64::from(limit));
+            }
+            // Text conditions come first in the SQL, numbers after; bind in that order.
+            let mut q = query(self.backend, &sql);
+            for text in texts {
+                q = q.bind(text);
+            }
+            for number in numbers {
+                q = q.bind(number);
+            }
+            let rows = q.fetch_all(&self.pool).await.map_err(db("list messages"))?;
+            rows.iter().map(decode_message).collect()
+        }.await)
     }
 
     async fn prune_messages(&self, before: DateTime<Utc>) -> Result<u64> {
-        let result = query(self.backend, "DELETE FROM cluster_messages WHERE ts_ms < ?")
-            .bind(to_ms(before))
-            .execute(&self.pool)
-            .await
-            .map_err(db("prune messages"))?;
-        Ok(result.rows_affected())
+        self.counted(
+            async {
+                let result = query(self.backend, "DELETE FROM cluster_messages WHERE ts_ms < ?")
+                    .bind(to_ms(before))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db("prune messages"))?;
+                Ok(result.rows_affected())
+            }
+            .await,
+        )
     }
 
     async fn store_state(&self, key: &str, value: &[u8]) -> Result<()> {
-        store_state(&self.pool, self.backend, key, value).await
+        self.counted(async { store_state(&self.pool, self.backend, key, value).await }.await)
     }
 
     async fn state(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let row = query(
-            self.backend,
-            "SELECT value FROM cluster_state WHERE state_key = ?",
+        self.counted(
+            async {
+                let row = query(
+                    self.backend,
+                    "SELECT value FROM cluster_state WHERE state_key = ?",
+                )
+                .bind(key.to_owned())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db("read state"))?;
+                row.map(|r| r.try_get("value").map_err(db("decode state")))
+                    .transpose()
+            }
+            .await,
         )
-        .bind(key.to_owned())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db("read state"))?;
-        row.map(|r| r.try_get("value").map_err(db("decode state")))
-            .transpose()
     }
 
     async fn delete_state(&self, key: &str) -> Result<bool> {
-        delete_where(&self.pool, self.backend, "cluster_state", "state_key", key).await
+        self.counted(
+            async {
+                delete_where(&self.pool, self.backend, "cluster_state", "state_key", key).await
+            }
+            .await,
+        )
     }
 
     async fn states_with_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
-        let condition = self.backend.starts_with("state_key");
-        let sql = format!(
-            "SELECT state_key, value FROM cluster_state WHERE {condition} ORDER BY state_key"
-        );
-        let rows = query(self.backend, &sql)
-            .bind(prefix.to_owned())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db("list state"))?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    row.try_get("state_key").map_err(db("decode state"))?,
-                    row.try_get("value").map_err(db("decode state"))?,
-                ))
-            })
-            .collect()
+        self.counted(async {
+            let condition = self.backend.starts_with("state_key");
+            let sql = format!(
+                "SELECT state_key, value FROM cluster_state WHERE {condition} ORDER BY state_key"
+            );
+            let rows = query(self.backend, &sql)
+                .bind(prefix.to_owned())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db("list state"))?;
+            rows.iter()
+                .map(|row| {
+                    Ok((
+                        row.try_get("state_key").map_err(db("decode state"))?,
+                        row.try_get("value").map_err(db("decode state"))?,
+                    ))
+                })
+                .collect()
+        }.await)
     }
 
     async fn put_node_state(&self, node: &NodeId, state: Value) -> Result<()> {
-        let state = object("node state", state)?;
-        put_json(
-            &self.pool,
-            self.backend,
-            "cluster_node_state",
-            "node_id",
-            "state",
-            node.as_str(),
-            &state,
+        self.counted(
+            async {
+                let state = object("node state", state)?;
+                put_json(
+                    &self.pool,
+                    self.backend,
+                    "cluster_node_state",
+                    "node_id",
+                    "state",
+                    node.as_str(),
+                    &state,
+                )
+                .await
+            }
+            .await,
         )
-        .await
     }
 
     async fn node_state(&self, node: &NodeId) -> Result<Option<Map<String, Value>>> {
-        let text = self
-            .json_row("cluster_node_state", "node_id", "state", node.as_str())
-            .await?;
-        text.map(|t| parse_object("cluster_node_state", &t))
-            .transpose()
+        self.counted(
+            async {
+                let text = self
+                    .json_row("cluster_node_state", "node_id", "state", node.as_str())
+                    .await?;
+                text.map(|t| parse_object("cluster_node_state", &t))
+                    .transpose()
+            }
+            .await,
+        )
     }
 
     async fn node_states(&self) -> Result<Vec<(NodeId, Map<String, Value>)>> {
-        let rows = self
-            .json_rows("cluster_node_state", "node_id", "state")
-            .await?;
-        rows.into_iter()
-            .map(|(node, text)| {
-                let node = NodeId::parse(&node).map_err(|e| StoreError::BadRow {
-                    table: "cluster_node_state",
-                    reason: e.to_string(),
-                })?;
-                Ok((node, parse_object("cluster_node_state", &text)?))
-            })
-            .collect()
+        self.counted(
+            async {
+                let rows = self
+                    .json_rows("cluster_node_state", "node_id", "state")
+                    .await?;
+                rows.into_iter()
+                    .map(|(node, text)| {
+                        let node = NodeId::parse(&node).map_err(|e| StoreError::BadRow {
+                            table: "cluster_node_state",
+                            reason: e.to_string(),
+                        })?;
+                        Ok((node, parse_object("cluster_node_state", &text)?))
+                    })
+                    .collect()
+            }
+            .await,
+        )
     }
 
     async fn append_log(&self, term: u64, index: u64, entry: Value) -> Result<()> {
-        append_log(&self.pool, self.backend, term, index, &entry).await
+        self.counted(
+            async { append_log(&self.pool, self.backend, term, index, &entry).await }.await,
+        )
     }
 
     async fn logs(&self, from: u64, to: u64) -> Result<Vec<LogEntry>> {
-        let (from_i, to_i) = (
-            to_i64("from", from)?,
-            to_i64("to", to.min(i64::MAX as u64))?,
-        );
-        let rows = query(self.backend, "SELECT term, log_index, entry, created_ms FROM cluster_consensus_log WHERE log_index >= ? AND log_index <= ? ORDER BY log_index, term")
-            .bind(from_i)
-            .bind(to_i)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db("read log"))?;
-        rows.iter()
-            .map(|row| {
-                let text: String = row.try_get("entry").map_err(db("decode log"))?;
-                let term: i64 = row.try_get("term").map_err(db("decode log"))?;
-                let index: i64 = row.try_get("log_index").map_err(db("decode log"))?;
-                Ok(LogEntry {
-                    term: u64::try_from(term).unwrap_or(0),
-                    index: u64::try_from(index).unwrap_or(0),
-                    entry: serde_json::from_str(&text).map_err(|e| StoreError::BadRow {
-                        table: "cluster_consensus_log",
-                        reason: e.to_string(),
-                    })?,
-                    created: from_ms(
-                        row.try_get("created_ms").map_err(db("decode log"))?,
-                        "cluster_consensus_log",
-                    )?,
+        self.counted(async {
+            let (from_i, to_i) = (
+                to_i64("from", from)?,
+                to_i64("to", to.min(i64::MAX as u64))?,
+            );
+            let rows = query(self.backend, "SELECT term, log_index, entry, created_ms FROM cluster_consensus_log WHERE log_index >= ? AND log_index <= ? ORDER BY log_index, term")
+                .bind(from_i)
+                .bind(to_i)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db("read log"))?;
+            rows.iter()
+                .map(|row| {
+                    let text: String = row.try_get("entry").map_err(db("decode log"))?;
+                    let term: i64 = row.try_get("term").map_err(db("decode log"))?;
+                    let index: i64 = row.try_get("log_index").map_err(db("decode log"))?;
+                    Ok(LogEntry {
+                        term: u64::try_from(term).unwrap_or(0),
+                        index: u64::try_from(index).unwrap_or(0),
+                        entry: serde_json::from_str(&text).map_err(|e| StoreError::BadRow {
+                            table: "cluster_consensus_log",
+                            reason: e.to_string(),
+                        })?,
+                        created: from_ms(
+                            row.try_get("created_ms").map_err(db("decode log"))?,
+                            "cluster_consensus_log",
+                        )?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        }.await)
     }
 
     async fn last_log_index(&self) -> Result<Option<u64>> {
-        let row = query(
-            self.backend,
-            "SELECT MAX(log_index) AS last FROM cluster_consensus_log",
+        self.counted(
+            async {
+                let row = query(
+                    self.backend,
+                    "SELECT MAX(log_index) AS last FROM cluster_consensus_log",
+                )
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db("read last log index"))?;
+                let last: Option<i64> = row.try_get("last").map_err(db("decode last log index"))?;
+                Ok(last.map(|v| u64::try_from(v).unwrap_or(0)))
+            }
+            .await,
         )
-        .fetch_one(&self.pool)
-        .await
-        .map_err(db("read last log index"))?;
-        let last: Option<i64> = row.try_get("last").map_err(db("decode last log index"))?;
-        Ok(last.map(|v| u64::try_from(v).unwrap_or(0)))
     }
 
     async fn put_route(&self, destination: &str, route: Value) -> Result<()> {
-        let route = object("route", route)?;
-        put_json(
-            &self.pool,
-            self.backend,
-            "cluster_routes",
-            "destination",
-            "route",
-            destination,
-            &route,
+        self.counted(
+            async {
+                let route = object("route", route)?;
+                put_json(
+                    &self.pool,
+                    self.backend,
+                    "cluster_routes",
+                    "destination",
+                    "route",
+                    destination,
+                    &route,
+                )
+                .await
+            }
+            .await,
         )
-        .await
     }
 
     async fn route(&self, destination: &str) -> Result<Option<Map<String, Value>>> {
-        let text = self
-            .json_row("cluster_routes", "destination", "route", destination)
-            .await?;
-        text.map(|t| parse_object("cluster_routes", &t)).transpose()
+        self.counted(
+            async {
+                let text = self
+                    .json_row("cluster_routes", "destination", "route", destination)
+                    .await?;
+                text.map(|t| parse_object("cluster_routes", &t)).transpose()
+            }
+            .await,
+        )
     }
 
     async fn routes(&self) -> Result<Vec<(String, Map<String, Value>)>> {
-        let rows = self
-            .json_rows("cluster_routes", "destination", "route")
-            .await?;
-        rows.into_iter()
-            .map(|(k, t)| Ok((k, parse_object("cluster_routes", &t)?)))
-            .collect()
+        self.counted(
+            async {
+                let rows = self
+                    .json_rows("cluster_routes", "destination", "route")
+                    .await?;
+                rows.into_iter()
+                    .map(|(k, t)| Ok((k, parse_object("cluster_routes", &t)?)))
+                    .collect()
+            }
+            .await,
+        )
     }
 
     async fn delete_route(&self, destination: &str) -> Result<bool> {
-        delete_where(
-            &self.pool,
-            self.backend,
-            "cluster_routes",
-            "destination",
-            destination,
+        self.counted(
+            async {
+                delete_where(
+                    &self.pool,
+                    self.backend,
+                    "cluster_routes",
+                    "destination",
+                    destination,
+                )
+                .await
+            }
+            .await,
         )
-        .await
     }
 
     async fn put_runtime_config(&self, key: &str, value: Value) -> Result<()> {
-        put_json(
-            &self.pool,
-            self.backend,
-            "cluster_runtime_config",
-            "config_key",
-            "value",
-            key,
-            &value,
+        self.counted(
+            async {
+                put_json(
+                    &self.pool,
+                    self.backend,
+                    "cluster_runtime_config",
+                    "config_key",
+                    "value",
+                    key,
+                    &value,
+                )
+                .await
+            }
+            .await,
         )
-        .await
     }
 
     async fn runtime_config(&self, key: &str) -> Result<Option<Value>> {
-        let text = self
-            .json_row("cluster_runtime_config", "config_key", "value", key)
-            .await?;
-        text.map(|t| {
-            serde_json::from_str(&t).map_err(|e| StoreError::BadRow {
-                table: "cluster_runtime_config",
-                reason: e.to_string(),
-            })
-        })
-        .transpose()
-    }
-
-    async fn runtime_configs(&self) -> Result<Vec<(String, Value)>> {
-        let rows = self
-            .json_rows("cluster_runtime_config", "config_key", "value")
-            .await?;
-        rows.into_iter()
-            .map(|(k, t)| {
-                Ok((
-                    k,
+        self.counted(
+            async {
+                let text = self
+                    .json_row("cluster_runtime_config", "config_key", "value", key)
+                    .await?;
+                text.map(|t| {
                     serde_json::from_str(&t).map_err(|e| StoreError::BadRow {
                         table: "cluster_runtime_config",
                         reason: e.to_string(),
-                    })?,
-                ))
-            })
-            .collect()
+                    })
+                })
+                .transpose()
+            }
+            .await,
+        )
+    }
+
+    async fn runtime_configs(&self) -> Result<Vec<(String, Value)>> {
+        self.counted(
+            async {
+                let rows = self
+                    .json_rows("cluster_runtime_config", "config_key", "value")
+                    .await?;
+                rows.into_iter()
+                    .map(|(k, t)| {
+                        Ok((
+                            k,
+                            serde_json::from_str(&t).map_err(|e| StoreError::BadRow {
+                                table: "cluster_runtime_config",
+                                reason: e.to_string(),
+                            })?,
+                        ))
+                    })
+                    .collect()
+            }
+            .await,
+        )
     }
 
     async fn begin(&self) -> Result<ClusterTx> {
-        let tx = self.pool.begin().await.map_err(db("begin transaction"))?;
-        Ok(ClusterTx {
-            tx,
-            backend: self.backend,
-        })
+        self.counted(
+            async {
+                let tx = self.pool.begin().await.map_err(db("begin transaction"))?;
+                Ok(ClusterTx {
+                    tx,
+                    backend: self.backend,
+                })
+            }
+            .await,
+        )
     }
 }

@@ -23,6 +23,8 @@ pub struct SqlStore {
     pub(crate) config: StoreConfig,
     /// Numbers this handle's health probes apart (shared by its clones, not global).
     pub(crate) probes: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Failed operations by kind (shared by its clones).
+    pub(crate) errors: std::sync::Arc<crate::error::ErrorCounts>,
 }
 
 /// What `migrate` did.
@@ -35,6 +37,20 @@ pub struct MigrationReport {
 }
 
 impl SqlStore {
+    /// Failed operations of this store (any clone) since it was opened, by kind
+    /// ([`crate::ErrorKind::as_str`]).
+    pub fn error_counts(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        self.errors.snapshot()
+    }
+
+    /// Counts `result` when it is an error, and passes it on.
+    pub(crate) fn counted<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let Err(error) = &result {
+            self.errors.count(error);
+        }
+        result
+    }
+
     /// Connects (retrying for `connect_retry`) and applies pending migrations.
     pub async fn open(config: StoreConfig) -> Result<SqlStore, StoreError> {
         let store = SqlStore::connect(config).await?;
@@ -71,6 +87,7 @@ impl SqlStore {
                         backend,
                         config,
                         probes: std::sync::Arc::default(),
+                        errors: std::sync::Arc::default(),
                     });
                 }
                 Err(error) if retry_in_time(deadline, delay) && retryable(&error) => {
@@ -93,6 +110,15 @@ impl SqlStore {
     /// Which backend this store talks to.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The pool now: connections open, of which idle, and the most it may open.
+    pub fn pool_state(&self) -> (u32, usize, u32) {
+        (
+            self.pool.size(),
+            self.pool.num_idle(),
+            self.config.pool.max_connections,
+        )
     }
 
     /// The underlying pool, for tools and tests.

@@ -92,6 +92,43 @@ pub enum StoreError {
     },
 }
 
+impl ErrorKind {
+    /// Short name, for metrics and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Config => "config",
+            ErrorKind::Connect => "connect",
+            ErrorKind::Migrate => "migrate",
+            ErrorKind::InvalidRecord => "invalid_record",
+            ErrorKind::BadRow => "bad_row",
+            ErrorKind::Database => "database",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Conflict => "conflict",
+        }
+    }
+}
+
+/// Failed store operations by kind, shared by a store handle's clones (not global).
+#[derive(Debug, Default)]
+pub(crate) struct ErrorCounts(std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>);
+
+impl ErrorCounts {
+    pub(crate) fn count(&self, error: &StoreError) {
+        let mut counts = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *counts.entry(error.kind().as_str()).or_default() += 1;
+    }
+
+    pub(crate) fn snapshot(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
 impl StoreError {
     /// The kind of failure.
     pub fn kind(&self) -> ErrorKind {

@@ -276,97 +276,107 @@ impl SqlStore {
 
 impl OutageStore for SqlStore {
     async fn open_outage(&self, outage: &OutageStart) -> Result<OpenOutcome> {
-        outage.validate().map_err(invalid)?;
-        let digest = check_key_digest(&outage.key);
-        if let Some(outcome) = self.history_past(&digest, outage.start).await? {
-            return Ok(outcome);
-        }
-        match self.insert_outage(outage, None, digest.clone()).await {
-            // The open key is unique while the outage is open: it finds the new row on every
-            // backend (MySQL 8 has no RETURNING; the portable driver drops SQLite's row id).
-            Ok(()) => match self.open_id(&digest).await? {
-                Some(id) => Ok(OpenOutcome::Opened { id }),
-                None => Err(StoreError::Conflict {
-                    what: format!("open outage for {} (closed while opening)", outage.key),
-                }),
-            },
-            // Another open of this check (the open key), or this very outage recorded by a
-            // concurrent writer (check and start).
-            Err(error) if is_unique_violation(&error) => {
-                if let Some(id) = self.row_at(&digest, outage.start).await? {
-                    return Ok(OpenOutcome::AlreadyRecorded { id });
+        self.counted(
+            async {
+                outage.validate().map_err(invalid)?;
+                let digest = check_key_digest(&outage.key);
+                if let Some(outcome) = self.history_past(&digest, outage.start).await? {
+                    return Ok(outcome);
                 }
-                match self.open_id(&digest).await? {
-                    Some(id) => Ok(OpenOutcome::AlreadyOpen { id }),
-                    None => Err(StoreError::Conflict {
-                        what: format!("open outage for {}", outage.key),
+                match self.insert_outage(outage, None, digest.clone()).await {
+                    // The open key is unique while the outage is open: it finds the new row on every
+                    // backend (MySQL 8 has no RETURNING; the portable driver drops SQLite's row id).
+                    Ok(()) => match self.open_id(&digest).await? {
+                        Some(id) => Ok(OpenOutcome::Opened { id }),
+                        None => Err(StoreError::Conflict {
+                            what: format!("open outage for {} (closed while opening)", outage.key),
+                        }),
+                    },
+                    // Another open of this check (the open key), or this very outage recorded by a
+                    // concurrent writer (check and start).
+                    Err(error) if is_unique_violation(&error) => {
+                        if let Some(id) = self.row_at(&digest, outage.start).await? {
+                            return Ok(OpenOutcome::AlreadyRecorded { id });
+                        }
+                        match self.open_id(&digest).await? {
+                            Some(id) => Ok(OpenOutcome::AlreadyOpen { id }),
+                            None => Err(StoreError::Conflict {
+                                what: format!("open outage for {}", outage.key),
+                            }),
+                        }
+                    }
+                    Err(source) => Err(StoreError::Database {
+                        operation: "open outage",
+                        source,
                     }),
                 }
             }
-            Err(source) => Err(StoreError::Database {
-                operation: "open outage",
-                source,
-            }),
-        }
+            .await,
+        )
     }
 
     async fn close_outage(&self, key: &CheckKey, end: DateTime<Utc>) -> Result<CloseOutcome> {
-        key.validate().map_err(invalid)?;
-        let digest = check_key_digest(key);
-        let mut tx = self.pool.begin().await.map_err(db("begin"))?;
-        let lock = if self.backend == Backend::Sqlite {
-            ""
-        } else {
-            " FOR UPDATE"
-        };
-        let sql = self
-            .backend
-            .sql(&format!(
-                "SELECT id, start_ms FROM member_events WHERE open_key = ?{lock}"
-            ))
-            .into_owned();
-        let Some(row) = sqlx::query(AssertSqlSafe(sql))
-            .bind(digest.clone())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db("find open outage"))?
-        else {
-            drop(tx);
-            return self.nothing_open(&digest, end).await;
-        };
-        let id: i64 = row.try_get("id").map_err(db("decode outage"))?;
-        let start = from_ms(
-            row.try_get("start_ms").map_err(db("decode outage"))?,
-            "member_events",
-        )?;
-        if start > end {
-            return Ok(CloseOutcome::Stale { id });
-        }
-        let duration = (end - start).to_std().unwrap_or(Duration::ZERO);
-        let flap = self
-            .config
-            .drop_outages_shorter_than
-            .is_some_and(|minimum| duration < minimum);
-        let sql = if flap {
-            "DELETE FROM member_events WHERE id = ?".to_owned()
-        } else {
-            "UPDATE member_events SET end_ms = ?, open_key = NULL WHERE id = ?".to_owned()
-        };
-        let mut query = sqlx::query(AssertSqlSafe(self.backend.sql(&sql).into_owned()));
-        if !flap {
-            query = query.bind(to_ms(end));
-        }
-        query
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db("close outage"))?;
-        tx.commit().await.map_err(db("commit"))?;
-        Ok(if flap {
-            CloseOutcome::Dropped { id, duration }
-        } else {
-            CloseOutcome::Closed { id, duration }
-        })
+        self.counted(
+            async {
+                key.validate().map_err(invalid)?;
+                let digest = check_key_digest(key);
+                let mut tx = self.pool.begin().await.map_err(db("begin"))?;
+                let lock = if self.backend == Backend::Sqlite {
+                    ""
+                } else {
+                    " FOR UPDATE"
+                };
+                let sql = self
+                    .backend
+                    .sql(&format!(
+                        "SELECT id, start_ms FROM member_events WHERE open_key = ?{lock}"
+                    ))
+                    .into_owned();
+                let Some(row) = sqlx::query(AssertSqlSafe(sql))
+                    .bind(digest.clone())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db("find open outage"))?
+                else {
+                    drop(tx);
+                    return self.nothing_open(&digest, end).await;
+                };
+                let id: i64 = row.try_get("id").map_err(db("decode outage"))?;
+                let start = from_ms(
+                    row.try_get("start_ms").map_err(db("decode outage"))?,
+                    "member_events",
+                )?;
+                if start > end {
+                    return Ok(CloseOutcome::Stale { id });
+                }
+                let duration = (end - start).to_std().unwrap_or(Duration::ZERO);
+                let flap = self
+                    .config
+                    .drop_outages_shorter_than
+                    .is_some_and(|minimum| duration < minimum);
+                let sql = if flap {
+                    "DELETE FROM member_events WHERE id = ?".to_owned()
+                } else {
+                    "UPDATE member_events SET end_ms = ?, open_key = NULL WHERE id = ?".to_owned()
+                };
+                let mut query = sqlx::query(AssertSqlSafe(self.backend.sql(&sql).into_owned()));
+                if !flap {
+                    query = query.bind(to_ms(end));
+                }
+                query
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("close outage"))?;
+                tx.commit().await.map_err(db("commit"))?;
+                Ok(if flap {
+                    CloseOutcome::Dropped { id, duration }
+                } else {
+                    CloseOutcome::Closed { id, duration }
+                })
+            }
+            .await,
+        )
     }
 
     async fn record_closed_outage(
@@ -374,62 +384,72 @@ impl OutageStore for SqlStore {
         outage: &OutageStart,
         end: DateTime<Utc>,
     ) -> Result<RecordOutcome> {
-        self.record_closed(outage, end).await
+        self.counted(async { self.record_closed(outage, end).await }.await)
     }
 
     async fn outages(&self, filter: &OutageFilter) -> Result<Vec<Outage>> {
-        let mut sql = format!("{SELECT} WHERE 1 = 1");
-        let mut binds: Vec<Bind> = Vec::new();
-        if let Some(member) = &filter.member {
-            sql.push_str(" AND member_name = ?");
-            binds.push(Bind::Text(member.to_string()));
-        }
-        if let Some(domain) = &filter.domain {
-            sql.push_str(" AND domain_name = ?");
-            binds.push(Bind::Text(domain.clone()));
-        }
-        if let Some(kind) = filter.kind {
-            sql.push_str(" AND check_type = ?");
-            binds.push(Bind::Text(kind.as_str().to_owned()));
-        }
-        if let Some(to) = filter.to {
-            sql.push_str(" AND start_ms <= ?");
-            binds.push(Bind::Int(to_ms(to)));
-        }
-        if let Some(from) = filter.from {
-            sql.push_str(" AND (end_ms IS NULL OR end_ms >= ?)");
-            binds.push(Bind::Int(to_ms(from)));
-        }
-        match filter.state {
-            OutageState::All => {}
-            OutageState::Ongoing => sql.push_str(" AND end_ms IS NULL"),
-            OutageState::Resolved => sql.push_str(" AND end_ms IS NOT NULL"),
-        }
-        sql.push_str(" ORDER BY start_ms DESC, id DESC");
-        if let Some(limit) = filter.limit {
-            sql.push_str(" LIMIT ?");
-            binds.push(Bind::Int(i64::from(limit)));
-        }
-        let mut query = sqlx::query(AssertSqlSafe(self.backend.sql(&sql).into_owned()));
-        for bind in binds {
-            query = match bind {
-                Bind::Text(text) => query.bind(text),
-                Bind::Int(number) => query.bind(number),
-            };
-        }
-        let rows = query
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db("list outages"))?;
-        rows.iter().map(decode).collect()
+        self.counted(
+            async {
+                let mut sql = format!("{SELECT} WHERE 1 = 1");
+                let mut binds: Vec<Bind> = Vec::new();
+                if let Some(member) = &filter.member {
+                    sql.push_str(" AND member_name = ?");
+                    binds.push(Bind::Text(member.to_string()));
+                }
+                if let Some(domain) = &filter.domain {
+                    sql.push_str(" AND domain_name = ?");
+                    binds.push(Bind::Text(domain.clone()));
+                }
+                if let Some(kind) = filter.kind {
+                    sql.push_str(" AND check_type = ?");
+                    binds.push(Bind::Text(kind.as_str().to_owned()));
+                }
+                if let Some(to) = filter.to {
+                    sql.push_str(" AND start_ms <= ?");
+                    binds.push(Bind::Int(to_ms(to)));
+                }
+                if let Some(from) = filter.from {
+                    sql.push_str(" AND (end_ms IS NULL OR end_ms >= ?)");
+                    binds.push(Bind::Int(to_ms(from)));
+                }
+                match filter.state {
+                    OutageState::All => {}
+                    OutageState::Ongoing => sql.push_str(" AND end_ms IS NULL"),
+                    OutageState::Resolved => sql.push_str(" AND end_ms IS NOT NULL"),
+                }
+                sql.push_str(" ORDER BY start_ms DESC, id DESC");
+                if let Some(limit) = filter.limit {
+                    sql.push_str(" LIMIT ?");
+                    binds.push(Bind::Int(i64::from(limit)));
+                }
+                let mut query = sqlx::query(AssertSqlSafe(self.backend.sql(&sql).into_owned()));
+                for bind in binds {
+                    query = match bind {
+                        Bind::Text(text) => query.bind(text),
+                        Bind::Int(number) => query.bind(number),
+                    };
+                }
+                let rows = query
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db("list outages"))?;
+                rows.iter().map(decode).collect()
+            }
+            .await,
+        )
     }
 
     async fn current_outages(&self) -> Result<Vec<Outage>> {
-        self.outages(&OutageFilter {
-            state: OutageState::Ongoing,
-            ..OutageFilter::default()
-        })
-        .await
+        self.counted(
+            async {
+                self.outages(&OutageFilter {
+                    state: OutageState::Ongoing,
+                    ..OutageFilter::default()
+                })
+                .await
+            }
+            .await,
+        )
     }
 
     async fn downtime_summary(
@@ -437,14 +457,19 @@ impl OutageStore for SqlStore {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<DowntimeSummary> {
-        let outages = self
-            .outages(&OutageFilter {
-                from: Some(from),
-                to: Some(to),
-                ..OutageFilter::default()
-            })
-            .await?;
-        Ok(summarise(&outages, from, to))
+        self.counted(
+            async {
+                let outages = self
+                    .outages(&OutageFilter {
+                        from: Some(from),
+                        to: Some(to),
+                        ..OutageFilter::default()
+                    })
+                    .await?;
+                Ok(summarise(&outages, from, to))
+            }
+            .await,
+        )
     }
 }
 

@@ -371,99 +371,113 @@ fn clone_error(error: &sqlx::Error) -> sqlx::Error {
 
 impl UsageStore for SqlStore {
     async fn write_usage(&self, rows: &[UsageRow], mode: WriteMode) -> Result<BatchReport> {
-        let mut report = BatchReport::default();
-        let mut valid = Vec::with_capacity(rows.len());
-        for row in rows {
-            match row.validate() {
-                Ok(()) => valid.push(row.clone()),
-                Err(source) => report.failed.push(FailedRow {
-                    row: row.clone(),
-                    error: StoreError::InvalidRecord {
-                        what: "usage row",
-                        source,
-                    },
-                }),
-            }
-        }
-        let merged = merge(valid, mode, &mut report.failed);
-        let entries: Vec<(&UsageKey, &(i64, Vec<UsageRow>))> = merged.iter().collect();
-        let chunks: Vec<_> = entries.chunks(CHUNK).collect();
-        // Chunks hold disjoint keys, so several can run at once on separate connections.
-        // SQLite has one writer at a time: there it stays sequential.
-        let lanes = match self.backend {
-            Backend::Sqlite => 1,
-            Backend::MySql | Backend::Postgres => WRITE_LANES
-                .min(self.config.pool.max_connections as usize)
-                .max(1),
-        };
-        let lane_reports = futures_util::future::join_all((0..lanes).map(|lane| {
-            let mine: Vec<_> = chunks.iter().skip(lane).step_by(lanes).copied().collect();
-            async move {
-                let mut lane_report = BatchReport::default();
-                for chunk in mine {
-                    self.write_chunk(chunk, mode, &mut lane_report).await;
+        self.counted(
+            async {
+                let mut report = BatchReport::default();
+                let mut valid = Vec::with_capacity(rows.len());
+                for row in rows {
+                    match row.validate() {
+                        Ok(()) => valid.push(row.clone()),
+                        Err(source) => report.failed.push(FailedRow {
+                            row: row.clone(),
+                            error: StoreError::InvalidRecord {
+                                what: "usage row",
+                                source,
+                            },
+                        }),
+                    }
                 }
-                lane_report
+                let merged = merge(valid, mode, &mut report.failed);
+                let entries: Vec<(&UsageKey, &(i64, Vec<UsageRow>))> = merged.iter().collect();
+                let chunks: Vec<_> = entries.chunks(CHUNK).collect();
+                // Chunks hold disjoint keys, so several can run at once on separate connections.
+                // SQLite has one writer at a time: there it stays sequential.
+                let lanes = match self.backend {
+                    Backend::Sqlite => 1,
+                    Backend::MySql | Backend::Postgres => WRITE_LANES
+                        .min(self.config.pool.max_connections as usize)
+                        .max(1),
+                };
+                let lane_reports = futures_util::future::join_all((0..lanes).map(|lane| {
+                    let mine: Vec<_> = chunks.iter().skip(lane).step_by(lanes).copied().collect();
+                    async move {
+                        let mut lane_report = BatchReport::default();
+                        for chunk in mine {
+                            self.write_chunk(chunk, mode, &mut lane_report).await;
+                        }
+                        lane_report
+                    }
+                }))
+                .await;
+                for lane_report in lane_reports {
+                    report.written += lane_report.written;
+                    report.failed.extend(lane_report.failed);
+                }
+                Ok(report)
             }
-        }))
-        .await;
-        for lane_report in lane_reports {
-            report.written += lane_report.written;
-            report.failed.extend(lane_report.failed);
-        }
-        Ok(report)
+            .await,
+        )
     }
 
     async fn usage(&self, filter: &UsageFilter, group: UsageGroup) -> Result<Vec<UsageBucket>> {
-        let (key, label) = group.columns();
-        let hits = self.backend.int("SUM(hits)");
-        let head =
-            format!("SELECT date, {key} AS bucket_key, {label} AS bucket_label, {hits} AS hits");
-        let tail = format!(" GROUP BY date, {key}, {label} ORDER BY date, hits DESC, bucket_key");
-        let rows = filter
-            .statement(self.backend, &head, &tail)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db("query usage"))?;
-        rows.iter()
-            .map(|row| {
-                let date: String = row.try_get("date").map_err(db("decode usage"))?;
-                Ok(UsageBucket {
-                    date: parse_date(&date)?,
-                    key: row.try_get("bucket_key").map_err(db("decode usage"))?,
-                    label: row.try_get("bucket_label").map_err(db("decode usage"))?,
-                    hits: row.try_get("hits").map_err(db("decode usage"))?,
-                })
-            })
-            .collect()
+        self.counted(
+            async {
+                let (key, label) = group.columns();
+                let hits = self.backend.int("SUM(hits)");
+                let head = format!(
+                    "SELECT date, {key} AS bucket_key, {label} AS bucket_label, {hits} AS hits"
+                );
+                let tail =
+                    format!(" GROUP BY date, {key}, {label} ORDER BY date, hits DESC, bucket_key");
+                let rows = filter
+                    .statement(self.backend, &head, &tail)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db("query usage"))?;
+                rows.iter()
+                    .map(|row| {
+                        let date: String = row.try_get("date").map_err(db("decode usage"))?;
+                        Ok(UsageBucket {
+                            date: parse_date(&date)?,
+                            key: row.try_get("bucket_key").map_err(db("decode usage"))?,
+                            label: row.try_get("bucket_label").map_err(db("decode usage"))?,
+                            hits: row.try_get("hits").map_err(db("decode usage"))?,
+                        })
+                    })
+                    .collect()
+            }
+            .await,
+        )
     }
 
     async fn usage_summary(&self, filter: &UsageFilter) -> Result<UsageSummary> {
-        let hits = self.backend.int("COALESCE(SUM(hits), 0)");
-        let count = |column: &str| self.backend.int(&format!("COUNT(DISTINCT {column})"));
-        let head = format!(
-            "SELECT {hits} AS total, {} AS countries, {} AS asns, {} AS members, {} AS domains",
-            count("country_code"),
-            count("network_asn"),
-            count("member_name"),
-            count("domain_name"),
-        );
-        let row = filter
-            .statement(self.backend, &head, "")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db("summarise usage"))?;
-        let get = |name: &str| {
-            row.try_get::<i64, _>(name)
-                .map_err(db("decode usage summary"))
-        };
-        Ok(UsageSummary {
-            total_hits: get("total")?,
-            countries: get("countries")?,
-            asns: get("asns")?,
-            members: get("members")?,
-            domains: get("domains")?,
-        })
+        self.counted(async {
+            let hits = self.backend.int("COALESCE(SUM(hits), 0)");
+            let count = |column: &str| self.backend.int(&format!("COUNT(DISTINCT {column})"));
+            let head = format!(
+                "SELECT {hits} AS total, {} AS countries, {} AS asns, {} AS members, {} AS domains",
+                count("country_code"),
+                count("network_asn"),
+                count("member_name"),
+                count("domain_name"),
+            );
+            let row = filter
+                .statement(self.backend, &head, "")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db("summarise usage"))?;
+            let get = |name: &str| {
+                row.try_get::<i64, _>(name)
+                    .map_err(db("decode usage summary"))
+            };
+            Ok(UsageSummary {
+                total_hits: get("total")?,
+                countries: get("countries")?,
+                asns: get("asns")?,
+                members: get("members")?,
+                domains: get("domains")?,
+            })
+        }.await)
     }
 }
 

@@ -130,6 +130,12 @@ impl NodeInfo for Fake {
             .push(format!("{change:?} by {by}"));
         Ok(())
     }
+    async fn metrics(&self) -> Vec<geodns_api::metrics::Family> {
+        vec![
+            geodns_api::metrics::Family::counter("fake_queries_total", "Queries.")
+                .sample(&[("rcode", "NOERROR")], 2.0),
+        ]
+    }
     async fn readiness(&self) -> Readiness {
         Readiness::of(vec![
             Check {

@@ -70,6 +70,8 @@ impl Engine {
             return;
         };
         let tally = self.tally(&tracked.votes);
+        let took = (now - tracked.created).num_milliseconds().max(0);
+        self.stats.decided_in(u64::try_from(took).unwrap_or(0));
         let proposal = tracked.proposal.message;
         let moot = if passed {
             self.stats.passed += 1;

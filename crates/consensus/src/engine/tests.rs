@@ -254,6 +254,15 @@ fn a_majority_of_at_least_two_passes_or_fails_a_proposal() {
         "E:decided:false F:x:fail"
     );
     assert!(refusing.official().get(&key("Amforc")).unwrap().status);
+
+    // Each decision came one second after its proposal arrived: the 1000 ms bucket.
+    for decided in [&engine, &refusing] {
+        let stats = decided.stats();
+        let bucket = super::DECISION_BUCKETS_MS.iter().position(|&b| b == 1000);
+        assert_eq!(stats.decision_ms.iter().sum::<u64>(), 1);
+        assert_eq!(stats.decision_ms[bucket.unwrap()], 1);
+        assert_eq!(stats.decision_ms_sum, 1000);
+    }
 }
 
 #[test]

@@ -202,6 +202,11 @@ pub enum Output {
     Event(Event),
 }
 
+/// Upper bounds of the decision-time histogram, milliseconds (the last bucket is
+/// everything above).
+pub const DECISION_BUCKETS_MS: [u64; 10] =
+    [50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000];
+
 /// Counters since start.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -225,6 +230,23 @@ pub struct Stats {
     pub rejected: BTreeMap<&'static str, u64>,
     /// Things dropped at a bound.
     pub dropped: u64,
+    /// Decisions made here, by time from the proposal reaching this node to the
+    /// decision: one count per [`DECISION_BUCKETS_MS`] bucket, then the rest.
+    pub decision_ms: [u64; DECISION_BUCKETS_MS.len() + 1],
+    /// Sum of those times, milliseconds.
+    pub decision_ms_sum: u64,
+}
+
+impl Stats {
+    /// Counts one decision that took `ms` milliseconds.
+    pub(crate) fn decided_in(&mut self, ms: u64) {
+        let bucket = DECISION_BUCKETS_MS
+            .iter()
+            .position(|&bound| ms <= bound)
+            .unwrap_or(DECISION_BUCKETS_MS.len());
+        self.decision_ms[bucket] += 1;
+        self.decision_ms_sum = self.decision_ms_sum.saturating_add(ms);
+    }
 }
 
 /// State held now, to check it stays bounded.

@@ -12,7 +12,7 @@ pub mod usage;
 use std::time::Duration;
 
 use geodns_bus::redis::EventPublisher;
-use geodns_bus::{Bus, ClusterHandle, subjects};
+use geodns_bus::{Bus, ClusterHandle, Subscription, subjects};
 use geodns_collator::CollatorQueue;
 use geodns_collator::alerts::matrix::{Credentials, MatrixClient};
 use geodns_collator::alerts::outbox::{self, Outbox};
@@ -44,20 +44,42 @@ pub struct Wiring {
     pub official: watch::Receiver<std::sync::Arc<Snapshot>>,
     /// The Redis Streams publisher, when configured.
     pub events: Option<EventPublisher>,
+    /// Where deliveries are counted, for `/metrics`.
+    pub telemetry: crate::telemetry::Telemetry,
+}
+
+/// The collator's subscriptions, taken before the node starts deciding, so no decision
+/// of its first seconds is missed.
+#[derive(Debug)]
+pub struct Inbox {
+    messages: Subscription,
+    override_updates: Subscription,
+}
+
+impl Inbox {
+    /// Subscribes to consensus messages and override updates.
+    pub async fn subscribe<B: Bus>(bus: &B) -> Result<Inbox, ConsensusError> {
+        Ok(Inbox {
+            messages: subscribe(bus, "consensus.*").await?,
+            override_updates: subscribe(bus, subjects::OVERRIDE_UPDATE).await?,
+        })
+    }
 }
 
 /// Runs until `shutdown`: reads consensus messages, records decided outages, alerts,
 /// collects usage hourly and keeps the cluster tables.
 pub async fn run_collator<B: Bus>(
-    bus: B,
+    (bus, inbox): (B, Inbox),
     store: SqlStore,
     wiring: Wiring,
     live: LiveConfig,
     queue: CollatorQueue,
     shutdown: CancellationToken,
 ) -> Result<(), ConsensusError> {
-    let mut messages = subscribe(&bus, "consensus.*").await?;
-    let mut override_updates = subscribe(&bus, subjects::OVERRIDE_UPDATE).await?;
+    let Inbox {
+        mut messages,
+        mut override_updates,
+    } = inbox;
     let tasks = TaskTracker::new();
     let (changes_tx, changes_rx) = mpsc::channel(CHANGES);
     let (log_tx, log_rx) = mpsc::channel(LOG_BACKLOG);
@@ -69,10 +91,13 @@ pub async fn run_collator<B: Bus>(
         shutdown.clone(),
     ));
     let outbox = matrix(&tasks, &live.current(), &store, &shutdown).await;
+    if let Some(outbox) = &outbox {
+        wiring.telemetry.set_outbox(outbox.clone());
+    }
     tasks.spawn(notify::run(
         store.clone(),
         changes_rx,
-        wiring.events,
+        (wiring.events, wiring.telemetry.clone()),
         outbox,
         live.clone(),
         shutdown.clone(),
@@ -103,13 +128,13 @@ pub async fn run_collator<B: Bus>(
     let mut cache = ProposalCache::new(CacheLimits::default());
     let mut janitor = tokio::time::interval(JANITOR);
     let mut configs = live.subscribe();
-    let mut trust = crate::consensus::keys::trust(&live.current())?;
+    let mut trust = crate::consensus::keys::trust_with_self(&live.current())?;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
             Ok(()) = configs.changed() => {
                 let config = configs.borrow_and_update().clone();
-                match crate::consensus::keys::trust(&config) {
+                match crate::consensus::keys::trust_with_self(&config) {
                     Ok(reloaded) => trust = reloaded,
                     Err(error) => {
                         let error = format!("{error:#}");

@@ -14,13 +14,14 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::reload::LiveConfig;
+use crate::telemetry::Telemetry;
 
 /// Delivers changes until `shutdown`. Changes still queued then are not alerted (their
 /// history is stored; only the message is lost); the stop logs how many.
 pub(super) async fn run(
     store: SqlStore,
     mut changes: mpsc::Receiver<Change>,
-    mut events: Option<EventPublisher>,
+    (mut events, telemetry): (Option<EventPublisher>, Telemetry),
     outbox: Option<Outbox>,
     live: LiveConfig,
     shutdown: CancellationToken,
@@ -31,7 +32,8 @@ pub(super) async fn run(
             () = shutdown.cancelled() => break,
             else => break,
         };
-        deliver(&store, &change, &mut events, outbox.as_ref(), &live).await;
+        let sinks = (&mut events, &telemetry);
+        deliver(&store, &change, sinks, outbox.as_ref(), &live).await;
     }
     let left = changes.len();
     if left > 0 {
@@ -46,7 +48,7 @@ pub(super) async fn run(
 async fn deliver(
     store: &SqlStore,
     change: &Change,
-    events: &mut Option<EventPublisher>,
+    (events, telemetry): (&mut Option<EventPublisher>, &Telemetry),
     outbox: Option<&Outbox>,
     live: &LiveConfig,
 ) {
@@ -68,9 +70,9 @@ async fn deliver(
                 ended: None,
                 ..change.clone()
             };
-            publish(events, &opened).await;
+            telemetry.redis(publish(events, &opened).await);
         }
-        publish(events, change).await;
+        telemetry.redis(publish(events, change).await);
     }
 }
 
@@ -114,8 +116,13 @@ pub(super) fn event(change: &Change) -> StreamEvent {
     }
 }
 
-async fn publish(events: &mut EventPublisher, change: &Change) {
-    if let Err(error) = events.publish(&event(change)).await {
-        tracing::warn!(%error, "cannot publish the outage event to Redis");
+/// Publishes one change; false when Redis refused it (logged).
+async fn publish(events: &mut EventPublisher, change: &Change) -> bool {
+    match events.publish(&event(change)).await {
+        Ok(_) => true,
+        Err(error) => {
+            tracing::warn!(%error, "cannot publish the outage event to Redis");
+            false
+        }
     }
 }

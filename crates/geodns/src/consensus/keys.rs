@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use geodns_consensus::auth::{AuthMode, NodeKey, PublicKey, Trust, TrustedNode};
 use geodns_core::config::{AuthName, Config};
+use geodns_core::ids::NodeId;
 use geodns_core::model::NodeRole;
 
 use super::ConsensusError;
@@ -81,11 +82,33 @@ fn warn_if_readable_by_others(_path: &Path) {}
 /// The trust table of `[consensus]`. Keys were shape-checked by validation; here they
 /// must also be valid ed25519 points.
 pub fn trust(config: &Config) -> Result<Trust, ConsensusError> {
-    let mode = match config.consensus.auth {
+    Ok(Trust::new(auth_mode(config), trusted_nodes(config)?))
+}
+
+/// The trust table of `[consensus]` plus this node itself when it is a monitor: what a
+/// collator checks, so it accepts the decisions its own node's engine makes (the engine
+/// trusts itself without an entry; a single node has none).
+pub fn trust_with_self(config: &Config) -> Result<Trust, ConsensusError> {
+    let mut nodes = trusted_nodes(config)?;
+    if config.node.roles.contains(&NodeRole::Monitor) {
+        let (key, _) = load_or_create(&key_path(config))?;
+        nodes.entry(config.node.id.clone()).or_insert(TrustedNode {
+            key: Some(key.public()),
+            monitor: true,
+        });
+    }
+    Ok(Trust::new(auth_mode(config), nodes))
+}
+
+fn auth_mode(config: &Config) -> AuthMode {
+    match config.consensus.auth {
         AuthName::Strict => AuthMode::Strict,
         AuthName::Compat => AuthMode::Compat,
         AuthName::Off => AuthMode::Off,
-    };
+    }
+}
+
+fn trusted_nodes(config: &Config) -> Result<BTreeMap<NodeId, TrustedNode>, ConsensusError> {
     let mut nodes = BTreeMap::new();
     for (index, node) in config.consensus.nodes.iter().enumerate() {
         let key = node
@@ -103,7 +126,7 @@ pub fn trust(config: &Config) -> Result<Trust, ConsensusError> {
         };
         nodes.insert(node.id.clone(), trusted);
     }
-    Ok(Trust::new(mode, nodes))
+    Ok(nodes)
 }
 
 /// This node's `[[consensus.nodes]]` entry, for the other nodes' configuration.

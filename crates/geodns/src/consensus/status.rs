@@ -63,6 +63,19 @@ pub struct StatusReport {
     /// A DNS-only node whose official results are older than `[dns] max_snapshot_age`.
     #[serde(default)]
     pub stale: bool,
+    /// Decisions made here by time taken, per bucket of
+    /// `geodns_consensus::engine::DECISION_BUCKETS_MS` then the rest.
+    #[serde(default)]
+    pub decision_ms: Vec<u64>,
+    /// Sum of those times, milliseconds.
+    #[serde(default)]
+    pub decision_ms_sum: u64,
+    /// Accepted proposals, votes and finalize messages received.
+    #[serde(default)]
+    pub received: u64,
+    /// Timeouts that re-armed a proposal.
+    #[serde(default)]
+    pub retries: u64,
     /// On a collator: outage decisions waiting for the database, and its counters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub collator: Option<QueueReport>,
@@ -103,6 +116,10 @@ impl StatusReport {
             ticks: 0,
             official_age_secs: 0,
             stale: false,
+            decision_ms: stats.decision_ms.to_vec(),
+            decision_ms_sum: stats.decision_ms_sum,
+            received: stats.received,
+            retries: stats.retries,
             collator,
         }
     }

@@ -36,7 +36,7 @@ pub async fn start<B: Bus>(
     tasks: &TaskTracker,
     bus: B,
     live: &LiveConfig,
-    consensus: ConsensusHandle,
+    (consensus, telemetry): (ConsensusHandle, crate::telemetry::Telemetry),
     store: SqlStore,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<std::net::SocketAddr> {
@@ -83,7 +83,7 @@ pub async fn start<B: Bus>(
         shutdown.clone(),
     ));
     tasks.spawn(usage::run_flusher(
-        server.clone(),
+        (server.clone(), telemetry),
         live.clone(),
         store.clone(),
         shutdown.clone(),

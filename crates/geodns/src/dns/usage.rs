@@ -18,36 +18,48 @@ use geodns_store::{SqlStore, StoreError, UsageFilter, UsageStore, WriteMode};
 use tokio_util::sync::CancellationToken;
 
 use crate::reload::LiveConfig;
+use crate::telemetry::{Flush, Telemetry};
 
 /// How long a collection waits for the UDP workers.
 const COLLECT_WAIT: Duration = Duration::from_secs(2);
+
+/// How often the workers' counters are collected between flushes.
+const COLLECT_EVERY: Duration = Duration::from_secs(5);
 
 /// Today (UTC) as a day number.
 pub(super) fn today() -> i32 {
     day_of(crate::clock::now().date_naive())
 }
 
-/// Flushes until `shutdown`, then once more with what the workers counted last.
+/// Flushes every `[dns] usage_flush` until `shutdown`, then once more with what the
+/// workers counted last. The workers' counters are collected more often (every
+/// [`COLLECT_EVERY`]) so `/metrics` is at most that far behind.
 pub(super) async fn run_flusher(
-    server: Arc<Server>,
+    (server, telemetry): (Arc<Server>, Telemetry),
     live: LiveConfig,
     store: SqlStore,
     shutdown: CancellationToken,
 ) {
     let node = live.current().node.id.clone();
     let mut pending: BTreeMap<UsageKey, i64> = BTreeMap::new();
+    let mut since_flush = Duration::ZERO;
     loop {
         let every = live.current().dns.usage_flush;
+        let wait = COLLECT_EVERY.min(every.saturating_sub(since_flush));
         tokio::select! {
             () = shutdown.cancelled() => break,
-            () = tokio::time::sleep(every) => {}
+            () = tokio::time::sleep(wait) => {}
         }
-        collect(&server, &node, &mut pending).await;
-        flush(&store, &mut pending).await;
+        since_flush += wait;
+        collect(&server, &node, &mut pending, &telemetry).await;
+        if since_flush >= every {
+            since_flush = Duration::ZERO;
+            telemetry.dns_flush(flush(&store, &mut pending).await);
+        }
     }
     // The workers stop on the same token; their last counters arrive with this collection.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    collect(&server, &node, &mut pending).await;
+    collect(&server, &node, &mut pending, &telemetry).await;
     flush(&store, &mut pending).await;
     if !pending.is_empty() {
         let hits: i64 = pending.values().sum();
@@ -59,7 +71,12 @@ pub(super) async fn run_flusher(
     }
 }
 
-async fn collect(server: &Server, node: &NodeId, pending: &mut BTreeMap<UsageKey, i64>) {
+async fn collect(
+    server: &Server,
+    node: &NodeId,
+    pending: &mut BTreeMap<UsageKey, i64>,
+    telemetry: &Telemetry,
+) {
     let counts = server.collect(COLLECT_WAIT).await;
     if counts.fallback > 0 {
         tracing::warn!(
@@ -67,6 +84,7 @@ async fn collect(server: &Server, node: &NodeId, pending: &mut BTreeMap<UsageKey
             "answers given with no healthy member"
         );
     }
+    telemetry.dns_counts(&counts);
     for (key, hits) in rows(&counts.hits, node) {
         *pending.entry(key).or_insert(0) += hits;
     }
@@ -74,9 +92,12 @@ async fn collect(server: &Server, node: &NodeId, pending: &mut BTreeMap<UsageKey
 
 /// Writes pending rows in add mode; keeps those the store did not take (except invalid
 /// ones, which would never be taken: they are logged and dropped).
-pub(super) async fn flush(store: &SqlStore, pending: &mut BTreeMap<UsageKey, i64>) {
+pub(super) async fn flush(store: &SqlStore, pending: &mut BTreeMap<UsageKey, i64>) -> Flush {
     if pending.is_empty() {
-        return;
+        return Flush::Done {
+            written: 0,
+            kept: 0,
+        };
     }
     let batch = to_rows(pending);
     match store.write_usage(&batch, WriteMode::Add).await {
@@ -97,9 +118,16 @@ pub(super) async fn flush(store: &SqlStore, pending: &mut BTreeMap<UsageKey, i64
             if !pending.is_empty() {
                 tracing::warn!(rows = pending.len(), "usage rows kept for the next flush");
             }
+            Flush::Done {
+                written: report.written as u64,
+                kept: pending.len(),
+            }
         }
         Err(error) => {
-            tracing::warn!(%error, rows = pending.len(), "usage flush failed; kept for the next one")
+            tracing::warn!(%error, rows = pending.len(), "usage flush failed; kept for the next one");
+            Flush::Failed {
+                kept: pending.len(),
+            }
         }
     }
 }

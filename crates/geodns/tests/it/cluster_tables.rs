@@ -99,6 +99,7 @@ async fn membership_runtime_config_routes_and_messages_reach_the_tables() {
         cluster: cluster.clone(),
         official: official_rx,
         events: None,
+        telemetry: Default::default(),
     };
     let bus = MemoryBus::new("collator");
     // Membership as a node runs it, and a monitor that joins.

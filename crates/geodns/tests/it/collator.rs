@@ -137,6 +137,7 @@ impl Collator {
             cluster: geodns::bus::cluster_handle(&live.current()),
             official: tokio::sync::watch::channel(std::sync::Arc::default()).1,
             events,
+            telemetry: Default::default(),
         };
         Collator::start_wired(bus, store, live, wiring).await
     }
@@ -150,8 +151,9 @@ impl Collator {
     ) -> Collator {
         let queue = CollatorQueue::default();
         let shutdown = CancellationToken::new();
+        let inbox = geodns::collator::Inbox::subscribe(&bus).await.unwrap();
         let task = tokio::spawn(run_collator(
-            bus.clone(),
+            (bus.clone(), inbox),
             store,
             wiring,
             live,

@@ -80,9 +80,11 @@ async fn start<B: Bus>(
             cluster,
             official: handle.official.clone(),
             events,
+            telemetry: Default::default(),
         };
+        let inbox = geodns::collator::Inbox::subscribe(&bus).await.unwrap();
         let collator = geodns::collator::run_collator(
-            bus,
+            (bus, inbox),
             store,
             wiring,
             live.clone(),

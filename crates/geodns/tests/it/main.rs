@@ -16,6 +16,7 @@ mod matrix;
 mod monitor;
 mod nats_auth;
 mod node;
+mod observe;
 mod outage_order;
 mod probe;
 mod rebuild;

@@ -78,8 +78,14 @@ impl Node {
         let dns = match roles.dns {
             true => {
                 let store = store.clone();
-                let started =
-                    geodns::dns::start(&tasks, bus, &live, handle.clone(), store, &shutdown);
+                let started = geodns::dns::start(
+                    &tasks,
+                    bus,
+                    &live,
+                    (handle.clone(), Default::default()),
+                    store,
+                    &shutdown,
+                );
                 Some(started.await.unwrap())
             }
             false => None,

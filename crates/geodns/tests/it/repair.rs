@@ -71,6 +71,10 @@ impl Bus for LossyBus {
     fn new_inbox(&self) -> String {
         self.hub.new_inbox()
     }
+
+    fn dropped(&self) -> u64 {
+        self.hub.dropped()
+    }
 }
 
 struct Node {

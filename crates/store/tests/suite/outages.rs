@@ -286,6 +286,10 @@ pub async fn invalid_outages_are_rejected(store: SqlStore, _: Kind) {
             .unwrap()
             .is_empty()
     );
+    // Both failures are counted, by kind, on every clone of the handle (for `/metrics`).
+    let counts = store.clone().error_counts();
+    assert_eq!(counts.get("invalid_record"), Some(&2), "{counts:?}");
+    assert_eq!(counts.values().sum::<u64>(), 2, "{counts:?}");
 }
 
 /// Stored times never move with the session time zone. The store here has one

@@ -1,0 +1,221 @@
+//! What an operator watches, on a real `geodns run` with every role (monitor, DNS,
+//! collator, API) and one provider down: `/metrics` parsed by a Prometheus text-format
+//! parser with every family the issue lists, counting the queries kdig sent.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::dns::{config_text, kdig};
+use crate::support::{Process, free_port, write};
+
+/// A running single node with every role: Near (127.0.0.11) down, Far (127.0.0.12) up,
+/// and official results that say so.
+pub(crate) struct FullNode {
+    pub process: Process,
+    pub api: String,
+    pub dns: SocketAddr,
+    _far: tokio::task::JoinHandle<()>,
+}
+
+impl FullNode {
+    pub(crate) async fn start(dir: &Path) -> FullNode {
+        // Far accepts on the check port; nothing listens on Near's.
+        let far = tokio::net::TcpListener::bind("127.0.0.12:0").await.unwrap();
+        let port = far.local_addr().unwrap().port();
+        let far = tokio::spawn(async move {
+            loop {
+                let _ = far.accept().await;
+            }
+        });
+        let (dns_port, api_port) = (free_port(), free_port());
+        let storage = format!("sqlite://{}/node.db", dir.display());
+        let text = config_text(
+            dir,
+            r#"["monitor", "dns", "collator", "api"]"#,
+            &storage,
+            port,
+        )
+        .replace(
+            "dns = \"127.0.0.1:0\"",
+            &format!("dns = \"127.0.0.1:{dns_port}\"\napi = \"127.0.0.1:{api_port}\""),
+        );
+        let config = write(dir, "full.toml", &text);
+        let process = Process::start(&config, &dir.join("full.log"));
+        let node = FullNode {
+            process,
+            api: format!("http://127.0.0.1:{api_port}"),
+            dns: ([127, 0, 0, 1], dns_port).into(),
+            _far: far,
+        };
+        node.until_near_is_down(dir).await;
+        node
+    }
+
+    async fn until_near_is_down(&self, dir: &Path) {
+        let client = geodns::http::client(Duration::from_secs(2)).unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let consensus = get_json(&client, &format!("{}/api/consensus", self.api)).await;
+            if consensus.is_some_and(|c| c["official_down"].as_u64() >= Some(1)) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "Near never went officially down; log:\n{}",
+                std::fs::read_to_string(dir.join("full.log")).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+pub(crate) async fn get_json(client: &reqwest::Client, url: &str) -> Option<Value> {
+    let response = client.get(url).send().await.ok()?;
+    serde_json::from_str(&response.text().await.ok()?).ok()
+}
+
+/// Every family point 1 of the issue lists, by name.
+const FAMILIES: [&str; 26] = [
+    "geodns_outages_open",
+    "geodns_store_connections",
+    "geodns_dns_queries_total",
+    "geodns_dns_responses_total",
+    "geodns_dns_answers_total",
+    "geodns_usage_flushes_total",
+    "geodns_usage_rows_written_total",
+    "geodns_check_attempts_total",
+    "geodns_check_failures_total",
+    "geodns_check_duration_seconds",
+    "geodns_consensus_proposals_total",
+    "geodns_consensus_votes_total",
+    "geodns_consensus_decisions_total",
+    "geodns_consensus_decision_seconds",
+    "geodns_consensus_frozen",
+    "geodns_consensus_rejected_messages_total",
+    "geodns_bus_connected",
+    "geodns_bus_dropped_messages_total",
+    "geodns_store_errors_total",
+    "geodns_matrix_alerts_total",
+    "geodns_redis_events_total",
+    "geodns_official_results",
+    "geodns_official_age_seconds",
+    "geodns_collator_decisions_total",
+    "geodns_node_roles",
+    "geodns_usage_rows_pending",
+];
+
+fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name)
+        .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            prometheus_parse::Value::Histogram(ref buckets) => {
+                buckets.last().map_or(0.0, |b| b.count)
+            }
+            prometheus_parse::Value::Summary(_) => 0.0,
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_parse_and_count_what_the_node_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = FullNode::start(dir.path()).await;
+    for _ in 0..5 {
+        let answer = kdig(
+            node.dns,
+            &["rpc.geo.example", "A", "+subnet=81.2.69.0/24", "+short"],
+        );
+        assert_eq!(answer.trim(), "127.0.0.12", "Near is down: Far answers");
+    }
+    let nx = kdig(node.dns, &["nothing.geo.example", "A"]);
+    assert!(nx.contains("NXDOMAIN"), "{nx}");
+
+    let client = geodns::http::client(Duration::from_secs(5)).unwrap();
+    let url = format!("{}/metrics", node.api);
+    // The DNS counters are collected every 5 s: wait for this test's queries.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let (text, scrape) = loop {
+        let response = client.get(&url).send().await.unwrap();
+        assert_eq!(
+            response.headers()["content-type"],
+            "text/plain; version=0.0.4; charset=utf-8"
+        );
+        let text = response.text().await.unwrap();
+        let lines = text.lines().map(|l| Ok(l.to_owned()));
+        let scrape = prometheus_parse::Scrape::parse(lines).expect("valid text format");
+        let answered = value(&scrape, "geodns_dns_answers_total", &[("member", "Far")]);
+        if answered >= 5.0 {
+            break (text, scrape);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the 5 answers never showed:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    for family in FAMILIES {
+        assert!(
+            text.contains(&format!("# TYPE {family} ")),
+            "{family} missing:\n{text}"
+        );
+    }
+    assert!(value(&scrape, "geodns_dns_queries_total", &[]) >= 6.0);
+    assert!(
+        value(
+            &scrape,
+            "geodns_dns_responses_total",
+            &[("rcode", "NXDOMAIN")]
+        ) >= 1.0
+    );
+    assert!(
+        value(
+            &scrape,
+            "geodns_dns_responses_total",
+            &[("rcode", "NOERROR")]
+        ) >= 5.0
+    );
+    // Near's TCP check fails (nothing listens), Far's passes.
+    assert!(value(&scrape, "geodns_check_attempts_total", &[("type", "tcp")]) >= 2.0);
+    assert!(value(&scrape, "geodns_check_failures_total", &[("type", "tcp")]) >= 1.0);
+    assert!(value(&scrape, "geodns_check_duration_seconds", &[("type", "tcp")]) >= 2.0);
+    // A single node decides alone: its proposals passed and were timed.
+    assert!(value(&scrape, "geodns_consensus_proposals_total", &[]) >= 1.0);
+    assert!(
+        value(
+            &scrape,
+            "geodns_consensus_decisions_total",
+            &[("outcome", "passed")]
+        ) >= 1.0
+    );
+    assert!(value(&scrape, "geodns_consensus_decision_seconds", &[]) >= 1.0);
+    assert_eq!(value(&scrape, "geodns_consensus_frozen", &[]), 0.0);
+    assert_eq!(
+        value(&scrape, "geodns_official_results", &[("status", "down")]),
+        1.0
+    );
+    assert_eq!(value(&scrape, "geodns_bus_connected", &[]), 1.0);
+    assert_eq!(value(&scrape, "geodns_node_roles", &[("role", "dns")]), 1.0);
+    // The collator stored Near's outage.
+    assert!(
+        value(
+            &scrape,
+            "geodns_collator_decisions_total",
+            &[("result", "stored")]
+        ) >= 1.0,
+        "{}",
+        std::fs::read_to_string(dir.path().join("full.log")).unwrap_or_default()
+    );
+    assert!(value(&scrape, "geodns_usage_flushes_total", &[("result", "ok")]) >= 1.0);
+    assert_eq!(value(&scrape, "geodns_outages_open", &[]), 1.0, "Near's");
+    assert!(value(&scrape, "geodns_store_connections", &[("state", "max")]) >= 1.0);
+    node.process.stop().await;
+}
