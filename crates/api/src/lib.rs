@@ -16,7 +16,9 @@ pub mod downtime;
 pub mod members;
 pub mod metrics;
 pub mod node;
+pub mod requests;
 pub mod results;
+pub mod services;
 pub mod stats;
 pub mod tls;
 
@@ -60,6 +62,18 @@ pub trait NodeInfo: Clone + Send + Sync + 'static {
         days: (chrono::NaiveDate, chrono::NaiveDate),
         by: stats::UsageBy,
     ) -> impl Future<Output = Result<Vec<stats::UsageTotal>, String>> + Send;
+    /// Hits per day grouped `by`, for `filter`: by day, most hits first within a day,
+    /// at most `filter.limit` rows.
+    fn requests(
+        &self,
+        filter: &requests::RequestFilter,
+        by: requests::Dimension,
+    ) -> impl Future<Output = Result<Vec<requests::DailyHits>, String>> + Send;
+    /// Totals over `days` (first, last).
+    fn requests_summary(
+        &self,
+        days: (chrono::NaiveDate, chrono::NaiveDate),
+    ) -> impl Future<Output = Result<requests::RequestTotals, String>> + Send;
     /// The configuration in effect (with maintenance set at run time).
     fn config(&self) -> Arc<geodns_core::config::Config>;
     /// The service a hostname belongs to, if any.

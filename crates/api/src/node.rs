@@ -25,6 +25,19 @@ pub fn router<N: NodeInfo>(node: N) -> Router {
         .route("/api/health", get(api_health::<N>))
         .route("/api/members", get(crate::members::members::<N>))
         .route("/api/members/stats", get(crate::stats::member_stats::<N>))
+        .route(
+            "/api/requests/country",
+            get(crate::requests::by_country::<N>),
+        )
+        .route("/api/requests/asn", get(crate::requests::by_asn::<N>))
+        .route(
+            "/api/requests/service",
+            get(crate::requests::by_service::<N>),
+        )
+        .route("/api/requests/member", get(crate::requests::by_member::<N>))
+        .route("/api/requests/summary", get(crate::requests::summary::<N>))
+        .route("/api/services", get(crate::services::services::<N>))
+        .route("/api/services/summary", get(crate::services::summary::<N>))
         .route("/api/downtime/events", get(crate::downtime::events::<N>))
         .route("/api/downtime/current", get(crate::downtime::current::<N>))
         .route("/api/downtime/summary", get(crate::downtime::summary::<N>))

@@ -71,6 +71,19 @@ impl geodns_api::NodeInfo for Empty {
     async fn metrics(&self) -> Vec<geodns_api::metrics::Family> {
         Vec::new()
     }
+    async fn requests(
+        &self,
+        _: &geodns_api::requests::RequestFilter,
+        _: geodns_api::requests::Dimension,
+    ) -> Result<Vec<geodns_api::requests::DailyHits>, String> {
+        Ok(Vec::new())
+    }
+    async fn requests_summary(
+        &self,
+        _: (chrono::NaiveDate, chrono::NaiveDate),
+    ) -> Result<geodns_api::requests::RequestTotals, String> {
+        Ok(Default::default())
+    }
     async fn readiness(&self) -> geodns_api::Readiness {
         geodns_api::Readiness::of(Vec::new())
     }

@@ -104,6 +104,14 @@ pub struct Service {
     pub relay_network: Option<String>,
     /// Hardware per provider.
     pub resources: Resources,
+    /// Project website.
+    pub website: Option<String>,
+    /// Logo URL.
+    pub logo: Option<String>,
+    /// One-line description.
+    pub description: Option<String>,
+    /// Provider name → the endpoints it runs (informational).
+    pub providers: BTreeMap<String, Vec<String>>,
 }
 
 /// What a check looks at: the provider as a whole, one hostname, or one endpoint URL.

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use geodns_api::auth::Tokens;
 use geodns_api::change::{ChangeError, OverrideChange};
 use geodns_api::downtime::DowntimeQuery;
+use geodns_api::requests::{DailyHits, Dimension, RequestFilter, RequestTotals};
 use geodns_api::stats::{UsageBy, UsageTotal};
 use geodns_api::tls::{Certificates, TlsListener, TlsState};
 use geodns_api::{Check, NodeInfo, Readiness};
@@ -125,7 +126,7 @@ impl<B: Bus> NodeInfo for Node<B> {
         by: UsageBy,
     ) -> Result<Vec<UsageTotal>, String> {
         let filter = UsageFilter {
-            member: Some(member.to_owned()),
+            members: vec![member.to_owned()],
             ..UsageFilter::between(first, last)
         };
         let group = match by {
@@ -147,6 +148,56 @@ impl<B: Bus> NodeInfo for Node<B> {
             .collect();
         totals.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
         Ok(totals)
+    }
+
+    async fn requests(
+        &self,
+        filter: &RequestFilter,
+        by: Dimension,
+    ) -> Result<Vec<DailyHits>, String> {
+        let store_filter = UsageFilter {
+            countries: filter.countries.clone(),
+            asns: filter.asns.clone(),
+            networks: filter.networks.clone(),
+            members: filter.members.clone(),
+            domains: filter.domains.clone(),
+            limit: Some(filter.limit),
+            ..UsageFilter::between(filter.from, filter.to)
+        };
+        let group = match by {
+            Dimension::Country => UsageGroup::Country,
+            Dimension::Asn => UsageGroup::Asn,
+            Dimension::Domain => UsageGroup::Domain,
+            Dimension::Member => UsageGroup::Member,
+        };
+        let buckets = UsageStore::usage(&self.store, &store_filter, group)
+            .await
+            .map_err(|error| error.to_string())?;
+        Ok(buckets
+            .into_iter()
+            .map(|b| DailyHits {
+                date: b.date,
+                key: b.key,
+                label: b.label,
+                hits: b.hits,
+            })
+            .collect())
+    }
+
+    async fn requests_summary(
+        &self,
+        (first, last): (chrono::NaiveDate, chrono::NaiveDate),
+    ) -> Result<RequestTotals, String> {
+        let summary = UsageStore::usage_summary(&self.store, &UsageFilter::between(first, last))
+            .await
+            .map_err(|error| error.to_string())?;
+        Ok(RequestTotals {
+            requests: summary.total_hits,
+            countries: summary.countries,
+            asns: summary.asns,
+            members: summary.members,
+            domains: summary.domains,
+        })
     }
 
     fn config(&self) -> Arc<geodns_core::config::Config> {

@@ -49,23 +49,28 @@ pub struct BatchReport {
     pub failed: Vec<FailedRow>,
 }
 
-/// Which usage rows a query covers. Dates are inclusive.
+/// Which usage rows a query covers. Dates are inclusive; each list matches any of its
+/// values and an empty list matches everything.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsageFilter {
     /// First day.
     pub from: NaiveDate,
     /// Last day.
     pub to: NaiveDate,
-    /// Only this hostname.
-    pub domain: Option<String>,
-    /// Only this member.
-    pub member: Option<String>,
-    /// Only this country code.
-    pub country: Option<String>,
-    /// Only this ASN (`AS3320`).
-    pub asn: Option<String>,
-    /// Only rows of this DNS node.
-    pub node: Option<String>,
+    /// Only these hostnames.
+    pub domains: Vec<String>,
+    /// Only these members.
+    pub members: Vec<String>,
+    /// Only these country codes.
+    pub countries: Vec<String>,
+    /// Only these ASNs (`AS3320`).
+    pub asns: Vec<String>,
+    /// Only networks whose name contains one of these (any case).
+    pub networks: Vec<String>,
+    /// Only rows of these DNS nodes.
+    pub nodes: Vec<String>,
+    /// At most this many rows (grouped queries only).
+    pub limit: Option<u32>,
 }
 
 impl UsageFilter {
@@ -74,11 +79,13 @@ impl UsageFilter {
         UsageFilter {
             from,
             to,
-            domain: None,
-            member: None,
-            country: None,
-            asn: None,
-            node: None,
+            domains: Vec::new(),
+            members: Vec::new(),
+            countries: Vec::new(),
+            asns: Vec::new(),
+            networks: Vec::new(),
+            nodes: Vec::new(),
+            limit: None,
         }
     }
 
@@ -101,17 +108,31 @@ impl UsageFilter {
     fn where_clause(&self) -> (String, Vec<String>) {
         let mut sql = String::from(" WHERE date >= ? AND date <= ?");
         let mut values = vec![self.from.to_string(), self.to.to_string()];
-        for (column, value) in [
-            ("domain_name", &self.domain),
-            ("member_name", &self.member),
-            ("country_code", &self.country),
-            ("network_asn", &self.asn),
-            ("node_id", &self.node),
+        for (column, list) in [
+            ("domain_name", &self.domains),
+            ("member_name", &self.members),
+            ("country_code", &self.countries),
+            ("network_asn", &self.asns),
+            ("node_id", &self.nodes),
         ] {
-            if let Some(value) = value {
-                sql.push_str(&format!(" AND {column} = ?"));
-                values.push(value.clone());
+            if !list.is_empty() {
+                let marks = vec!["?"; list.len()].join(", ");
+                sql.push_str(&format!(" AND {column} IN ({marks})"));
+                values.extend(list.iter().cloned());
             }
+        }
+        if !self.networks.is_empty() {
+            // `!` escapes LIKE's wildcards in the value: the same on every backend.
+            let likes = vec!["LOWER(network_name) LIKE ? ESCAPE '!'"; self.networks.len()];
+            sql.push_str(&format!(" AND ({})", likes.join(" OR ")));
+            values.extend(self.networks.iter().map(|name| {
+                let escaped = name
+                    .to_lowercase()
+                    .replace('!', "!!")
+                    .replace('%', "!%")
+                    .replace('_', "!_");
+                format!("%{escaped}%")
+            }));
         }
         (sql, values)
     }
@@ -159,9 +180,9 @@ pub struct UsageBucket {
 pub struct UsageSummary {
     /// Sum of hits.
     pub total_hits: i64,
-    /// Distinct country codes (including `??`).
+    /// Distinct country codes (including `??`; an empty one not counted).
     pub countries: i64,
-    /// Distinct ASNs (including the empty one).
+    /// Distinct ASNs (the empty one, unknown, not counted).
     pub asns: i64,
     /// Distinct members.
     pub members: i64,
@@ -427,8 +448,11 @@ impl UsageStore for SqlStore {
                 let head = format!(
                     "SELECT date, {key} AS bucket_key, {label} AS bucket_label, {hits} AS hits"
                 );
-                let tail =
+                let mut tail =
                     format!(" GROUP BY date, {key}, {label} ORDER BY date, hits DESC, bucket_key");
+                if let Some(limit) = filter.limit {
+                    tail.push_str(&format!(" LIMIT {limit}"));
+                }
                 let rows = filter
                     .statement(self.backend, &head, &tail)
                     .fetch_all(&self.pool)
@@ -453,7 +477,11 @@ impl UsageStore for SqlStore {
     async fn usage_summary(&self, filter: &UsageFilter) -> Result<UsageSummary> {
         self.counted(async {
             let hits = self.backend.int("COALESCE(SUM(hits), 0)");
-            let count = |column: &str| self.backend.int(&format!("COUNT(DISTINCT {column})"));
+            // Empty values (an unknown ASN, say) are not counted as one more.
+            let count = |column: &str| {
+                self.backend
+                    .int(&format!("COUNT(DISTINCT NULLIF({column}, ''))"))
+            };
             let head = format!(
                 "SELECT {hits} AS total, {} AS countries, {} AS asns, {} AS members, {} AS domains",
                 count("country_code"),

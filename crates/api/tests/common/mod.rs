@@ -9,10 +9,11 @@
 
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use geodns_api::auth::Tokens;
 use geodns_api::change::{ChangeError, OverrideChange};
 use geodns_api::downtime::DowntimeQuery;
+use geodns_api::requests::{DailyHits, Dimension, RequestFilter, RequestTotals};
 use geodns_api::stats::{UsageBy, UsageTotal};
 use geodns_api::{Check, NodeInfo, Readiness, router};
 use geodns_consensus::results::Snapshot;
@@ -32,6 +33,45 @@ pub struct Fake {
     pub outages: Vec<Outage>,
     /// The configuration in effect.
     pub config: Arc<Config>,
+    /// Every request filter asked for.
+    pub asked: Arc<Mutex<Vec<RequestFilter>>>,
+}
+
+/// The fake's usage: two days, with an unknown ASN, an unknown member and a row without
+/// a hostname.
+pub fn daily(by: Dimension) -> Vec<DailyHits> {
+    let day = |d: u32| NaiveDate::from_ymd_opt(2026, 11, d).unwrap();
+    let hits = |date, key: &str, label: &str, hits| DailyHits {
+        date,
+        key: key.to_owned(),
+        label: label.to_owned(),
+        hits,
+    };
+    match by {
+        Dimension::Country => vec![
+            hits(day(29), "DE", "Germany", 15),
+            hits(day(29), "??", "", 2),
+            hits(day(30), "DE", "Germany", 1),
+        ],
+        Dimension::Asn => vec![
+            hits(day(29), "AS3320", "Deutsche Telekom AG", 15),
+            hits(day(29), "", "", 2),
+        ],
+        Dimension::Domain => vec![
+            hits(
+                day(29),
+                "polkadot.dotters.network",
+                "polkadot.dotters.network",
+                15,
+            ),
+            hits(day(29), "other.example", "other.example", 3),
+            hits(day(29), "", "", 2),
+        ],
+        Dimension::Member => vec![
+            hits(day(29), "Stake Plus", "Stake Plus", 15),
+            hits(day(29), "", "", 2),
+        ],
+    }
 }
 
 impl NodeInfo for Fake {
@@ -130,6 +170,34 @@ impl NodeInfo for Fake {
             .push(format!("{change:?} by {by}"));
         Ok(())
     }
+    async fn requests(
+        &self,
+        filter: &RequestFilter,
+        by: Dimension,
+    ) -> Result<Vec<DailyHits>, String> {
+        self.asked.lock().unwrap().push(filter.clone());
+        if !self.store_ok {
+            return Err("connection refused".into());
+        }
+        Ok(daily(by))
+    }
+    async fn requests_summary(
+        &self,
+        days: (NaiveDate, NaiveDate),
+    ) -> Result<RequestTotals, String> {
+        let day = NaiveDate::from_ymd_opt(2026, 11, 29).unwrap();
+        let covered = days.0 <= day && day <= days.1;
+        Ok(match covered {
+            true => RequestTotals {
+                requests: 18,
+                countries: 2,
+                asns: 1,
+                members: 1,
+                domains: 2,
+            },
+            false => RequestTotals::default(),
+        })
+    }
     async fn metrics(&self) -> Vec<geodns_api::metrics::Family> {
         vec![
             geodns_api::metrics::Family::counter("fake_queries_total", "Queries.")
@@ -182,6 +250,7 @@ pub fn empty() -> Fake {
         changes: Arc::default(),
         outages: Vec::new(),
         config: config(),
+        asked: Arc::default(),
     }
 }
 
@@ -218,6 +287,11 @@ longitude = 8.7
 region = "EU"
 maintenance = true
 "#;
+    config_from(text)
+}
+
+/// A configuration from TOML text (panics naming what is wrong).
+pub fn config_from(text: &str) -> Arc<Config> {
     let origin = Origin("api-test.toml".to_owned());
     Arc::new(
         build(

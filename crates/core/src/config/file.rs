@@ -300,6 +300,19 @@ pub struct ServiceFile {
     /// Hardware per provider.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<Resources>,
+    /// Project website (shown by the API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub website: Option<String>,
+    /// Logo URL (shown by the API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo: Option<String>,
+    /// One-line description (shown by the API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Who runs which endpoints: provider name → some of `endpoints` (shown by the API;
+    /// the original's `Providers`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub providers: BTreeMap<String, Vec<String>>,
 }
 
 /// `[[records]]`

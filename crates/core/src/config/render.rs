@@ -85,6 +85,10 @@ fn service(service: &Service) -> ServiceFile {
         network_type: service.network_type.clone(),
         relay_network: service.relay_network.clone(),
         resources: Some(service.resources).filter(|r| *r != Default::default()),
+        website: service.website.clone(),
+        logo: service.logo.clone(),
+        description: service.description.clone(),
+        providers: service.providers.clone(),
     }
 }
 

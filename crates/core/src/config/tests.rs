@@ -99,6 +99,11 @@ fn rule_violations_are_named() {
             "checks[1].name: duplicate check `a`",
         ),
         (
+            "[node]\nid = \"n\"\n[[services]]\nname = \"P\"\ntype = \"substrate_rpc\"\n\
+             endpoints = [\"wss://a.example\"]\nproviders = { A = [\"wss://b.example\"] }\n",
+            "services[0].providers.A[0]: `wss://b.example` is not one of this service's endpoints",
+        ),
+        (
             "[node]\nid = \"n\"\n[storage]\nurl = \"oracle://x\"\n",
             "storage.url: unsupported database URL `oracle://x`",
         ),

@@ -419,6 +419,21 @@ fn validate_services(
                 ),
             }
         }
+        let mut providers = BTreeMap::new();
+        for (provider, urls) in &file.providers {
+            let mut kept = Vec::new();
+            for (index, text) in urls.iter().enumerate() {
+                match parse_endpoint(text) {
+                    Ok((url, _)) if endpoints.contains(&url) => kept.push(text.clone()),
+                    _ => report.error(
+                        &located.origin,
+                        located.at(&format!("providers.{provider}[{index}]")),
+                        format!("`{text}` is not one of this service's endpoints"),
+                    ),
+                }
+            }
+            providers.insert(provider.clone(), kept);
+        }
         services.insert(
             id.clone(),
             Service {
@@ -434,6 +449,10 @@ fn validate_services(
                 network_type: file.network_type.clone(),
                 relay_network: file.relay_network.clone(),
                 resources: file.resources.unwrap_or_default(),
+                website: file.website.clone(),
+                logo: file.logo.clone(),
+                description: file.description.clone(),
+                providers,
             },
         );
     }

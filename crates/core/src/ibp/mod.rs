@@ -264,12 +264,15 @@ fn convert_service(key: &str, service: IbpService) -> Result<ServiceFile, FieldE
         ));
     }
     let mut endpoints = Vec::new();
-    for provider in service.providers.unwrap_or_default().into_values() {
-        for url in provider.rpc_urls.unwrap_or_default() {
-            if !endpoints.contains(&url) {
-                endpoints.push(url);
+    let mut providers = BTreeMap::new();
+    for (name, provider) in service.providers.unwrap_or_default() {
+        let urls = provider.rpc_urls.unwrap_or_default();
+        for url in &urls {
+            if !endpoints.contains(url) {
+                endpoints.push(url.clone());
             }
         }
+        providers.insert(name, urls);
     }
     let resources = service.resources.map(|r| Resources {
         nodes: r.nodes.as_number().unwrap_or(0.0).max(0.0) as u32,
@@ -290,6 +293,10 @@ fn convert_service(key: &str, service: IbpService) -> Result<ServiceFile, FieldE
         network_type: non_empty(configuration.network_type),
         relay_network: non_empty(configuration.relay_network),
         resources,
+        website: non_empty(configuration.website_url),
+        logo: non_empty(configuration.logo_url),
+        description: non_empty(configuration.description),
+        providers,
     })
 }
 

@@ -176,6 +176,27 @@ pub(super) struct ServiceConfiguration {
     )]
     pub(super) display_name: String,
     #[serde(
+        rename = "WebsiteURL",
+        alias = "websiteURL",
+        default,
+        deserialize_with = "text"
+    )]
+    pub(super) website_url: String,
+    #[serde(
+        rename = "LogoURL",
+        alias = "logoURL",
+        default,
+        deserialize_with = "text"
+    )]
+    pub(super) logo_url: String,
+    #[serde(
+        rename = "Description",
+        alias = "description",
+        default,
+        deserialize_with = "text"
+    )]
+    pub(super) description: String,
+    #[serde(
         rename = "StateRootHash",
         alias = "stateRootHash",
         default,

@@ -57,7 +57,8 @@ fn members_tolerate_quirks() {
 
 #[test]
 fn services_collect_every_provider_url_once() {
-    let text = r#"{"Polkadot": {"Configuration": {"ServiceType": "RPC", "Active": 1, "LevelRequired": "3", "NetworkName": "Polkadot", "StateRootHash": ""},
+    let text = r#"{"Polkadot": {"Configuration": {"ServiceType": "RPC", "Active": 1, "LevelRequired": "3", "NetworkName": "Polkadot", "StateRootHash": "",
+            "WebsiteURL": "https://polkadot.network", "LogoURL": "", "Description": "Relay chain"},
         "Providers": {"A": {"RpcUrls": ["wss://a.example", "wss://b.example/x"]}, "B": {"RpcUrls": ["wss://a.example"]}}}}"#;
     let services = parse_services(text, &Origin("services.json".into())).unwrap();
     let service = &services[0].item;
@@ -68,6 +69,15 @@ fn services_collect_every_provider_url_once() {
     assert_eq!(service.endpoints, ["wss://a.example", "wss://b.example/x"]);
     assert_eq!(service.level_required, 3);
     assert_eq!(service.state_root, None);
+    // Who runs what, and the descriptive fields, are kept for the API.
+    assert_eq!(
+        service.providers["A"],
+        ["wss://a.example", "wss://b.example/x"]
+    );
+    assert_eq!(service.providers["B"], ["wss://a.example"]);
+    assert_eq!(service.website.as_deref(), Some("https://polkadot.network"));
+    assert_eq!(service.logo, None);
+    assert_eq!(service.description.as_deref(), Some("Relay chain"));
 }
 
 #[test]

@@ -180,12 +180,18 @@ pub(super) async fn respond(store: &SqlStore, node: &str, payload: &[u8]) -> Usa
     };
     let text = |value: &str| Some(value.trim().to_owned()).filter(|v| !v.is_empty());
     let filter = UsageFilter {
-        domain: text(&request.domain).map(|d| d.to_ascii_lowercase()),
-        member: text(&request.member_name),
-        country: text(&request.country).map(|c| c.to_ascii_uppercase()),
+        domains: text(&request.domain)
+            .map(|d| d.to_ascii_lowercase())
+            .into_iter()
+            .collect(),
+        members: text(&request.member_name).into_iter().collect(),
+        countries: text(&request.country)
+            .map(|c| c.to_ascii_uppercase())
+            .into_iter()
+            .collect(),
         // This node's own rows, as the original's local table: a collator stores each
         // node's reply under that node, so another node's rows must not be in it.
-        node: Some(node.to_owned()),
+        nodes: vec![node.to_owned()],
         ..UsageFilter::between(from, to)
     };
     match store.usage_totals(&filter).await {

@@ -219,3 +219,51 @@ async fn metrics_parse_and_count_what_the_node_did() {
     assert!(value(&scrape, "geodns_store_connections", &[("state", "max")]) >= 1.0);
     node.process.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn answers_show_in_the_request_routes_once_flushed() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = FullNode::start(dir.path()).await;
+    for _ in 0..3 {
+        let answer = kdig(
+            node.dns,
+            &["rpc.geo.example", "A", "+subnet=81.2.69.0/24", "+short"],
+        );
+        assert_eq!(answer.trim(), "127.0.0.12");
+    }
+    let client = geodns::http::client(Duration::from_secs(5)).unwrap();
+    // Flushed every second (`usage_flush`), collected every 5 s at most.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let members = loop {
+        let url = format!("{}/api/requests/member?member=Far", node.api);
+        let body = get_json(&client, &url).await.unwrap_or_default();
+        if body[0]["requests"].as_i64() >= Some(3) {
+            break body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never counted: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let today = geodns::clock::now().date_naive().to_string();
+    assert_eq!(
+        members,
+        serde_json::json!([{"date": today, "member": "Far", "requests": 3}])
+    );
+    let url = format!("{}/api/requests/service?service=Polkadot", node.api);
+    let services = get_json(&client, &url).await.unwrap();
+    assert_eq!(services[0]["service"], "Polkadot");
+    assert_eq!(services[0]["domain"], "rpc.geo.example");
+    // The test GeoIP database puts 81.2.69.0/24 in Germany.
+    let url = format!("{}/api/requests/country?country=de", node.api);
+    let countries = get_json(&client, &url).await.unwrap();
+    assert_eq!(countries[0]["country"], "DE", "{countries}");
+    assert_eq!(countries[0]["requests"], 3, "{countries}");
+    let summary = get_json(&client, &format!("{}/api/requests/summary", node.api))
+        .await
+        .unwrap();
+    assert_eq!(summary["total_requests"], 3);
+    assert_eq!(summary["unique_members"], 1);
+    node.process.stop().await;
+}

@@ -100,7 +100,7 @@ async fn totals(store: &SqlStore) -> BTreeMap<(String, NaiveDate, String, bool),
     let mut out = BTreeMap::new();
     for node in ["dns-1", "dns-2"] {
         let filter = UsageFilter {
-            node: Some(node.to_owned()),
+            nodes: vec![node.to_owned()],
             ..UsageFilter::between(day(20), day(30))
         };
         for total in store.usage_totals(&filter).await.unwrap() {

@@ -37,6 +37,7 @@ suite!(
     usage::invalid_rows_are_reported_and_the_rest_written,
     usage::large_batches_span_chunks,
     usage::queries_group_and_filter,
+    usage::filters_take_lists_network_substrings_and_a_limit,
     usage::summary_counts,
     usage::concurrent_writers_end_with_the_exact_sum,
     usage::hostile_strings_round_trip,

@@ -176,7 +176,7 @@ pub async fn queries_group_and_filter(store: SqlStore, _: Kind) {
     let asns = store
         .usage(
             &UsageFilter {
-                asn: Some("AS15169".into()),
+                asns: vec!["AS15169".into()],
                 ..filter.clone()
             },
             UsageGroup::Asn,
@@ -189,8 +189,8 @@ pub async fn queries_group_and_filter(store: SqlStore, _: Kind) {
         ("AS15169", "Google", 7)
     );
     let only = UsageFilter {
-        member: Some("Stake Plus".into()),
-        country: Some("DE".into()),
+        members: vec!["Stake Plus".into()],
+        countries: vec!["DE".into()],
         ..filter.clone()
     };
     let domains = store.usage(&only, UsageGroup::Domain).await.unwrap();
@@ -200,7 +200,7 @@ pub async fn queries_group_and_filter(store: SqlStore, _: Kind) {
         ("rpc.dotters.network", 5)
     );
     let nothing = UsageFilter {
-        domain: Some("none.example".into()),
+        domains: vec!["none.example".into()],
         ..filter
     };
     assert!(
@@ -209,6 +209,57 @@ pub async fn queries_group_and_filter(store: SqlStore, _: Kind) {
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+pub async fn filters_take_lists_network_substrings_and_a_limit(store: SqlStore, _: Kind) {
+    let mut google = key(day(10), "Amforc", "US");
+    google.asn = "AS15169".into();
+    google.network = "Google 100%_Fiber".into();
+    let rows = vec![
+        row(key(day(10), "Amforc", "DE"), 10),
+        row(key(day(10), "Stake Plus", "DE"), 5),
+        row(key(day(10), "Dwellir", "FR"), 3),
+        row(google, 7),
+    ];
+    store.write_usage(&rows, WriteMode::Add).await.unwrap();
+    let all = UsageFilter::between(day(10), day(10));
+    let hits = |buckets: Vec<geodns_store::UsageBucket>| -> Vec<(String, i64)> {
+        buckets.into_iter().map(|b| (b.key, b.hits)).collect()
+    };
+    let two = UsageFilter {
+        members: vec!["Amforc".into(), "Dwellir".into()],
+        ..all.clone()
+    };
+    let members = store.usage(&two, UsageGroup::Member).await.unwrap();
+    assert_eq!(
+        hits(members),
+        [("Amforc".into(), 17), ("Dwellir".into(), 3)]
+    );
+    // A network name matches by substring in any case; `%` and `_` are literal.
+    for (pattern, want) in [("google", 7), ("100%_f", 7), ("TELEKOM", 18), ("1000%", 0)] {
+        let filter = UsageFilter {
+            networks: vec![pattern.into()],
+            ..all.clone()
+        };
+        let total: i64 = store
+            .usage(&filter, UsageGroup::Country)
+            .await
+            .unwrap()
+            .iter()
+            .map(|b| b.hits)
+            .sum();
+        assert_eq!(total, want, "{pattern}");
+    }
+    let first = UsageFilter {
+        limit: Some(2),
+        ..all
+    };
+    let members = store.usage(&first, UsageGroup::Member).await.unwrap();
+    assert_eq!(
+        hits(members),
+        [("Amforc".into(), 17), ("Stake Plus".into(), 5)],
+        "most hits first, at most two"
     );
 }
 
@@ -240,7 +291,8 @@ pub async fn summary_counts(store: SqlStore, _: Kind) {
             summary.members,
             summary.domains
         ),
-        (5, 2, 2, 2, 2)
+        (5, 2, 1, 2, 2),
+        "the empty ASN is not counted"
     );
 }
 
@@ -302,7 +354,7 @@ pub async fn hostile_strings_round_trip(store: SqlStore, _: Kind) {
     expected.sort_unstable();
     assert_eq!(found, expected);
     let one = UsageFilter {
-        member: Some(names[0].into()),
+        members: vec![names[0].into()],
         ..UsageFilter::between(day(5), day(5))
     };
     assert_eq!(store.usage_summary(&one).await.unwrap().total_hits, 1);
@@ -366,7 +418,7 @@ pub async fn totals_sum_over_nodes_or_keep_one_node(store: SqlStore, _: Kind) {
         ("Stake Plus", "AS3320")
     );
     let mine = UsageFilter {
-        node: Some("dns-2".into()),
+        nodes: vec!["dns-2".into()],
         ..UsageFilter::between(day(1), day(30))
     };
     let mine = store.usage_totals(&mine).await.unwrap();
