@@ -16,6 +16,7 @@ pub mod downtime;
 pub mod members;
 pub mod metrics;
 pub mod node;
+pub mod pdns;
 pub mod requests;
 pub mod results;
 pub mod services;
@@ -45,6 +46,8 @@ pub trait NodeInfo: Clone + Send + Sync + 'static {
     fn ssl(&self) -> &'static str;
     /// The current time (the binary's clock).
     fn now(&self) -> chrono::DateTime<chrono::Utc>;
+    /// The DNS role, for the PowerDNS backend (`None` when this node does not run it).
+    fn dns(&self) -> Option<Arc<dyn pdns::Backend>>;
     /// Every metric family of this node, for `/metrics`.
     fn metrics(&self) -> impl Future<Output = Vec<metrics::Family>> + Send;
     /// Whether the node can do its job now, and why not.

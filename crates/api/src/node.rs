@@ -20,6 +20,7 @@ pub fn router<N: NodeInfo>(node: N) -> Router {
         .route("/ready", get(ready::<N>))
         .route("/results", get(results::<N>))
         .route("/metrics", get(metrics::<N>))
+        .route("/dns", axum::routing::post(crate::pdns::dns::<N>))
         .route("/api/cluster", get(cluster::<N>))
         .route("/api/consensus", get(consensus::<N>))
         .route("/api/health", get(api_health::<N>))

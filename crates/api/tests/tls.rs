@@ -71,6 +71,9 @@ impl geodns_api::NodeInfo for Empty {
     async fn metrics(&self) -> Vec<geodns_api::metrics::Family> {
         Vec::new()
     }
+    fn dns(&self) -> Option<std::sync::Arc<dyn geodns_api::pdns::Backend>> {
+        None
+    }
     async fn requests(
         &self,
         _: &geodns_api::requests::RequestFilter,

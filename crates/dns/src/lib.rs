@@ -14,6 +14,7 @@ pub mod countries;
 pub mod download;
 pub mod geo;
 pub mod hash;
+pub mod pdns;
 pub mod response;
 pub mod route;
 pub mod serial;

@@ -42,6 +42,9 @@ pub struct Shared {
     alive: std::sync::atomic::AtomicUsize,
     /// Counters of closed or flushed TCP connections.
     tcp_counts: Mutex<Counts>,
+    /// The worker of PowerDNS backend lookups (caches only; its counts go to
+    /// `tcp_counts` after each lookup).
+    backend: Mutex<Worker>,
     counts_tx: mpsc::UnboundedSender<Counts>,
 }
 
@@ -120,6 +123,7 @@ impl Server {
             stop: AtomicBool::new(false),
             alive: std::sync::atomic::AtomicUsize::new(0),
             tcp_counts: Mutex::new(Counts::default()),
+            backend: Mutex::default(),
             counts_tx,
         });
         let workers = settings.workers.max(1);
@@ -206,6 +210,24 @@ impl Server {
         let mut total = Counts::default();
         self.shared.drain(&mut receiver, &mut total);
         total
+    }
+}
+
+impl Server {
+    /// Runs `lookup` on the current view with the backend worker and today's day (the
+    /// PowerDNS endpoint); what it counts is flushed with the TCP counters. Synchronous
+    /// and quick: the same work as answering a few queries.
+    pub fn with_backend<T>(&self, lookup: impl FnOnce(&View, &mut Worker, i32) -> T) -> T {
+        let view = self.shared.view.load_full();
+        let day = self.shared.day.load(Ordering::Relaxed);
+        let mut worker = self
+            .shared
+            .backend
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let result = lookup(&view, &mut worker, day);
+        self.shared.push_tcp(worker.counts.take());
+        result
     }
 }
 

@@ -90,6 +90,14 @@ impl Zones {
         &self.zones
     }
 
+    /// The names in one zone (lower-case wire names), in no particular order.
+    pub fn names(&self, zone: u32) -> impl Iterator<Item = &[u8]> + '_ {
+        self.nodes
+            .iter()
+            .filter(move |(_, node)| node.zone == zone)
+            .map(|(name, _)| &name[..])
+    }
+
     /// The closest enclosing zone of a lower-case wire name and where its apex starts in
     /// the name; `None` when the name is outside every zone.
     pub fn enclosing(&self, name: &[u8]) -> Option<(u32, usize)> {

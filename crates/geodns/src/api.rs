@@ -53,6 +53,8 @@ pub struct Node<B> {
     pub tls: Option<Arc<Certificates>>,
     /// The roles' counters, for `/metrics`.
     pub telemetry: crate::telemetry::Telemetry,
+    /// The DNS role on this node, for the PowerDNS backend.
+    pub dns: Option<Arc<dyn geodns_api::pdns::Backend>>,
 }
 
 impl<B> std::fmt::Debug for Node<B> {
@@ -250,6 +252,10 @@ impl<B: Bus> NodeInfo for Node<B> {
 
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
         crate::clock::now()
+    }
+
+    fn dns(&self) -> Option<Arc<dyn geodns_api::pdns::Backend>> {
+        self.dns.clone()
     }
 
     async fn metrics(&self) -> Vec<geodns_api::metrics::Family> {

@@ -156,8 +156,9 @@ async fn spawn_roles<B: Bus>(
         .context("cannot start the monitor role")?;
         telemetry.set_checks(counters);
     }
+    let mut dns: Option<Arc<dyn geodns_api::pdns::Backend>> = None;
     if config.node.roles.contains(&NodeRole::Dns) {
-        crate::dns::start(
+        let server = crate::dns::start(
             tasks,
             bus.clone(),
             live,
@@ -167,6 +168,7 @@ async fn spawn_roles<B: Bus>(
         )
         .await
         .context("cannot start the DNS role")?;
+        dns = Some(Arc::new(crate::dns::backend::DnsBackend(server)));
     }
     if config.node.roles.contains(&NodeRole::Api) {
         let tokens = crate::maintenance::tokens(&config)
@@ -187,6 +189,7 @@ async fn spawn_roles<B: Bus>(
             live: live.clone(),
             tls: None,
             telemetry: telemetry.clone(),
+            dns,
         };
         crate::api::start(tasks, node, shutdown)
             .await

@@ -35,6 +35,8 @@ pub struct Fake {
     pub config: Arc<Config>,
     /// Every request filter asked for.
     pub asked: Arc<Mutex<Vec<RequestFilter>>>,
+    /// The DNS role, when the node runs it.
+    pub dns: Option<Arc<dyn geodns_api::pdns::Backend>>,
 }
 
 /// The fake's usage: two days, with an unknown ASN, an unknown member and a row without
@@ -198,6 +200,9 @@ impl NodeInfo for Fake {
             false => RequestTotals::default(),
         })
     }
+    fn dns(&self) -> Option<Arc<dyn geodns_api::pdns::Backend>> {
+        self.dns.clone()
+    }
     async fn metrics(&self) -> Vec<geodns_api::metrics::Family> {
         vec![
             geodns_api::metrics::Family::counter("fake_queries_total", "Queries.")
@@ -251,6 +256,7 @@ pub fn empty() -> Fake {
         outages: Vec::new(),
         config: config(),
         asked: Arc::default(),
+        dns: None,
     }
 }
 

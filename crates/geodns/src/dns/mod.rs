@@ -3,6 +3,7 @@
 //! fetched ACME texts change, flushes usage to the store and answers usage requests.
 
 mod acme;
+pub mod backend;
 mod geoip;
 pub(crate) mod overrides;
 pub mod usage;
@@ -39,7 +40,7 @@ pub async fn start<B: Bus>(
     (consensus, telemetry): (ConsensusHandle, crate::telemetry::Telemetry),
     store: SqlStore,
     shutdown: &CancellationToken,
-) -> anyhow::Result<std::net::SocketAddr> {
+) -> anyhow::Result<Arc<Server>> {
     let config = live.current();
     let data_dir = config.node.data_dir.clone();
     let serials: SerialBook = read_json(&data_dir.join(SERIALS)).unwrap_or_default();
@@ -68,8 +69,7 @@ pub async fn start<B: Bus>(
         .map_err(|error| {
             anyhow::anyhow!("cannot listen for DNS on {}: {error}", settings.listen)
         })?;
-    let local = server.local_addr;
-    tracing::info!(address = %local, workers = settings.workers, "DNS server listening (UDP and TCP)");
+    tracing::info!(address = %server.local_addr, workers = settings.workers, "DNS server listening (UDP and TCP)");
     let server = Arc::new(server);
     let (acme_tx, acme_rx) = mpsc::channel(4);
     tasks.spawn(acme::run(live.clone(), acme_tx, shutdown.clone()));
@@ -96,6 +96,7 @@ pub async fn start<B: Bus>(
         store,
         shutdown.clone(),
     ));
+    let started = server.clone();
     let loop_ = ViewLoop {
         live: live.clone(),
         official: consensus.official,
@@ -105,7 +106,7 @@ pub async fn start<B: Bus>(
         overrides: override_updates,
     };
     tasks.spawn(loop_.run(builder, shutdown.clone()));
-    Ok(local)
+    Ok(started)
 }
 
 fn workers(config: &Config) -> usize {

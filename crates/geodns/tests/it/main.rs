@@ -18,6 +18,7 @@ mod nats_auth;
 mod node;
 mod observe;
 mod outage_order;
+mod pdns;
 mod probe;
 mod rebuild;
 mod redaction;

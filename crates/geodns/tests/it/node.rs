@@ -86,7 +86,7 @@ impl Node {
                     store,
                     &shutdown,
                 );
-                Some(started.await.unwrap())
+                Some(started.await.unwrap().local_addr)
             }
             false => None,
         };

@@ -1,0 +1,300 @@
+//! `POST /dns`: the PowerDNS remote backend (HTTP connector, `post=1,post_json=1`), with
+//! the original's methods: `initialize`, `lookup`, `list`, `getDomainInfo`,
+//! `getAllDomains`, `getAllDomainMetadata`, `getDomainMetadata`, `getDomainKeys` and the
+//! custom `getMemberEvents`. Answers come from the node's DNS role ([`Backend`]), so
+//! PowerDNS in front serves what the native server would.
+//!
+//! Errors keep the original's shapes (400 `{"result":"Invalid Request"}` for an unknown
+//! method, 400 `{"result":"Bad request","error":…}` for a body that is not a request),
+//! and the body is limited to 1 MB. PowerDNS takes `{"result":false}` as "nothing here".
+
+use std::net::IpAddr;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::NodeInfo;
+use crate::downtime::DowntimeQuery;
+
+/// Largest request body.
+pub const MAX_BODY: usize = 1 << 20;
+
+/// A `lookup` question.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Question {
+    /// Name (any case, final dot optional).
+    pub qname: String,
+    /// Type mnemonic (`ANY`, `SOA`, `A`, ...).
+    pub qtype: String,
+    /// The client (`remote`); `None` for PowerDNS's own lookups.
+    pub client: Option<IpAddr>,
+    /// The client's subnet (`real-remote`), when narrower than one address.
+    pub subnet: Option<(IpAddr, u8)>,
+}
+
+/// A record as PowerDNS reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Record {
+    /// Type mnemonic.
+    pub qtype: String,
+    /// Owner, with the final dot.
+    pub qname: String,
+    /// Presentation-format data.
+    pub content: String,
+    /// TTL.
+    pub ttl: u32,
+    /// Always true (geodns is authoritative for what it answers).
+    pub auth: bool,
+    /// The zone's id.
+    pub domain_id: i64,
+    /// EDNS Client Subnet scope.
+    #[serde(rename = "scopeMask")]
+    pub scope_mask: u8,
+}
+
+/// A zone as `getAllDomains` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Zone {
+    /// Its id.
+    pub id: i64,
+    /// Apex with the final dot.
+    pub name: String,
+    /// SOA serial.
+    pub serial: u32,
+}
+
+/// The DNS role's answers.
+pub trait Backend: Send + Sync {
+    /// The records at a name (every type for `ANY`).
+    fn lookup(&self, question: &Question) -> Vec<Record>;
+    /// Every record of a zone, SOA first; `None` for a zone not served.
+    fn list(&self, zone: &str) -> Option<Vec<Record>>;
+    /// Every zone served.
+    fn zones(&self) -> Vec<Zone>;
+}
+
+#[derive(Debug, Deserialize)]
+struct Request {
+    method: String,
+    #[serde(default)]
+    parameters: serde_json::Map<String, Value>,
+}
+
+fn result(value: Value) -> Response {
+    Json(json!({ "result": value })).into_response()
+}
+
+pub(crate) async fn dns<N: NodeInfo>(State(node): State<N>, body: Body) -> Response {
+    let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
+        let error = format!("the body is larger than {MAX_BODY} bytes, or was cut off");
+        let answer = json!({"result": "Bad request", "error": error});
+        return (StatusCode::PAYLOAD_TOO_LARGE, Json(answer)).into_response();
+    };
+    let request: Request = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(error) => {
+            let answer = json!({"result": "Bad request", "error": error.to_string()});
+            return (StatusCode::BAD_REQUEST, Json(answer)).into_response();
+        }
+    };
+    let text = |name: &str| {
+        request
+            .parameters
+            .get(name)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    match request.method.as_str() {
+        "initialize" => result(json!(true)),
+        "getMemberEvents" => member_events(&node, &request.parameters).await,
+        "getDomainKeys" | "getDomainMetadata" => result(json!([])),
+        "getAllDomainMetadata" => {
+            let known = with_backend(&node, |b| find_zone(b, &text("name")).is_some());
+            match known {
+                Ok(true) => result(json!({"PRESIGNED": ["0"]})),
+                Ok(false) => result(json!({})),
+                Err(no_dns) => no_dns.into_response(),
+            }
+        }
+        "lookup" => {
+            let question = question(&request.parameters);
+            match with_backend(&node, |b| b.lookup(&question)) {
+                Ok(records) => result(json!(records)),
+                Err(no_dns) => no_dns.into_response(),
+            }
+        }
+        "list" => match with_backend(&node, |b| b.list(&text("zonename"))) {
+            Ok(Some(records)) => result(json!(records)),
+            Ok(None) => result(json!(false)),
+            Err(no_dns) => no_dns.into_response(),
+        },
+        "getAllDomains" => match with_backend(&node, |b| b.zones()) {
+            Ok(zones) => result(Value::Array(zones.iter().map(domain_info).collect())),
+            Err(no_dns) => no_dns.into_response(),
+        },
+        "getDomainInfo" => {
+            let name = Some(text("name")).filter(|n| !n.is_empty());
+            let name = name.unwrap_or_else(|| text("qname"));
+            match with_backend(&node, |b| find_zone(b, &name)) {
+                Ok(Some(zone)) => result(domain_info(&zone)),
+                Ok(None) => result(json!(false)),
+                Err(no_dns) => no_dns.into_response(),
+            }
+        }
+        _ => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"result": "Invalid Request"})),
+        )
+            .into_response(),
+    }
+}
+
+/// This node does not run the DNS role: PowerDNS logs the `log` line and answers
+/// SERVFAIL (a misconfiguration, not an empty zone).
+#[derive(Debug)]
+struct NoDns;
+
+impl IntoResponse for NoDns {
+    fn into_response(self) -> Response {
+        let log = "this geodns node does not run the dns role; point PowerDNS at one that does";
+        let answer = json!({"result": false, "log": [log]});
+        (StatusCode::SERVICE_UNAVAILABLE, Json(answer)).into_response()
+    }
+}
+
+/// Runs `f` on the DNS role.
+fn with_backend<N: NodeInfo, T>(node: &N, f: impl FnOnce(&dyn Backend) -> T) -> Result<T, NoDns> {
+    node.dns().map(|backend| f(backend.as_ref())).ok_or(NoDns)
+}
+
+fn find_zone(backend: &dyn Backend, name: &str) -> Option<Zone> {
+    let wanted = absolute(name);
+    backend.zones().into_iter().find(|zone| zone.name == wanted)
+}
+
+fn domain_info(zone: &Zone) -> Value {
+    json!({
+        "id": zone.id,
+        "zone": zone.name,
+        "kind": "native",
+        "serial": zone.serial,
+        "notified_serial": zone.serial,
+        "last_check": 0,
+        "masters": [],
+    })
+}
+
+fn absolute(name: &str) -> String {
+    let lower = name.trim().to_ascii_lowercase();
+    match lower.ends_with('.') {
+        true => lower,
+        false => format!("{lower}."),
+    }
+}
+
+/// The question of a `lookup`: `real-remote` (an address or a subnet) before `remote`,
+/// as the original; PowerDNS's own lookups (`0.0.0.0`) have no client.
+fn question(parameters: &serde_json::Map<String, Value>) -> Question {
+    let text = |name: &str| parameters.get(name).and_then(Value::as_str).unwrap_or("");
+    let address = |value: &str| -> Option<IpAddr> {
+        let value = value.trim().trim_start_matches('[');
+        let value = value.split(['%', ']']).next().unwrap_or_default();
+        value
+            .parse::<IpAddr>()
+            .ok()
+            .or_else(|| value.rsplit_once(':').and_then(|(ip, _)| ip.parse().ok()))
+            .filter(|ip| !ip.is_unspecified())
+    };
+    let (real, length) = match text("real-remote").split_once('/') {
+        Some((ip, length)) => (address(ip), length.parse::<u8>().ok()),
+        None => (address(text("real-remote")), None),
+    };
+    let subnet = real.zip(length).filter(|(ip, length)| {
+        let full = if ip.is_ipv4() { 32 } else { 128 };
+        *length < full
+    });
+    let client = match subnet {
+        // A subnet locates the client; the resolver that sent it is `remote`.
+        Some(_) => address(text("remote")).or(real),
+        None => real.or_else(|| address(text("remote"))),
+    };
+    Question {
+        qname: text("qname").to_owned(),
+        qtype: text("qtype").to_owned(),
+        client,
+        subnet,
+    }
+}
+
+/// The original's custom method: a member's outages from `startTime` (default: a day
+/// before `endTime`) to `endTime` (default: now), RFC 3339.
+async fn member_events<N: NodeInfo>(
+    node: &N,
+    parameters: &serde_json::Map<String, Value>,
+) -> Response {
+    let text = |name: &str| parameters.get(name).and_then(Value::as_str).unwrap_or("");
+    // Err: the parameter that is not a time.
+    let time = |name: &'static str| -> Result<Option<DateTime<Utc>>, &'static str> {
+        match text(name) {
+            "" => Ok(None),
+            value => DateTime::parse_from_rfc3339(value)
+                .map(|t| Some(t.to_utc()))
+                .map_err(|_| name),
+        }
+    };
+    let (start, end) = match (time("startTime"), time("endTime")) {
+        (Ok(start), Ok(end)) => (start, end),
+        (Err(name), _) | (_, Err(name)) => {
+            let answer = json!({"result": format!("invalid {name}")});
+            return (StatusCode::BAD_REQUEST, Json(answer)).into_response();
+        }
+    };
+    let end = end.unwrap_or_else(|| node.now());
+    let start = start.unwrap_or(end - TimeDelta::hours(24));
+    let member = Some(text("memberName").to_owned()).filter(|m| !m.is_empty());
+    let domain = Some(text("domain").to_ascii_lowercase()).filter(|d| !d.is_empty());
+    let query = DowntimeQuery {
+        from: start,
+        to: end,
+        member,
+        domain,
+        kind: None,
+        ongoing: None,
+        limit: crate::downtime::MAX_EVENTS,
+    };
+    match node.outages(&query).await {
+        Ok(outages) => result(Value::Array(outages.iter().map(event_record).collect())),
+        Err(error) => {
+            let answer = json!({"result": false, "error": format!("database error: {error}")});
+            (StatusCode::INTERNAL_SERVER_ERROR, Json(answer)).into_response()
+        }
+    }
+}
+
+/// The original's `EventRecord` (Go field names, Go's zero time while open).
+fn event_record(outage: &geodns_core::records::Outage) -> Value {
+    let zero = "0001-01-01T00:00:00Z";
+    let key = &outage.key;
+    json!({
+        "CheckType": key.kind.as_str(),
+        "CheckName": key.check,
+        "MemberName": key.member.as_str(),
+        "DomainName": key.domain,
+        "Endpoint": key.endpoint,
+        "Status": false,
+        "ErrorText": outage.error,
+        "Data": if outage.data.is_empty() { Value::Null } else { Value::Object(outage.data.clone()) },
+        "IsIPv6": key.ipv6,
+        "StartTime": outage.start,
+        "EndTime": outage.end.map_or(json!(zero), |end| json!(end)),
+        "StartDate": outage.start.format("%Y-%m-%d").to_string(),
+        "EndDate": outage.end.map(|end| end.format("%Y-%m-%d").to_string()).unwrap_or_default(),
+    })
+}

@@ -1,0 +1,263 @@
+//! Lookups for the PowerDNS remote backend: a `(qname, qtype, client)` question is asked
+//! of the native query path ([`crate::answer::answer`]) as ordinary DNS queries, one per
+//! record type, and the records it answers at that name come back as PowerDNS's text
+//! records. So PowerDNS in front gets exactly what a client of the native server gets:
+//! the same zones, geo choice, overrides, health and usage counting.
+//!
+//! PowerDNS almost always asks `ANY` (and filters itself), so `ANY` asks every type
+//! geodns serves; it then counts a client's query under both families of a dual-stack
+//! hostname, because PowerDNS does not say which one its client asked for.
+
+use std::net::IpAddr;
+
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
+use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
+use hickory_proto::rr::{Name, RData, RecordType};
+
+use crate::answer::{Client, Transport, Worker, answer};
+use crate::view::View;
+
+/// The types an `ANY` lookup asks, in answer order.
+const EVERY_TYPE: [RecordType; 9] = [
+    RecordType::SOA,
+    RecordType::NS,
+    RecordType::CNAME,
+    RecordType::A,
+    RecordType::AAAA,
+    RecordType::MX,
+    RecordType::TXT,
+    RecordType::SRV,
+    RecordType::CAA,
+];
+
+/// What PowerDNS asks in a `lookup`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Question {
+    /// Name asked (any case, with or without the final dot).
+    pub qname: String,
+    /// Type mnemonic (`ANY`, `SOA`, `A`, ...).
+    pub qtype: String,
+    /// The client (`remote`); `None` for PowerDNS's own zone lookups.
+    pub client: Option<IpAddr>,
+    /// The client's subnet (`real-remote`, from EDNS Client Subnet), when narrower than
+    /// the client itself.
+    pub subnet: Option<(IpAddr, u8)>,
+}
+
+/// One record in PowerDNS's form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextRecord {
+    /// Owner, lower case, with the final dot.
+    pub qname: String,
+    /// Type mnemonic.
+    pub qtype: String,
+    /// Presentation-format data (TXT quoted; names absolute).
+    pub content: String,
+    /// TTL, seconds.
+    pub ttl: u32,
+    /// The zone's id ([`zone_id`]), or -1 outside every zone.
+    pub domain_id: i64,
+    /// How many bits of the client's address chose this record (EDNS Client Subnet
+    /// scope); 0 when the client did not matter.
+    pub scope: u8,
+}
+
+/// A zone, for `getAllDomains` and `getDomainInfo`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZoneInfo {
+    /// Its id: its index among the zones plus one.
+    pub id: i64,
+    /// Apex, lower case, with the final dot.
+    pub name: String,
+    /// SOA serial.
+    pub serial: u32,
+}
+
+/// Every zone served.
+pub fn zones(view: &View) -> Vec<ZoneInfo> {
+    view.zones
+        .zones()
+        .iter()
+        .enumerate()
+        .map(|(index, zone)| ZoneInfo {
+            id: index as i64 + 1,
+            name: text_name(&zone.apex),
+            serial: zone.serial,
+        })
+        .collect()
+}
+
+/// The id of the zone `name` is in (the closest enclosing apex), or -1.
+pub fn zone_id(view: &View, name: &str) -> i64 {
+    let name = absolute(name);
+    zones(view)
+        .into_iter()
+        .filter(|zone| name == zone.name || name.ends_with(&format!(".{}", zone.name)))
+        .max_by_key(|zone| zone.name.len())
+        .map_or(-1, |zone| zone.id)
+}
+
+/// The records at `question.qname` of `question.qtype` (every type for `ANY`), answered
+/// by the native query path; what it counts stays in `worker`.
+pub fn lookup(view: &View, worker: &mut Worker, day: i32, question: &Question) -> Vec<TextRecord> {
+    let qname = absolute(&question.qname);
+    let Ok(name) = Name::from_ascii(&qname) else {
+        return Vec::new();
+    };
+    let types: Vec<RecordType> = match question.qtype.trim().to_ascii_uppercase().as_str() {
+        "ANY" => EVERY_TYPE.to_vec(),
+        other => match other.parse::<RecordType>() {
+            Ok(kind) if EVERY_TYPE.contains(&kind) => vec![kind],
+            _ => return Vec::new(),
+        },
+    };
+    let client = question
+        .client
+        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let mut records = Vec::new();
+    for kind in types {
+        let packet = query(&name, kind, question.subnet);
+        for record in ask(view, worker, day, client, &packet) {
+            // Only what is at the name itself: a CNAME's target is PowerDNS's to follow.
+            let at_name = record.qname == qname;
+            let wanted = record.qtype == kind.to_string() || record.qtype == "CNAME";
+            if at_name && wanted && !records.contains(&record) {
+                records.push(record);
+            }
+        }
+    }
+    let id = zone_id(view, &qname);
+    for record in &mut records {
+        record.domain_id = id;
+    }
+    records
+}
+
+/// Every record of `zone`, SOA first (for `list`); `None` when geodns does not serve it.
+pub fn list(view: &View, worker: &mut Worker, day: i32, zone: &str) -> Option<Vec<TextRecord>> {
+    let apex = absolute(zone);
+    let index = view
+        .zones
+        .zones()
+        .iter()
+        .position(|z| text_name(&z.apex) == apex)?;
+    let mut names: Vec<String> = view
+        .zones
+        .names(index as u32)
+        .map(text_name)
+        .filter(|name| *name != apex)
+        .collect();
+    names.sort();
+    names.insert(0, apex);
+    let mut records = Vec::new();
+    for name in names {
+        let question = Question {
+            qname: name,
+            qtype: "ANY".to_owned(),
+            client: None,
+            subnet: None,
+        };
+        records.extend(lookup(view, worker, day, &question));
+    }
+    Some(records)
+}
+
+fn query(name: &Name, kind: RecordType, subnet: Option<(IpAddr, u8)>) -> Vec<u8> {
+    let mut message = Message::new(0, MessageType::Query, OpCode::Query);
+    message.add_query(Query::query(name.clone(), kind));
+    let mut edns = Edns::new();
+    edns.set_max_payload(u16::MAX);
+    if let Some((address, prefix)) = subnet {
+        let subnet = ClientSubnet::new(address, prefix, 0);
+        edns.options_mut().insert(EdnsOption::Subnet(subnet));
+    }
+    message.set_edns(edns);
+    message.to_vec().unwrap_or_default()
+}
+
+/// Asks the native path over "TCP" (no size limit) and reads the answer section back.
+fn ask(view: &View, worker: &mut Worker, day: i32, addr: IpAddr, packet: &[u8]) -> Vec<TextRecord> {
+    let client = Client {
+        addr,
+        transport: Transport::Tcp,
+        day,
+    };
+    let mut out = Vec::new();
+    let Some(len) = answer(view, packet, client, worker, &mut out) else {
+        return Vec::new();
+    };
+    let Ok(response) = Message::from_vec(&out[..len]) else {
+        tracing::error!("the query path answered a PowerDNS lookup with a bad packet");
+        return Vec::new();
+    };
+    let scope = match response
+        .edns
+        .as_ref()
+        .and_then(|e| e.option(EdnsCode::Subnet))
+    {
+        Some(EdnsOption::Subnet(subnet)) => subnet.scope_prefix(),
+        _ => 0,
+    };
+    response
+        .answers
+        .iter()
+        .map(|record| TextRecord {
+            qname: record.name.to_ascii().to_ascii_lowercase(),
+            qtype: record.record_type().to_string(),
+            content: content(&record.data),
+            ttl: record.ttl,
+            domain_id: -1,
+            scope: match record.record_type() {
+                RecordType::A | RecordType::AAAA => scope,
+                _ => 0,
+            },
+        })
+        .collect()
+}
+
+/// Presentation format as PowerDNS reads it: TXT strings quoted and escaped.
+fn content(data: &RData) -> String {
+    match data {
+        RData::TXT(txt) => txt
+            .txt_data
+            .iter()
+            .map(|part| {
+                let text = String::from_utf8_lossy(part);
+                format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+        other => other.to_string(),
+    }
+}
+
+/// `name` lower case with the final dot.
+fn absolute(name: &str) -> String {
+    let lower = name.trim().to_ascii_lowercase();
+    match lower.ends_with('.') {
+        true => lower,
+        false => format!("{lower}."),
+    }
+}
+
+/// A lower-case wire name as text with the final dot (labels are letters, digits, `-`,
+/// `_` and `*` in served zones).
+fn text_name(wire: &[u8]) -> String {
+    let mut text = String::new();
+    let mut at = 0;
+    while let Some(&len) = wire.get(at) {
+        if len == 0 {
+            break;
+        }
+        let label = wire
+            .get(at + 1..at + 1 + usize::from(len))
+            .unwrap_or_default();
+        text.push_str(&String::from_utf8_lossy(label));
+        text.push('.');
+        at += 1 + usize::from(len);
+    }
+    if text.is_empty() {
+        text.push('.');
+    }
+    text
+}
