@@ -19,8 +19,10 @@ pub mod node;
 pub mod pdns;
 pub mod requests;
 pub mod results;
+pub mod routes;
 pub mod services;
 pub mod stats;
+pub mod status;
 pub mod tls;
 
 use std::future::Future;
@@ -77,6 +79,13 @@ pub trait NodeInfo: Clone + Send + Sync + 'static {
         &self,
         days: (chrono::NaiveDate, chrono::NaiveDate),
     ) -> impl Future<Output = Result<requests::RequestTotals, String>> + Send;
+    /// Which members answer each hostname for the clients of `countries` (the routes
+    /// table the collator keeps): `{host, country, ipv4: {members, addresses, mode},
+    /// ipv6: …}`.
+    fn routes(
+        &self,
+        countries: &[&str],
+    ) -> impl Future<Output = Result<Vec<serde_json::Value>, String>> + Send;
     /// The configuration in effect (with maintenance set at run time).
     fn config(&self) -> Arc<geodns_core::config::Config>;
     /// The service a hostname belongs to, if any.

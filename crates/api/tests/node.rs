@@ -217,3 +217,30 @@ async fn metrics_are_the_text_format_with_cors() {
          fake_queries_total{rcode=\"NOERROR\"} 2\n"
     );
 }
+
+#[tokio::test]
+async fn the_status_page_and_its_data() {
+    let base = serve(empty()).await;
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let page = client.get(format!("{base}/")).send().await.unwrap();
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("name=\"viewport\""), "readable on a phone");
+    assert!(html.contains("fetch(\"api/status\""), "refreshes itself");
+    assert!(!html.contains("src=\"http"), "no external assets");
+
+    let (status, _, body) = get(&base, "/api/status").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["node"], "api-test");
+    // Polkadot's hostname, served by Stake Plus (Rotko serves nothing).
+    assert_eq!(
+        body["hosts"],
+        json!([{"host": "polkadot.dotters.network", "services": ["Polkadot"],
+            "members": [{"member": "Stake Plus", "ipv4": "up", "ipv6": "up"}]}])
+    );
+    assert_eq!(body["countries"].as_array().unwrap().len(), 8);
+    assert_eq!(body["routes"][2]["country"], "US");
+    assert_eq!(body["routes"][2]["ipv4"]["members"][0], "Stake Plus");
+    assert_eq!(body["ongoing"], json!([]));
+    assert_eq!(body["problems"], json!([]));
+}

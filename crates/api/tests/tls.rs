@@ -74,6 +74,9 @@ impl geodns_api::NodeInfo for Empty {
     fn dns(&self) -> Option<std::sync::Arc<dyn geodns_api::pdns::Backend>> {
         None
     }
+    async fn routes(&self, _: &[&str]) -> Result<Vec<serde_json::Value>, String> {
+        Ok(Vec::new())
+    }
     async fn requests(
         &self,
         _: &geodns_api::requests::RequestFilter,

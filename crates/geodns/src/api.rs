@@ -18,7 +18,7 @@ use geodns_bus::Bus;
 use geodns_bus::ClusterHandle;
 use geodns_consensus::results::Snapshot;
 use geodns_core::records::Outage;
-use geodns_store::{HealthCheck, SqlStore};
+use geodns_store::{ClusterStore, HealthCheck, SqlStore};
 use geodns_store::{OutageFilter, OutageState, OutageStore, UsageFilter, UsageGroup, UsageStore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -200,6 +200,20 @@ impl<B: Bus> NodeInfo for Node<B> {
             members: summary.members,
             domains: summary.domains,
         })
+    }
+
+    async fn routes(&self, countries: &[&str]) -> Result<Vec<serde_json::Value>, String> {
+        let stored = ClusterStore::routes(&self.store)
+            .await
+            .map_err(|error| error.to_string())?;
+        Ok(stored
+            .into_iter()
+            .filter(|(destination, _)| {
+                let country = destination.rsplit('/').next().unwrap_or_default();
+                countries.contains(&country)
+            })
+            .map(|(_, route)| serde_json::Value::Object(route))
+            .collect())
     }
 
     fn config(&self) -> Arc<geodns_core::config::Config> {

@@ -139,6 +139,21 @@ impl NodeInfo for Fake {
             )],
         })
     }
+    async fn routes(&self, countries: &[&str]) -> Result<Vec<Value>, String> {
+        Ok(countries
+            .iter()
+            .map(|country| {
+                let member = if *country == "US" {
+                    "Stake Plus"
+                } else {
+                    "Rotko"
+                };
+                json!({"host": "polkadot.dotters.network", "country": country,
+                    "ipv4": {"members": [member], "addresses": ["192.0.2.1"], "mode": "healthy"},
+                    "ipv6": {"members": [], "addresses": [], "mode": "none"}})
+            })
+            .collect())
+    }
     fn config(&self) -> Arc<Config> {
         self.config.clone()
     }

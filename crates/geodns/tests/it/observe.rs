@@ -267,3 +267,86 @@ async fn answers_show_in_the_request_routes_once_flushed() {
     assert_eq!(summary["unique_members"], 1);
     node.process.stop().await;
 }
+
+/// Headless Chromium with everything that could reach beyond this machine turned off
+/// (and every host name but 127.0.0.1 unresolvable).
+fn chromium(dir: &Path, args: &[&str]) -> std::process::Output {
+    let binary = std::env::var("GEODNS_TEST_CHROMIUM").expect(
+        "GEODNS_TEST_CHROMIUM is not set: run the tests through scripts/test \
+         (scripts/services installs chromium)",
+    );
+    std::process::Command::new(binary)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-default-apps",
+            "--disable-domain-reliability",
+            "--disable-breakpad",
+            "--no-pings",
+            "--metrics-recording-only",
+            "--safebrowsing-disable-auto-update",
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+            "--hide-scrollbars",
+            // A phone's screen.
+            "--window-size=412,1600",
+            // Long enough for the page's first fetch of /api/status to render.
+            "--virtual-time-budget=5000",
+            &format!("--user-data-dir={}", dir.join("chromium").display()),
+        ])
+        .args(args)
+        .output()
+        .expect("chromium runs")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_status_page_shows_the_outage_in_a_real_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = FullNode::start(dir.path()).await;
+    let page = format!("{}/", node.api);
+    let dump = chromium(dir.path(), &["--dump-dom", &page]);
+    let dom = String::from_utf8_lossy(&dump.stdout);
+    assert!(
+        dump.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
+    // The outage row, rendered by the page's script from /api/status.
+    let outage = dom
+        .split("<tr class=\"outage\">")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no outage row in the page:\n{dom}"));
+    let row = outage.split("</tr>").next().unwrap();
+    assert!(row.contains("<td>Near</td>"), "{row}");
+    assert!(row.contains("tcp (site)"), "{row}");
+    assert!(row.contains("vote-yes"), "the vote is shown: {row}");
+    assert!(
+        dom.contains("<span class=\"pill down\">down</span>"),
+        "Near's health is down: {dom}"
+    );
+    assert!(dom.contains("node dns-it"), "{dom}");
+
+    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let shot = artifacts.join("status-page.png");
+    let _ = std::fs::remove_file(&shot);
+    let screenshot = chromium(
+        dir.path(),
+        &[&format!("--screenshot={}", shot.display()), &page],
+    );
+    assert!(
+        screenshot.status.success(),
+        "{}",
+        String::from_utf8_lossy(&screenshot.stderr)
+    );
+    let png = std::fs::read(&shot).unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
+    eprintln!("status page screenshot: {}", shot.display());
+    node.process.stop().await;
+}
