@@ -16,6 +16,7 @@ pub mod downtime;
 pub mod members;
 pub mod metrics;
 pub mod node;
+pub mod openapi;
 pub mod pdns;
 pub mod requests;
 pub mod results;
