@@ -215,9 +215,13 @@ impl Server {
 
 impl Server {
     /// Runs `lookup` on the current view with the backend worker and today's day (the
-    /// PowerDNS endpoint); what it counts is flushed with the TCP counters. Synchronous
-    /// and quick: the same work as answering a few queries.
-    pub fn with_backend<T>(&self, lookup: impl FnOnce(&View, &mut Worker, i32) -> T) -> T {
+    /// PowerDNS endpoint); what it counts is flushed with the TCP counters when `count`,
+    /// else dropped. Synchronous and quick: the same work as answering a few queries.
+    pub fn with_backend<T>(
+        &self,
+        count: bool,
+        lookup: impl FnOnce(&View, &mut Worker, i32) -> T,
+    ) -> T {
         let view = self.shared.view.load_full();
         let day = self.shared.day.load(Ordering::Relaxed);
         let mut worker = self
@@ -226,7 +230,10 @@ impl Server {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let result = lookup(&view, &mut worker, day);
-        self.shared.push_tcp(worker.counts.take());
+        let counts = worker.counts.take();
+        if count {
+            self.shared.push_tcp(counts);
+        }
         result
     }
 }

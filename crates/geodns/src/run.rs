@@ -168,7 +168,7 @@ async fn spawn_roles<B: Bus>(
         )
         .await
         .context("cannot start the DNS role")?;
-        dns = Some(Arc::new(crate::dns::backend::DnsBackend(server)));
+        dns = Some(Arc::new(crate::dns::backend::DnsBackend::new(server)));
     }
     if config.node.roles.contains(&NodeRole::Api) {
         let tokens = crate::maintenance::tokens(&config)

@@ -115,6 +115,31 @@ async fn powerdns_in_front_answers_what_geodns_decides() {
         &["big.geo.example", "TXT", "+tcp", "+short"],
     );
     assert_eq!(big.lines().count(), 30, "every static TXT: {big}");
+
+    // One client query through PowerDNS is one hit, though PowerDNS asks geodns twice.
+    let client = geodns::http::client(Duration::from_secs(5)).unwrap();
+    let far = format!("{}/api/requests/member?member=Far", node.api);
+    let hits = || async {
+        let body = crate::observe::get_json(&client, &far)
+            .await
+            .unwrap_or_default();
+        body[0]["requests"].as_i64().unwrap_or(0)
+    };
+    // Usage is flushed every second: let the queries above settle first.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let before = hits().await;
+    let american = ["rpc.geo.example", "A", "+subnet=12.0.1.0/24", "+short"];
+    assert_eq!(kdig(pdns.address(), &american).trim(), "127.0.0.12");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while hits().await == before {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the hit never counted"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(hits().await, before + 1, "counted once");
     drop(pdns);
     node.process.stop().await;
 }
