@@ -37,24 +37,37 @@ impl DnsBackend {
         }
     }
 
-    /// False when the same question was counted less than [`REPEAT`] ago.
+    /// Whether this lookup counts as a client's query (see [`counts`]).
     fn counts(&self, question: &Question, now: DateTime<Utc>) -> bool {
-        let key = (
-            question.qname.to_ascii_lowercase(),
-            question.qtype.to_ascii_uppercase(),
-            question.client,
-            question.subnet,
-        );
         let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
-        if recent.len() >= REMEMBERED {
-            recent.retain(|_, at| now - *at < REPEAT);
-        }
-        match recent.get(&key) {
-            Some(at) if now - *at < REPEAT => false,
-            _ => {
-                recent.insert(key, now);
-                true
-            }
+        counts(&mut recent, question, now)
+    }
+}
+
+/// False for PowerDNS's own lookups (no client: finding the zone) and for a question
+/// counted less than [`REPEAT`] ago; remembers the question otherwise.
+fn counts(
+    recent: &mut HashMap<LookupKey, DateTime<Utc>>,
+    question: &Question,
+    now: DateTime<Utc>,
+) -> bool {
+    if question.client.is_none() {
+        return false;
+    }
+    let key = (
+        question.qname.to_ascii_lowercase(),
+        question.qtype.to_ascii_uppercase(),
+        question.client,
+        question.subnet,
+    );
+    if recent.len() >= REMEMBERED {
+        recent.retain(|_, at| now - *at < REPEAT);
+    }
+    match recent.get(&key) {
+        Some(at) if now - *at < REPEAT => false,
+        _ => {
+            recent.insert(key, now);
+            true
         }
     }
 }
@@ -105,5 +118,69 @@ impl Backend for DnsBackend {
                 })
                 .collect()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn question(qname: &str, client: Option<&str>) -> Question {
+        Question {
+            qname: qname.to_owned(),
+            qtype: "ANY".to_owned(),
+            client: client.map(|c| c.parse().unwrap()),
+            subnet: None,
+        }
+    }
+
+    #[test]
+    fn a_repeat_within_a_second_and_powerdns_own_lookups_are_not_counted() {
+        let mut recent = HashMap::new();
+        let at = |ms: i64| DateTime::UNIX_EPOCH + TimeDelta::milliseconds(ms);
+        let one = question("rpc.geo.example.", Some("192.0.2.1"));
+        assert!(counts(&mut recent, &one, at(0)));
+        // PowerDNS's second lookup for the same query, in another case.
+        assert!(!counts(
+            &mut recent,
+            &question("RPC.geo.example.", Some("192.0.2.1")),
+            at(3)
+        ));
+        assert!(counts(
+            &mut recent,
+            &question("rpc.geo.example.", Some("192.0.2.2")),
+            at(5)
+        ));
+        assert!(
+            counts(&mut recent, &one, at(1000)),
+            "a second later: a new query"
+        );
+        // Finding the zone (no client) is never a client's query.
+        assert!(!counts(
+            &mut recent,
+            &question("rpc.geo.example.", None),
+            at(5000)
+        ));
+    }
+
+    #[test]
+    fn the_memory_stays_bounded() {
+        let mut recent = HashMap::new();
+        let at = DateTime::UNIX_EPOCH;
+        for i in 0..REMEMBERED {
+            let client = format!("10.0.{}.{}", i / 256, i % 256);
+            assert!(counts(
+                &mut recent,
+                &question("a.example.", Some(&client)),
+                at
+            ));
+        }
+        let later = at + REPEAT;
+        assert!(counts(
+            &mut recent,
+            &question("a.example.", Some("192.0.2.9")),
+            later
+        ));
+        assert_eq!(recent.len(), 1, "the old ones were forgotten");
     }
 }
