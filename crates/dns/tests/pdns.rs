@@ -140,3 +140,66 @@ fn lookups_count_usage_like_queries() {
     let member = counts.hits.values().next().unwrap().0.member.to_string();
     assert_eq!(member, "Frankfurt");
 }
+
+/// Not a test of behaviour: what a PowerDNS lookup costs next to the native query it
+/// replaces, measured in one run and printed as ratios.
+/// `cargo test --release -p geodns-dns --test pdns -- --ignored --nocapture cost`
+#[test]
+#[ignore = "a benchmark: prints figures, asserts nothing about time"]
+fn cost_of_a_lookup_next_to_a_native_query() {
+    use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
+    use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
+    use hickory_proto::rr::{Name, RecordType};
+
+    let view = healthy();
+    let mut message = Message::new(1, MessageType::Query, OpCode::Query);
+    let name = Name::from_ascii("rpc.geo.example.").unwrap();
+    message.add_query(Query::query(name, RecordType::A));
+    let mut edns = Edns::new();
+    let subnet = ClientSubnet::new("81.2.69.0".parse().unwrap(), 24, 0);
+    edns.options_mut().insert(EdnsOption::Subnet(subnet));
+    message.set_edns(edns);
+    let packet = message.to_vec().unwrap();
+    let question = |qtype: &str| Question {
+        qname: "rpc.geo.example.".into(),
+        qtype: qtype.into(),
+        client: Some("127.0.0.1".parse().unwrap()),
+        subnet: Some(("81.2.69.0".parse().unwrap(), 24)),
+    };
+    let (any, a) = (question("ANY"), question("A"));
+    let mut worker = Worker::default();
+    let mut out = Vec::new();
+    let client = geodns_dns::answer::Client {
+        addr: "127.0.0.1".parse().unwrap(),
+        transport: geodns_dns::answer::Transport::Udp,
+        day: 20_000,
+    };
+    let rounds = 20_000u32;
+    let time = |label: &str, f: &mut dyn FnMut()| {
+        for _ in 0..rounds / 10 {
+            f();
+        }
+        let started = tokio::time::Instant::now();
+        for _ in 0..rounds {
+            f();
+        }
+        let ns = started.elapsed().as_nanos() as f64 / f64::from(rounds);
+        eprintln!("{label:<28} {ns:>9.0} ns");
+        ns
+    };
+    let native = time("native A query", &mut || {
+        geodns_dns::answer::answer(&view, &packet, client, &mut worker, &mut out).unwrap();
+    });
+    let mut backend = Worker::default();
+    let lookup_a = time("PowerDNS lookup A", &mut || {
+        assert_eq!(lookup(&view, &mut backend, 20_000, &a).len(), 1);
+    });
+    let lookup_any = time("PowerDNS lookup ANY", &mut || {
+        assert_eq!(lookup(&view, &mut backend, 20_000, &any).len(), 2);
+    });
+    eprintln!(
+        "ratios to a native query: lookup A {:.1}x, lookup ANY {:.1}x",
+        lookup_a / native,
+        lookup_any / native
+    );
+}
