@@ -136,7 +136,8 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn bad(parameter: &str, message: String) -> ApiError {
+/// A 400 naming `parameter`.
+pub(crate) fn bad(parameter: &str, message: String) -> ApiError {
     ApiError {
         status: StatusCode::BAD_REQUEST,
         message: format!("{parameter}: {message}"),
@@ -182,7 +183,7 @@ pub(crate) fn window_of(
 }
 
 /// `^[a-zA-Z0-9_\-\.]+$` (members may also have spaces), as the original checks.
-fn identifier(value: &str, spaces: bool) -> bool {
+pub(crate) fn identifier(value: &str, spaces: bool) -> bool {
     !value.is_empty()
         && value.chars().all(|c| {
             c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') || (spaces && c == ' ')

@@ -16,58 +16,17 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, TimeDelta, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
+
+use geodns_core::pdns::absolute;
+pub use geodns_core::pdns::{Question, Record, Zone};
 
 use crate::NodeInfo;
 use crate::downtime::DowntimeQuery;
 
 /// Largest request body.
 pub const MAX_BODY: usize = 1 << 20;
-
-/// A `lookup` question.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Question {
-    /// Name (any case, final dot optional).
-    pub qname: String,
-    /// Type mnemonic (`ANY`, `SOA`, `A`, ...).
-    pub qtype: String,
-    /// The client (`remote`); `None` for PowerDNS's own lookups.
-    pub client: Option<IpAddr>,
-    /// The client's subnet (`real-remote`), when narrower than one address.
-    pub subnet: Option<(IpAddr, u8)>,
-}
-
-/// A record as PowerDNS reads it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Record {
-    /// Type mnemonic.
-    pub qtype: String,
-    /// Owner, with the final dot.
-    pub qname: String,
-    /// Presentation-format data.
-    pub content: String,
-    /// TTL.
-    pub ttl: u32,
-    /// Always true (geodns is authoritative for what it answers).
-    pub auth: bool,
-    /// The zone's id.
-    pub domain_id: i64,
-    /// EDNS Client Subnet scope.
-    #[serde(rename = "scopeMask")]
-    pub scope_mask: u8,
-}
-
-/// A zone as `getAllDomains` lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Zone {
-    /// Its id.
-    pub id: i64,
-    /// Apex with the final dot.
-    pub name: String,
-    /// SOA serial.
-    pub serial: u32,
-}
 
 /// The DNS role's answers.
 pub trait Backend: Send + Sync {
@@ -189,14 +148,6 @@ fn domain_info(zone: &Zone) -> Value {
         "last_check": 0,
         "masters": [],
     })
-}
-
-fn absolute(name: &str) -> String {
-    let lower = name.trim().to_ascii_lowercase();
-    match lower.ends_with('.') {
-        true => lower,
-        false => format!("{lower}."),
-    }
 }
 
 /// The question of a `lookup`: `real-remote` (an address or a subnet) before `remote`,

@@ -8,14 +8,13 @@
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::NodeInfo;
-use crate::downtime::{ApiError, window_of};
+use crate::downtime::{ApiError, bad, identifier, window_of};
 
 /// Most filter values one query may carry, all parameters together (the original's).
 pub const MAX_FILTERS: usize = 50;
@@ -119,10 +118,6 @@ struct Row {
     requests: i64,
 }
 
-fn bad(parameter: &str, message: String) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, &format!("{parameter}: {message}"))
-}
-
 /// The values of a comma-separated parameter, trimmed, empty ones dropped.
 fn list(value: &Option<String>) -> Vec<String> {
     value
@@ -132,14 +127,6 @@ fn list(value: &Option<String>) -> Vec<String> {
         .map(|part| part.replace('\0', "").trim().to_owned())
         .filter(|part| !part.is_empty())
         .collect()
-}
-
-/// `^[a-zA-Z0-9_\-\.]+$`, with spaces for member names: the original's rule.
-fn name_like(value: &str, spaces: bool) -> bool {
-    value.len() <= 255
-        && value.chars().all(|c| {
-            c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') || (spaces && c == ' ')
-        })
 }
 
 /// Checks every value of `name` with `rule`, which returns the value to query with.
@@ -190,13 +177,13 @@ pub(crate) fn filter<N: NodeInfo>(node: &N, params: &Params) -> Result<RequestFi
         false => Err("is longer than 100 characters".into()),
     })?;
     let members = each("member", list(&params.member), |v| {
-        match name_like(v, true) {
+        match v.len() <= 255 && identifier(v, true) {
             true => Ok(v.to_owned()),
             false => Err("has characters a member name cannot have".into()),
         }
     })?;
     let mut domains = each("domain", list(&params.domain), |v| {
-        match name_like(v, false) {
+        match v.len() <= 255 && identifier(v, false) {
             true => Ok(v.to_ascii_lowercase()),
             false => Err("has characters a hostname cannot have".into()),
         }

@@ -11,7 +11,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use geodns_core::config::Config;
-use geodns_core::model::{Resources, Service, ServiceType};
+use geodns_core::model::{Resources, Service};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -58,15 +58,6 @@ struct RelayChain {
     community_chains: Vec<ServiceInfo>,
 }
 
-/// The original's wire name of a service type.
-fn type_name(service_type: ServiceType) -> &'static str {
-    match service_type {
-        ServiceType::SubstrateRpc => "RPC",
-        ServiceType::EthRpc => "ETHRPC",
-        ServiceType::Http => "HTTP",
-    }
-}
-
 fn info(service: &Service, config: &Config) -> ServiceInfo {
     let text = |value: &Option<String>| value.clone().unwrap_or_default();
     let mut providers: Vec<Provider> = service
@@ -81,7 +72,7 @@ fn info(service: &Service, config: &Config) -> ServiceInfo {
     ServiceInfo {
         name: service.id.to_string(),
         display_name: text(&service.display_name),
-        service_type: type_name(service.service_type),
+        service_type: service.service_type.ibp_name(),
         network_name: service.network.clone(),
         relay_network: text(&service.relay_network),
         network_type: text(&service.network_type),
@@ -197,7 +188,7 @@ pub(crate) async fn summary<N: NodeInfo>(State(node): State<N>) -> Response {
     let mut networks: BTreeMap<String, usize> = BTreeMap::new();
     let mut total = Resources::default();
     for service in services.values() {
-        *types.entry(type_name(service.service_type)).or_default() += 1;
+        *types.entry(service.service_type.ibp_name()).or_default() += 1;
         let network = service.network_type.clone().unwrap_or_default();
         *networks.entry(network).or_default() += 1;
         let r = service.resources;

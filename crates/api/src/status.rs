@@ -11,9 +11,9 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, TimeDelta, Utc};
-use geodns_consensus::results::Snapshot;
+use geodns_consensus::results::{Family, Snapshot};
 use geodns_core::config::Config;
-use geodns_core::model::{CheckKind, Member};
+use geodns_core::model::Member;
 use geodns_core::records::Outage;
 use serde_json::{Value, json};
 
@@ -36,9 +36,9 @@ pub(crate) async fn page() -> Response {
         .into_response()
 }
 
-/// A member's official health for one hostname and family: `up`, `down` (some site
-/// check of the member, or a domain or endpoint check of this hostname, is down — the
-/// rule DNS answers by), `maintenance`, or `none` (no address of that family).
+/// A member's official health for one hostname and family: `up` or `down` by the rule
+/// DNS answers by ([`Snapshot::is_member_online`]), `maintenance`, or `none` (no
+/// address of that family).
 fn health(official: &Snapshot, member: &Member, host: &str, ipv6: bool) -> &'static str {
     let has_address = if ipv6 {
         member.ipv6.is_some()
@@ -46,18 +46,14 @@ fn health(official: &Snapshot, member: &Member, host: &str, ipv6: bool) -> &'sta
         member.ipv4.is_some()
     };
     if !has_address {
-        return "none";
+        "none"
+    } else if member.maintenance {
+        "maintenance"
+    } else if official.is_member_online(host, &member.id, Family::of(ipv6)) {
+        "up"
+    } else {
+        "down"
     }
-    if member.maintenance {
-        return "maintenance";
-    }
-    let down = official.iter().any(|(key, entry)| {
-        !entry.status
-            && key.member == member.id
-            && key.ipv6 == ipv6
-            && (key.kind == CheckKind::Site || key.domain.eq_ignore_ascii_case(host))
-    });
-    if down { "down" } else { "up" }
 }
 
 /// Every served hostname with the members that serve it.

@@ -135,6 +135,20 @@ async fn each_bad_parameter_is_named() {
 }
 
 #[tokio::test]
+async fn an_answer_over_the_row_limit_is_refused_not_cut() {
+    let base = serve(empty()).await;
+    let (status, body) = get_json(&base, "/api/requests/country?member=Busy").await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["error"],
+        "end: the answer would hold more than 100000 rows; ask for fewer days or filter"
+    );
+    let (status, body) = get_json(&base, "/api/requests/country?member=Quiet").await;
+    assert_eq!(status, 200);
+    assert_eq!(body.as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
 async fn a_store_failure_is_a_500() {
     let base = serve(common::Fake {
         store_ok: false,

@@ -13,5 +13,6 @@ pub mod geo;
 pub mod ibp;
 pub mod ids;
 pub mod model;
+pub mod pdns;
 pub mod records;
 pub mod secret;

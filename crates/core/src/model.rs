@@ -56,6 +56,18 @@ pub enum ServiceType {
     Http,
 }
 
+impl ServiceType {
+    /// The original's name (`RPC`, `ETHRPC`, `HTTP`), as its services file and API
+    /// write it.
+    pub fn ibp_name(self) -> &'static str {
+        match self {
+            ServiceType::SubstrateRpc => "RPC",
+            ServiceType::EthRpc => "ETHRPC",
+            ServiceType::Http => "HTTP",
+        }
+    }
+}
+
 /// Hardware a service needs per provider; used for cost accounting.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -16,8 +16,11 @@ use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
 use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
 use hickory_proto::rr::{Name, RData, RecordType};
 
+use geodns_core::pdns::{Question, Record, Zone, absolute};
+
 use crate::answer::{Client, Transport, Worker, answer};
 use crate::view::View;
+use crate::wire::encode_name;
 
 /// The types an `ANY` lookup asks, in answer order.
 const EVERY_TYPE: [RecordType; 9] = [
@@ -32,56 +35,13 @@ const EVERY_TYPE: [RecordType; 9] = [
     RecordType::CAA,
 ];
 
-/// What PowerDNS asks in a `lookup`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Question {
-    /// Name asked (any case, with or without the final dot).
-    pub qname: String,
-    /// Type mnemonic (`ANY`, `SOA`, `A`, ...).
-    pub qtype: String,
-    /// The client (`remote`); `None` for PowerDNS's own zone lookups.
-    pub client: Option<IpAddr>,
-    /// The client's subnet (`real-remote`, from EDNS Client Subnet), when narrower than
-    /// the client itself.
-    pub subnet: Option<(IpAddr, u8)>,
-}
-
-/// One record in PowerDNS's form.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TextRecord {
-    /// Owner, lower case, with the final dot.
-    pub qname: String,
-    /// Type mnemonic.
-    pub qtype: String,
-    /// Presentation-format data (TXT quoted; names absolute).
-    pub content: String,
-    /// TTL, seconds.
-    pub ttl: u32,
-    /// The zone's id ([`zone_id`]), or -1 outside every zone.
-    pub domain_id: i64,
-    /// How many bits of the client's address chose this record (EDNS Client Subnet
-    /// scope); 0 when the client did not matter.
-    pub scope: u8,
-}
-
-/// A zone, for `getAllDomains` and `getDomainInfo`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ZoneInfo {
-    /// Its id: its index among the zones plus one.
-    pub id: i64,
-    /// Apex, lower case, with the final dot.
-    pub name: String,
-    /// SOA serial.
-    pub serial: u32,
-}
-
 /// Every zone served.
-pub fn zones(view: &View) -> Vec<ZoneInfo> {
+pub fn zones(view: &View) -> Vec<Zone> {
     view.zones
         .zones()
         .iter()
         .enumerate()
-        .map(|(index, zone)| ZoneInfo {
+        .map(|(index, zone)| Zone {
             id: index as i64 + 1,
             name: text_name(&zone.apex),
             serial: zone.serial,
@@ -91,17 +51,14 @@ pub fn zones(view: &View) -> Vec<ZoneInfo> {
 
 /// The id of the zone `name` is in (the closest enclosing apex), or -1.
 pub fn zone_id(view: &View, name: &str) -> i64 {
-    let name = absolute(name);
-    zones(view)
-        .into_iter()
-        .filter(|zone| name == zone.name || name.ends_with(&format!(".{}", zone.name)))
-        .max_by_key(|zone| zone.name.len())
-        .map_or(-1, |zone| zone.id)
+    view.zones
+        .enclosing(&encode_name(name))
+        .map_or(-1, |(zone, _)| i64::from(zone) + 1)
 }
 
 /// The records at `question.qname` of `question.qtype` (every type for `ANY`), answered
 /// by the native query path; what it counts stays in `worker`.
-pub fn lookup(view: &View, worker: &mut Worker, day: i32, question: &Question) -> Vec<TextRecord> {
+pub fn lookup(view: &View, worker: &mut Worker, day: i32, question: &Question) -> Vec<Record> {
     let qname = absolute(&question.qname);
     let Ok(name) = Name::from_ascii(&qname) else {
         return Vec::new();
@@ -139,9 +96,7 @@ pub fn lookup(view: &View, worker: &mut Worker, day: i32, question: &Question) -
 /// geo-routed hostname, and SOA at an apex), so a lookup asks two or three queries,
 /// not nine. A name geodns does not have needs none: its answer would be empty.
 fn types_at(view: &View, qname: &str) -> Vec<RecordType> {
-    let Some(wire) = wire_name(qname) else {
-        return EVERY_TYPE.to_vec();
-    };
+    let wire = encode_name(qname);
     let mut types = Vec::new();
     if let Some((_, 0)) = view.zones.enclosing(&wire) {
         types.push(RecordType::SOA);
@@ -164,32 +119,15 @@ fn types_at(view: &View, qname: &str) -> Vec<RecordType> {
     types
 }
 
-/// `name` (lower case, with the final dot) in wire form; `None` when a label is too long.
-fn wire_name(name: &str) -> Option<Vec<u8>> {
-    let mut wire = Vec::with_capacity(name.len() + 1);
-    for label in name
-        .trim_end_matches('.')
-        .split('.')
-        .filter(|l| !l.is_empty())
-    {
-        wire.push(u8::try_from(label.len()).ok().filter(|len| *len < 64)?);
-        wire.extend_from_slice(label.as_bytes());
-    }
-    wire.push(0);
-    Some(wire)
-}
-
 /// Every record of `zone`, SOA first (for `list`); `None` when geodns does not serve it.
-pub fn list(view: &View, worker: &mut Worker, day: i32, zone: &str) -> Option<Vec<TextRecord>> {
+pub fn list(view: &View, worker: &mut Worker, day: i32, zone: &str) -> Option<Vec<Record>> {
     let apex = absolute(zone);
-    let index = view
-        .zones
-        .zones()
-        .iter()
-        .position(|z| text_name(&z.apex) == apex)?;
+    let (index, 0) = view.zones.enclosing(&encode_name(&apex))? else {
+        return None;
+    };
     let mut names: Vec<String> = view
         .zones
-        .names(index as u32)
+        .names(index)
         .map(text_name)
         .filter(|name| *name != apex)
         .collect();
@@ -222,7 +160,7 @@ fn query(name: &Name, kind: RecordType, subnet: Option<(IpAddr, u8)>) -> Vec<u8>
 }
 
 /// Asks the native path over "TCP" (no size limit) and reads the answer section back.
-fn ask(view: &View, worker: &mut Worker, day: i32, addr: IpAddr, packet: &[u8]) -> Vec<TextRecord> {
+fn ask(view: &View, worker: &mut Worker, day: i32, addr: IpAddr, packet: &[u8]) -> Vec<Record> {
     let client = Client {
         addr,
         transport: Transport::Tcp,
@@ -247,13 +185,14 @@ fn ask(view: &View, worker: &mut Worker, day: i32, addr: IpAddr, packet: &[u8]) 
     response
         .answers
         .iter()
-        .map(|record| TextRecord {
+        .map(|record| Record {
             qname: record.name.to_ascii().to_ascii_lowercase(),
             qtype: record.record_type().to_string(),
             content: content(&record.data),
             ttl: record.ttl,
+            auth: true,
             domain_id: -1,
-            scope: match record.record_type() {
+            scope_mask: match record.record_type() {
                 RecordType::A | RecordType::AAAA => scope,
                 _ => 0,
             },
@@ -274,15 +213,6 @@ fn content(data: &RData) -> String {
             .collect::<Vec<_>>()
             .join(" "),
         other => other.to_string(),
-    }
-}
-
-/// `name` lower case with the final dot.
-fn absolute(name: &str) -> String {
-    let lower = name.trim().to_ascii_lowercase();
-    match lower.ends_with('.') {
-        true => lower,
-        false => format!("{lower}."),
     }
 }
 

@@ -11,15 +11,16 @@ use std::net::IpAddr;
 use common::{config, fixture, view};
 use geodns_consensus::results::Snapshot;
 use geodns_core::model::CountryOverrides;
+use geodns_core::pdns::{Question, Record};
 use geodns_dns::answer::Worker;
-use geodns_dns::pdns::{Question, TextRecord, list, lookup, zone_id, zones};
+use geodns_dns::pdns::{list, lookup, zone_id, zones};
 
 fn ask(
     view: &geodns_dns::view::View,
     qname: &str,
     qtype: &str,
     subnet: Option<&str>,
-) -> Vec<TextRecord> {
+) -> Vec<Record> {
     let mut worker = Worker::default();
     let question = Question {
         qname: qname.to_owned(),
@@ -44,7 +45,7 @@ fn healthy() -> geodns_dns::view::View {
     )
 }
 
-fn brief(records: &[TextRecord]) -> Vec<String> {
+fn brief(records: &[Record]) -> Vec<String> {
     records
         .iter()
         .map(|r| format!("{} {} {} {}", r.qname, r.qtype, r.ttl, r.content))
@@ -63,7 +64,7 @@ fn any_lookups_get_the_geo_answer_for_the_clients_subnet() {
             "rpc.geo.example. AAAA 30 2001:db8::1"
         ]
     );
-    assert!(german[0].scope > 0, "the subnet chose it");
+    assert!(german[0].scope_mask > 0, "the subnet chose it");
     assert_eq!(german[0].domain_id, zone_id(&view, "geo.example"));
     let american = ask(&view, "rpc.geo.example", "A", Some("12.0.1.0/24"));
     assert_eq!(brief(&american), ["rpc.geo.example. A 30 192.0.2.2"]);
@@ -83,7 +84,7 @@ fn static_records_are_in_powerdns_text_form() {
     );
     let srv = ask(&view, "_rpc._tcp.geo.example.", "ANY", None);
     assert_eq!(srv[0].content, "10 5 443 rpc.geo.example.");
-    assert_eq!(srv[0].scope, 0);
+    assert_eq!(srv[0].scope_mask, 0);
     assert!(ask(&view, "nothing.geo.example.", "ANY", None).is_empty());
     assert!(ask(&view, "example.org.", "ANY", None).is_empty());
     assert!(ask(&view, "rpc.geo.example.", "HINFO", None).is_empty());

@@ -319,25 +319,14 @@ fn consensus_families(report: &StatusReport) -> Vec<Family> {
     ]
 }
 
-/// Every `geodns_store::ErrorKind::as_str`, so each has a sample from the start.
-const STORE_ERROR_KINDS: [&str; 8] = [
-    "config",
-    "connect",
-    "migrate",
-    "invalid_record",
-    "bad_row",
-    "database",
-    "timeout",
-    "conflict",
-];
-
 fn bus_and_store(sources: &Sources<'_>) -> Vec<Family> {
     let (connected, state, dropped) = &sources.bus;
     let mut errors = Family::counter(
         "geodns_store_errors_total",
         "Failed store operations, by kind.",
     );
-    for kind in STORE_ERROR_KINDS {
+    // Every kind has a sample from the start.
+    for kind in geodns_store::ErrorKind::ALL.map(geodns_store::ErrorKind::as_str) {
         let count = sources.store_errors.get(kind).copied().unwrap_or(0);
         errors.push(&[("kind", kind)], count as f64);
     }

@@ -93,6 +93,18 @@ pub enum StoreError {
 }
 
 impl ErrorKind {
+    /// Every kind.
+    pub const ALL: [ErrorKind; 8] = [
+        ErrorKind::Config,
+        ErrorKind::Connect,
+        ErrorKind::Migrate,
+        ErrorKind::InvalidRecord,
+        ErrorKind::BadRow,
+        ErrorKind::Database,
+        ErrorKind::Timeout,
+        ErrorKind::Conflict,
+    ];
+
     /// Short name, for metrics and logs.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use chrono::{DateTime, TimeDelta, Utc};
 
 use geodns_api::pdns::{Backend, Question, Record, Zone};
-use geodns_dns::pdns::{self, TextRecord};
+use geodns_dns::pdns;
 use geodns_dns::server::Server;
 
 /// How long a repeated lookup is not counted again.
@@ -72,52 +72,24 @@ fn counts(
     }
 }
 
-fn record(text: TextRecord) -> Record {
-    Record {
-        qtype: text.qtype,
-        qname: text.qname,
-        content: text.content,
-        ttl: text.ttl,
-        auth: true,
-        domain_id: text.domain_id,
-        scope_mask: text.scope,
-    }
-}
-
 impl Backend for DnsBackend {
     fn lookup(&self, question: &Question) -> Vec<Record> {
         let count = self.counts(question, crate::clock::now());
-        let question = pdns::Question {
-            qname: question.qname.clone(),
-            qtype: question.qtype.clone(),
-            client: question.client,
-            subnet: question.subnet,
-        };
-        let records = self.server.with_backend(count, |view, worker, day| {
-            pdns::lookup(view, worker, day, &question)
-        });
-        records.into_iter().map(record).collect()
+        self.server.with_backend(count, |view, worker, day| {
+            pdns::lookup(view, worker, day, question)
+        })
     }
 
     fn list(&self, zone: &str) -> Option<Vec<Record>> {
         // A zone transfer is not a client's query: not counted.
-        let records = self.server.with_backend(false, |view, worker, day| {
+        self.server.with_backend(false, |view, worker, day| {
             pdns::list(view, worker, day, zone)
-        })?;
-        Some(records.into_iter().map(record).collect())
+        })
     }
 
     fn zones(&self) -> Vec<Zone> {
-        self.server.with_backend(false, |view, _, _| {
-            pdns::zones(view)
-                .into_iter()
-                .map(|zone| Zone {
-                    id: zone.id,
-                    name: zone.name,
-                    serial: zone.serial,
-                })
-                .collect()
-        })
+        self.server
+            .with_backend(false, |view, _, _| pdns::zones(view))
     }
 }
 

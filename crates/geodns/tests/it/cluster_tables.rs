@@ -38,26 +38,9 @@ tables_interval = "100ms"
 [dns]
 zones = ["geo.example"]
 
-[[services]]
-name = "Polkadot"
-type = "substrate_rpc"
-endpoints = ["wss://rpc.geo.example"]
-
-[[members]]
-name = "Near"
-ipv4 = "127.0.0.11"
-latitude = 50.1
-longitude = 8.7
-services = ["Polkadot"]
-
-[[members]]
-name = "Far"
-ipv4 = "127.0.0.12"
-latitude = 40.7
-longitude = -74.0
-services = ["Polkadot"]
-"#,
-        dir.display()
+{NEAR_AND_FAR}"#,
+        dir.display(),
+        NEAR_AND_FAR = crate::dns::NEAR_AND_FAR,
     )
 }
 

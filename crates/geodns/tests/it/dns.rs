@@ -25,6 +25,28 @@ const DNS_ONLY: Roles = Roles {
     dns: true,
 };
 
+/// The service and the two members the DNS tests route between: Near (Frankfurt) and
+/// Far (New York), addresses on 127.0.0.0/8.
+pub(crate) const NEAR_AND_FAR: &str = r#"[[services]]
+name = "Polkadot"
+type = "substrate_rpc"
+endpoints = ["wss://rpc.geo.example"]
+
+[[members]]
+name = "Near"
+ipv4 = "127.0.0.11"
+latitude = 50.1
+longitude = 8.7
+services = ["Polkadot"]
+
+[[members]]
+name = "Far"
+ipv4 = "127.0.0.12"
+latitude = 40.7
+longitude = -74.0
+services = ["Polkadot"]
+"#;
+
 pub(crate) fn config_text(dir: &Path, roles: &str, storage: &str, port: u16) -> String {
     let city = dir.join("city.mmdb");
     let asn = dir.join("asn.mmdb");
@@ -83,25 +105,7 @@ port = {port}
 interval = "1s"
 timeout = "2s"
 
-[[services]]
-name = "Polkadot"
-type = "substrate_rpc"
-endpoints = ["wss://rpc.geo.example"]
-
-[[members]]
-name = "Near"
-ipv4 = "127.0.0.11"
-latitude = 50.1
-longitude = 8.7
-services = ["Polkadot"]
-
-[[members]]
-name = "Far"
-ipv4 = "127.0.0.12"
-latitude = 40.7
-longitude = -74.0
-services = ["Polkadot"]
-
+{NEAR_AND_FAR}
 {big}"#,
         data = dir.display(),
         city = city.display(),

@@ -42,6 +42,10 @@ impl FullNode {
             "dns = \"127.0.0.1:0\"",
             &format!("dns = \"127.0.0.1:{dns_port}\"\napi = \"127.0.0.1:{api_port}\""),
         );
+        // Outage events go to the test Redis, on a stream prefix of this node's own.
+        let redis = geodns_test_support::service_url("GEODNS_TEST_REDIS_URL");
+        let prefix = format!("geodns-it-observe-{}-{api_port}", std::process::id());
+        let text = format!("{text}\n[redis]\nurl = \"{redis}\"\nstream_prefix = \"{prefix}\"\n");
         let config = write(dir, "full.toml", &text);
         let process = Process::start(&config, &dir.join("full.log"));
         let node = FullNode {
@@ -216,6 +220,15 @@ async fn metrics_parse_and_count_what_the_node_did() {
     );
     assert!(value(&scrape, "geodns_usage_flushes_total", &[("result", "ok")]) >= 1.0);
     assert_eq!(value(&scrape, "geodns_outages_open", &[]), 1.0, "Near's");
+    // Near's outage went to the Redis stream.
+    assert!(
+        value(
+            &scrape,
+            "geodns_redis_events_total",
+            &[("result", "published")]
+        ) >= 1.0,
+        "{text}"
+    );
     assert!(value(&scrape, "geodns_store_connections", &[("state", "max")]) >= 1.0);
     node.process.stop().await;
 }
