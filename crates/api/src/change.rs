@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::NodeInfo;
+use crate::Node;
 use crate::auth::Principal;
 
 /// A country override to set, remove or clear.
@@ -107,7 +107,7 @@ impl IntoResponse for Refusal {
 }
 
 /// The principal of the request's bearer token.
-fn authenticate<N: NodeInfo>(node: &N, headers: &HeaderMap) -> Result<Principal, Refusal> {
+fn authenticate<N: Node>(node: &N, headers: &HeaderMap) -> Result<Principal, Refusal> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Err(Refusal::Unauthorized(
             "missing bearer token (Authorization: Bearer TOKEN)",
@@ -131,7 +131,7 @@ pub(crate) struct MaintenanceBody {
     maintenance: bool,
 }
 
-pub(crate) async fn set_maintenance<N: NodeInfo>(
+pub(crate) async fn set_maintenance<N: Node>(
     State(node): State<N>,
     Path(member): Path<String>,
     headers: HeaderMap,
@@ -172,7 +172,7 @@ pub(crate) struct OverrideBody {
 }
 
 /// Overrides move every member's traffic: the root token only.
-fn root_only<N: NodeInfo>(node: &N, headers: &HeaderMap) -> Result<Principal, Refusal> {
+fn root_only<N: Node>(node: &N, headers: &HeaderMap) -> Result<Principal, Refusal> {
     let principal = authenticate(node, headers)?;
     match principal {
         Principal::Root => Ok(principal),
@@ -182,7 +182,7 @@ fn root_only<N: NodeInfo>(node: &N, headers: &HeaderMap) -> Result<Principal, Re
     }
 }
 
-pub(crate) async fn set_override<N: NodeInfo>(
+pub(crate) async fn set_override<N: Node>(
     State(node): State<N>,
     Path((domain, country)): Path<(String, String)>,
     headers: HeaderMap,
@@ -206,7 +206,7 @@ pub(crate) async fn set_override<N: NodeInfo>(
     apply(&node, change, &principal).await
 }
 
-pub(crate) async fn remove_override<N: NodeInfo>(
+pub(crate) async fn remove_override<N: Node>(
     State(node): State<N>,
     Path((domain, country)): Path<(String, String)>,
     headers: HeaderMap,
@@ -224,7 +224,7 @@ pub(crate) async fn remove_override<N: NodeInfo>(
     }
 }
 
-pub(crate) async fn clear_overrides<N: NodeInfo>(
+pub(crate) async fn clear_overrides<N: Node>(
     State(node): State<N>,
     Path(domain): Path<String>,
     headers: HeaderMap,
@@ -235,7 +235,7 @@ pub(crate) async fn clear_overrides<N: NodeInfo>(
     }
 }
 
-async fn apply<N: NodeInfo>(node: &N, change: OverrideChange, principal: &Principal) -> Response {
+async fn apply<N: Node>(node: &N, change: OverrideChange, principal: &Principal) -> Response {
     match node.change_override(change, &principal.label()).await {
         Ok(()) => Json(json!({ "ok": true })).into_response(),
         Err(error) => error.into_response(),

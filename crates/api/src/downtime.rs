@@ -15,7 +15,7 @@ use geodns_core::records::Outage;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::NodeInfo;
+use crate::Node;
 
 /// Longest range a query may cover.
 pub const MAX_DAYS: i64 = 366;
@@ -205,7 +205,7 @@ fn text<'a>(
     }
 }
 
-async fn query_events<N: NodeInfo>(node: &N, params: &Params) -> Result<Vec<Event>, ApiError> {
+async fn query_events<N: Node>(node: &N, params: &Params) -> Result<Vec<Event>, ApiError> {
     let now = node.now();
     let (from, to) = window(params, now)?;
     let member = text("member", &params.member, true)?;
@@ -255,7 +255,7 @@ async fn query_events<N: NodeInfo>(node: &N, params: &Params) -> Result<Vec<Even
         .collect())
 }
 
-pub(crate) async fn events<N: NodeInfo>(
+pub(crate) async fn events<N: Node>(
     State(node): State<N>,
     Query(params): Query<Params>,
 ) -> Response {
@@ -265,7 +265,7 @@ pub(crate) async fn events<N: NodeInfo>(
     }
 }
 
-pub(crate) async fn current<N: NodeInfo>(State(node): State<N>) -> Response {
+pub(crate) async fn current<N: Node>(State(node): State<N>) -> Response {
     let now = node.now();
     let query = DowntimeQuery {
         from: DateTime::UNIX_EPOCH,
@@ -285,7 +285,7 @@ pub(crate) async fn current<N: NodeInfo>(State(node): State<N>) -> Response {
     }
 }
 
-pub(crate) async fn summary<N: NodeInfo>(
+pub(crate) async fn summary<N: Node>(
     State(node): State<N>,
     Query(params): Query<Params>,
 ) -> Response {

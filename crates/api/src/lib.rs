@@ -4,9 +4,9 @@
 //! cluster and consensus state `geodns cluster status` and `consensus status` show
 //! (`/api/cluster`, `/api/consensus`), plus the original collator's `/api/health`.
 //!
-//! The router knows the node only through [`NodeInfo`], which the binary implements over
-//! its consensus handle, membership table, store and bus, so every route is tested here
-//! against a plain fake. Every answer carries `Access-Control-Allow-Origin: *`, as the
+//! The router knows the node only through [`Node`], which [`runtime::LiveNode`]
+//! implements over the node's consensus handle, membership table, store and bus, so
+//! every route is tested here against a plain fake. Every answer carries `Access-Control-Allow-Origin: *`, as the
 //! original's API did.
 #![forbid(unsafe_code)]
 
@@ -14,13 +14,13 @@ pub mod auth;
 pub mod change;
 pub mod downtime;
 pub mod members;
-pub mod metrics;
 pub mod node;
 pub mod openapi;
 pub mod pdns;
 pub mod requests;
 pub mod results;
 pub mod routes;
+pub mod runtime;
 pub mod services;
 pub mod stats;
 pub mod status;
@@ -35,7 +35,7 @@ use serde::Serialize;
 pub use node::router;
 
 /// What the API reads from the node it runs in.
-pub trait NodeInfo: Clone + Send + Sync + 'static {
+pub trait Node: Clone + Send + Sync + 'static {
     /// The official results.
     fn official(&self) -> Arc<Snapshot>;
     /// This node's own (debounced) results.
@@ -52,7 +52,7 @@ pub trait NodeInfo: Clone + Send + Sync + 'static {
     /// The DNS role, for the PowerDNS backend (`None` when this node does not run it).
     fn dns(&self) -> Option<Arc<dyn pdns::Backend>>;
     /// Every metric family of this node, for `/metrics`.
-    fn metrics(&self) -> impl Future<Output = Vec<metrics::Family>> + Send;
+    fn metrics(&self) -> impl Future<Output = Vec<geodns_node::metrics::Family>> + Send;
     /// Whether the node can do its job now, and why not.
     fn readiness(&self) -> impl Future<Output = Readiness> + Send;
     /// Outages matching `query`, newest first.

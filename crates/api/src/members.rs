@@ -10,7 +10,7 @@ use geodns_core::model::Member;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::NodeInfo;
+use crate::Node;
 
 /// One member, in the original's shape.
 #[derive(Debug, Serialize)]
@@ -65,7 +65,7 @@ pub(crate) struct Params {
     name: Option<String>,
 }
 
-pub(crate) async fn members<N: NodeInfo>(
+pub(crate) async fn members<N: Node>(
     State(node): State<N>,
     Query(params): Query<Params>,
 ) -> Response {

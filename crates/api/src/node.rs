@@ -7,13 +7,13 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::NodeInfo;
+use crate::Node;
 
 /// The header that names the source of `/results`.
 pub const RESULTS_SOURCE: &str = "x-ibp-results-source";
 
 /// Every route of [`crate::routes::routes`] over `node`, with CORS on every answer.
-pub fn router<N: NodeInfo>(node: N) -> Router {
+pub fn router<N: Node>(node: N) -> Router {
     let mut router = Router::new();
     for (path, handler) in crate::routes::by_path::<N>() {
         router = router.route(path, handler);
@@ -54,7 +54,7 @@ pub(crate) async fn health() -> Response {
     axum::Json(json!({ "status": "ok" })).into_response()
 }
 
-pub(crate) async fn ready<N: NodeInfo>(State(node): State<N>) -> Response {
+pub(crate) async fn ready<N: Node>(State(node): State<N>) -> Response {
     let readiness = node.readiness().await;
     let status = if readiness.ready {
         StatusCode::OK
@@ -64,7 +64,7 @@ pub(crate) async fn ready<N: NodeInfo>(State(node): State<N>) -> Response {
     (status, axum::Json(readiness)).into_response()
 }
 
-pub(crate) async fn results<N: NodeInfo>(State(node): State<N>) -> Response {
+pub(crate) async fn results<N: Node>(State(node): State<N>) -> Response {
     let (official, local) = (node.official(), node.local());
     let (body, source) = crate::results::results(&official, &local);
     let mut response = axum::Json(body).into_response();
@@ -75,21 +75,25 @@ pub(crate) async fn results<N: NodeInfo>(State(node): State<N>) -> Response {
     response
 }
 
-pub(crate) async fn metrics<N: NodeInfo>(State(node): State<N>) -> Response {
-    let text = crate::metrics::encode(&node.metrics().await);
-    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response()
+pub(crate) async fn metrics<N: Node>(State(node): State<N>) -> Response {
+    let text = geodns_node::metrics::encode(&node.metrics().await);
+    (
+        [(header::CONTENT_TYPE, geodns_node::metrics::CONTENT_TYPE)],
+        text,
+    )
+        .into_response()
 }
 
-pub(crate) async fn cluster<N: NodeInfo>(State(node): State<N>) -> Response {
+pub(crate) async fn cluster<N: Node>(State(node): State<N>) -> Response {
     axum::Json(node.cluster()).into_response()
 }
 
-pub(crate) async fn consensus<N: NodeInfo>(State(node): State<N>) -> Response {
+pub(crate) async fn consensus<N: Node>(State(node): State<N>) -> Response {
     axum::Json(node.consensus()).into_response()
 }
 
 /// The original collator's health answer: `{status, timestamp, version, ssl}`.
-pub(crate) async fn api_health<N: NodeInfo>(State(node): State<N>) -> Response {
+pub(crate) async fn api_health<N: Node>(State(node): State<N>) -> Response {
     axum::Json(json!({
         "status": "healthy",
         "timestamp": node.now(),

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::NodeInfo;
+use crate::Node;
 use crate::routes::{At, Body, Route, routes};
 
 /// The OpenAPI 3.0 document of `routes`.
@@ -97,6 +97,6 @@ fn operation<N>(route: &Route<N>) -> Value {
     operation
 }
 
-pub(crate) async fn serve<N: NodeInfo>() -> axum::Json<Value> {
+pub(crate) async fn serve<N: Node>() -> axum::Json<Value> {
     axum::Json(document(&routes::<N>()))
 }

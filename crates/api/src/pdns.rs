@@ -20,23 +20,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use geodns_core::pdns::absolute;
-pub use geodns_core::pdns::{Question, Record, Zone};
+pub use geodns_core::pdns::{Backend, Question, Record, Zone};
 
-use crate::NodeInfo;
+use crate::Node;
 use crate::downtime::DowntimeQuery;
 
 /// Largest request body.
 pub const MAX_BODY: usize = 1 << 20;
-
-/// The DNS role's answers.
-pub trait Backend: Send + Sync {
-    /// The records at a name (every type for `ANY`).
-    fn lookup(&self, question: &Question) -> Vec<Record>;
-    /// Every record of a zone, SOA first; `None` for a zone not served.
-    fn list(&self, zone: &str) -> Option<Vec<Record>>;
-    /// Every zone served.
-    fn zones(&self) -> Vec<Zone>;
-}
 
 #[derive(Debug, Deserialize)]
 struct Request {
@@ -49,7 +39,7 @@ fn result(value: Value) -> Response {
     Json(json!({ "result": value })).into_response()
 }
 
-pub(crate) async fn dns<N: NodeInfo>(State(node): State<N>, body: Body) -> Response {
+pub(crate) async fn dns<N: Node>(State(node): State<N>, body: Body) -> Response {
     let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
         let error = format!("the body is larger than {MAX_BODY} bytes, or was cut off");
         let answer = json!({"result": "Bad request", "error": error});
@@ -129,7 +119,7 @@ impl IntoResponse for NoDns {
 }
 
 /// Runs `f` on the DNS role.
-fn with_backend<N: NodeInfo, T>(node: &N, f: impl FnOnce(&dyn Backend) -> T) -> Result<T, NoDns> {
+fn with_backend<N: Node, T>(node: &N, f: impl FnOnce(&dyn Backend) -> T) -> Result<T, NoDns> {
     node.dns().map(|backend| f(backend.as_ref())).ok_or(NoDns)
 }
 
@@ -186,10 +176,7 @@ fn question(parameters: &serde_json::Map<String, Value>) -> Question {
 
 /// The original's custom method: a member's outages from `startTime` (default: a day
 /// before `endTime`) to `endTime` (default: now), RFC 3339.
-async fn member_events<N: NodeInfo>(
-    node: &N,
-    parameters: &serde_json::Map<String, Value>,
-) -> Response {
+async fn member_events<N: Node>(node: &N, parameters: &serde_json::Map<String, Value>) -> Response {
     let text = |name: &str| parameters.get(name).and_then(Value::as_str).unwrap_or("");
     // Err: the parameter that is not a time.
     let time = |name: &'static str| -> Result<Option<DateTime<Utc>>, &'static str> {

@@ -13,7 +13,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::NodeInfo;
+use crate::Node;
 use crate::downtime::{ApiError, bad, identifier, window_of};
 
 /// Most filter values one query may carry, all parameters together (the original's).
@@ -142,7 +142,7 @@ fn each(
 }
 
 /// The filter of a query string, checked: dates, each value, and the total count.
-pub(crate) fn filter<N: NodeInfo>(node: &N, params: &Params) -> Result<RequestFilter, ApiError> {
+pub(crate) fn filter<N: Node>(node: &N, params: &Params) -> Result<RequestFilter, ApiError> {
     let (from, to) = window_of(params.start.as_deref(), params.end.as_deref(), node.now())?;
     let raw = [
         &params.country,
@@ -214,7 +214,7 @@ pub(crate) fn filter<N: NodeInfo>(node: &N, params: &Params) -> Result<RequestFi
     })
 }
 
-fn row<N: NodeInfo>(node: &N, by: Dimension, hits: DailyHits) -> Row {
+fn row<N: Node>(node: &N, by: Dimension, hits: DailyHits) -> Row {
     let known = |text: String, unknown: &str| match text.is_empty() {
         true => unknown.to_owned(),
         false => text,
@@ -248,7 +248,7 @@ fn row<N: NodeInfo>(node: &N, by: Dimension, hits: DailyHits) -> Row {
     row
 }
 
-async fn rows<N: NodeInfo>(node: &N, params: &Params, by: Dimension) -> Result<Vec<Row>, ApiError> {
+async fn rows<N: Node>(node: &N, params: &Params, by: Dimension) -> Result<Vec<Row>, ApiError> {
     let filter = filter(node, params)?;
     let found = node
         .requests(&filter, by)
@@ -268,35 +268,35 @@ async fn rows<N: NodeInfo>(node: &N, params: &Params, by: Dimension) -> Result<V
         .collect())
 }
 
-async fn answer<N: NodeInfo>(node: N, params: Params, by: Dimension) -> Response {
+async fn answer<N: Node>(node: N, params: Params, by: Dimension) -> Response {
     match rows(&node, &params, by).await {
         Ok(rows) => Json(rows).into_response(),
         Err(error) => error.into_response(),
     }
 }
 
-pub(crate) async fn by_country<N: NodeInfo>(
+pub(crate) async fn by_country<N: Node>(
     State(node): State<N>,
     Query(params): Query<Params>,
 ) -> Response {
     answer(node, params, Dimension::Country).await
 }
 
-pub(crate) async fn by_asn<N: NodeInfo>(
+pub(crate) async fn by_asn<N: Node>(
     State(node): State<N>,
     Query(params): Query<Params>,
 ) -> Response {
     answer(node, params, Dimension::Asn).await
 }
 
-pub(crate) async fn by_service<N: NodeInfo>(
+pub(crate) async fn by_service<N: Node>(
     State(node): State<N>,
     Query(params): Query<Params>,
 ) -> Response {
     answer(node, params, Dimension::Domain).await
 }
 
-pub(crate) async fn by_member<N: NodeInfo>(
+pub(crate) async fn by_member<N: Node>(
     State(node): State<N>,
     Query(params): Query<Params>,
 ) -> Response {
@@ -304,7 +304,7 @@ pub(crate) async fn by_member<N: NodeInfo>(
 }
 
 /// `start` and `end` only, as the original (other parameters are ignored).
-pub(crate) async fn summary<N: NodeInfo>(
+pub(crate) async fn summary<N: Node>(
     State(node): State<N>,
     Query(params): Query<Params>,
 ) -> Response {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use axum::routing::{MethodRouter, delete, get, post, put};
 
-use crate::NodeInfo;
+use crate::Node;
 
 /// Where a parameter goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,7 +192,7 @@ fn route<N>(
 }
 
 /// Every route of the API.
-pub fn routes<N: NodeInfo>() -> Vec<Route<N>> {
+pub fn routes<N: Node>() -> Vec<Route<N>> {
     use crate::{change, downtime, members, node, pdns, requests, services, stats, status};
     vec![
         route(
@@ -482,7 +482,7 @@ pub fn routes<N: NodeInfo>() -> Vec<Route<N>> {
 }
 
 /// The handlers by path, methods of one path merged.
-pub(crate) fn by_path<N: NodeInfo>() -> BTreeMap<&'static str, MethodRouter<N>> {
+pub(crate) fn by_path<N: Node>() -> BTreeMap<&'static str, MethodRouter<N>> {
     let mut paths: BTreeMap<&'static str, MethodRouter<N>> = BTreeMap::new();
     for route in routes::<N>() {
         let merged = match paths.remove(route.path) {

@@ -15,7 +15,7 @@ use geodns_core::model::{Resources, Service};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::NodeInfo;
+use crate::Node;
 use crate::downtime::ApiError;
 
 /// The query string of `/api/services`.
@@ -145,7 +145,7 @@ fn hierarchy(config: &Config) -> serde_json::Value {
     json!({ "relay_chains": chains, "orphans": orphans })
 }
 
-pub(crate) async fn services<N: NodeInfo>(
+pub(crate) async fn services<N: Node>(
     State(node): State<N>,
     Query(params): Query<Params>,
 ) -> Response {
@@ -181,7 +181,7 @@ pub(crate) async fn services<N: NodeInfo>(
 
 /// Counts by type and network type, relay chains, active services, and the resources of
 /// every service (per-node figures times its nodes), as the original.
-pub(crate) async fn summary<N: NodeInfo>(State(node): State<N>) -> Response {
+pub(crate) async fn summary<N: Node>(State(node): State<N>) -> Response {
     let config = node.config();
     let services = &config.catalog.services;
     let mut types: BTreeMap<&str, usize> = BTreeMap::new();

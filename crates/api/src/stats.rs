@@ -12,10 +12,10 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::NodeInfo;
+use crate::Node;
 use crate::downtime::{ApiError, DowntimeQuery, window_of};
 
-/// How usage is grouped for [`NodeInfo::member_usage`].
+/// How usage is grouped for [`Node::member_usage`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UsageBy {
     /// Per country code (label: country name).
@@ -55,7 +55,7 @@ pub fn merged_hours(mut spans: Vec<(DateTime<Utc>, DateTime<Utc>)>) -> f64 {
     total.max(0) as f64 / 3_600_000.0
 }
 
-pub(crate) async fn member_stats<N: NodeInfo>(
+pub(crate) async fn member_stats<N: Node>(
     State(node): State<N>,
     Query(params): Query<Params>,
 ) -> Response {
@@ -65,7 +65,7 @@ pub(crate) async fn member_stats<N: NodeInfo>(
     }
 }
 
-async fn stats<N: NodeInfo>(node: &N, params: &Params) -> Result<serde_json::Value, ApiError> {
+async fn stats<N: Node>(node: &N, params: &Params) -> Result<serde_json::Value, ApiError> {
     let now = node.now();
     let (from, to) = window_of(params.start.as_deref(), params.end.as_deref(), now)?;
     let Some(asked) = params

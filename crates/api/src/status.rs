@@ -11,13 +11,13 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, TimeDelta, Utc};
-use geodns_consensus::results::{Family, Snapshot};
+use geodns_consensus::results::{IpFamily, Snapshot};
 use geodns_core::config::Config;
 use geodns_core::model::Member;
 use geodns_core::records::Outage;
 use serde_json::{Value, json};
 
-use crate::NodeInfo;
+use crate::Node;
 use crate::downtime::{DowntimeQuery, MAX_EVENTS, duration};
 
 /// Countries whose routes the page shows.
@@ -49,7 +49,7 @@ fn health(official: &Snapshot, member: &Member, host: &str, ipv6: bool) -> &'sta
         "none"
     } else if member.maintenance {
         "maintenance"
-    } else if official.is_member_online(host, &member.id, Family::of(ipv6)) {
+    } else if official.is_member_online(host, &member.id, IpFamily::of(ipv6)) {
         "up"
     } else {
         "down"
@@ -103,7 +103,7 @@ fn event(outage: &Outage, now: DateTime<Utc>) -> Value {
     })
 }
 
-pub(crate) async fn data<N: NodeInfo>(State(node): State<N>) -> Response {
+pub(crate) async fn data<N: Node>(State(node): State<N>) -> Response {
     let now = node.now();
     let config = node.config();
     let official = node.official();

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
+use geodns_node::Tasks;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
@@ -209,16 +210,19 @@ pub struct TlsListener {
 }
 
 impl TlsListener {
-    /// Accepts on `listener` until `shutdown`, each handshake in its own task.
+    /// Accepts on `listener` until the token of `tasks` is cancelled, each handshake in
+    /// its own task (all owned by `tasks`).
     pub fn new(
         listener: TcpListener,
         config: Arc<rustls::ServerConfig>,
-        shutdown: CancellationToken,
+        tasks: &Tasks,
     ) -> std::io::Result<TlsListener> {
         let local = listener.local_addr()?;
         let (sender, ready) = mpsc::channel(BACKLOG);
         let acceptor = TlsAcceptor::from(config);
-        tokio::spawn(async move {
+        let shutdown = tasks.token().clone();
+        let handshakes = tasks.clone();
+        tasks.spawn("api: tls accept", async move {
             loop {
                 let (stream, peer) = tokio::select! {
                     () = shutdown.cancelled() => return,
@@ -232,20 +236,32 @@ impl TlsListener {
                     },
                 };
                 let (acceptor, sender) = (acceptor.clone(), sender.clone());
-                tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => {
-                            sender.send((tls, peer)).await.ok();
-                        }
-                        Ok(Err(error)) => {
-                            tracing::debug!(%peer, %error, "API TLS handshake failed")
-                        }
-                        Err(_) => tracing::debug!(%peer, "API TLS handshake timed out"),
+                let shutdown = shutdown.clone();
+                handshakes.spawn("api: tls handshake", async move {
+                    tokio::select! {
+                        () = shutdown.cancelled() => {}
+                        () = handshake(&acceptor, stream, peer, &sender) => {}
                     }
                 });
             }
         });
         Ok(TlsListener { ready, local })
+    }
+}
+
+/// One handshake within [`HANDSHAKE`]; the connection goes to `ready` when it completed.
+async fn handshake(
+    acceptor: &TlsAcceptor,
+    stream: TcpStream,
+    peer: SocketAddr,
+    ready: &mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
+) {
+    match tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => {
+            ready.send((tls, peer)).await.ok();
+        }
+        Ok(Err(error)) => tracing::debug!(%peer, %error, "API TLS handshake failed"),
+        Err(_) => tracing::debug!(%peer, "API TLS handshake timed out"),
     }
 }
 

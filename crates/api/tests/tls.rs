@@ -49,7 +49,7 @@ async fn served(
 #[derive(Clone, Default)]
 struct Empty(geodns_api::auth::Tokens);
 
-impl geodns_api::NodeInfo for Empty {
+impl geodns_api::Node for Empty {
     fn official(&self) -> Arc<geodns_consensus::results::Snapshot> {
         Arc::default()
     }
@@ -68,7 +68,7 @@ impl geodns_api::NodeInfo for Empty {
     fn ssl(&self) -> &'static str {
         "enabled"
     }
-    async fn metrics(&self) -> Vec<geodns_api::metrics::Family> {
+    async fn metrics(&self) -> Vec<geodns_node::metrics::Family> {
         Vec::new()
     }
     fn dns(&self) -> Option<std::sync::Arc<dyn geodns_api::pdns::Backend>> {
@@ -150,7 +150,8 @@ async fn https_serves_the_files_and_follows_their_replacement() {
             .watch(Duration::from_millis(200), shutdown.clone()),
     );
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let listener = TlsListener::new(tcp, certificates.server_config(), shutdown.clone()).unwrap();
+    let tasks = geodns_node::Tasks::new(shutdown.clone());
+    let listener = TlsListener::new(tcp, certificates.server_config(), &tasks).unwrap();
     let address = axum::serve::Listener::local_addr(&listener).unwrap();
     tokio::spawn(async move {
         axum::serve(listener, geodns_api::router(Empty::default()))

@@ -16,6 +16,7 @@ use async_nats::{ConnectError, ConnectErrorKind, ConnectOptions, Event, HeaderMa
 use bytes::Bytes;
 use futures_util::StreamExt;
 use geodns_core::secret::redact;
+use tokio_util::task::TaskTracker;
 
 use crate::bus::{Bus, BusError, BusMessage, SENDER_HEADER, Subscription, deliver};
 
@@ -92,6 +93,8 @@ pub struct NatsBus {
     node_id: Arc<str>,
     /// Messages this node's subscriptions dropped.
     dropped: Arc<std::sync::atomic::AtomicU64>,
+    /// Where subscription pumps are spawned (the node's tasks).
+    tasks: TaskTracker,
 }
 
 impl NatsBus {
@@ -99,7 +102,12 @@ impl NatsBus {
     /// connected bus. A refused login or a failed TLS handshake is an error naming the
     /// servers, returned at once. If no server is reachable yet, returns a disconnected bus
     /// whose client keeps trying in the background and buffers what is published meanwhile.
-    pub async fn connect(node_id: &str, config: &NatsConfig) -> Result<Self, BusError> {
+    /// Subscription pumps are spawned on `tasks` (and aborted with their subscription).
+    pub async fn connect(
+        node_id: &str,
+        config: &NatsConfig,
+        tasks: &TaskTracker,
+    ) -> Result<Self, BusError> {
         if config.urls.is_empty() {
             return Err(BusError::Connect(
                 "no NATS server URLs configured".to_owned(),
@@ -133,6 +141,7 @@ impl NatsBus {
             client,
             node_id: node_id.into(),
             dropped: Arc::default(),
+            tasks: tasks.clone(),
         })
     }
 
@@ -356,7 +365,7 @@ impl Bus for NatsBus {
         let total = self.dropped.clone();
         // Owned by the subscription: dropping it aborts the pump, and dropping the
         // pump's `Subscriber` unsubscribes from the server.
-        let pump = tokio::spawn(async move {
+        let pump = self.tasks.spawn(async move {
             while let Some(message) = subscriber.next().await {
                 let sender_node = message
                     .headers

@@ -8,6 +8,9 @@ pub const PROPOSE: &str = "consensus.propose";
 pub const VOTE: &str = "consensus.vote";
 /// Decisions.
 pub const FINALIZE: &str = "consensus.finalize";
+/// Proposals, votes and decisions (and membership) on one subscription, in the order
+/// each sender published them.
+pub const CONSENSUS: &str = "consensus.*";
 /// Usage requests to DNS nodes.
 pub const USAGE_REQUEST: &str = "dns.usage.getUsage";
 /// Usage broadcasts (replies to requests without an inbox).

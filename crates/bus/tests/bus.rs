@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::time::Duration;
+use tokio_util::task::TaskTracker;
 
 use bytes::Bytes;
 use geodns_bus::{Bus, MemoryBus, NatsBus, NatsConfig, Subscription};
@@ -16,7 +17,9 @@ async fn nats(server: &NatsServer, node: &str) -> NatsBus {
 async fn nats_waiting(server: &NatsServer, node: &str, reconnect_wait: Duration) -> NatsBus {
     let mut config = NatsConfig::new(vec![server.url()]);
     config.reconnect_wait = reconnect_wait;
-    let bus = NatsBus::connect(node, &config).await.unwrap();
+    let bus = NatsBus::connect(node, &config, &TaskTracker::new())
+        .await
+        .unwrap();
     bus.flush().await.unwrap();
     bus
 }

@@ -7,6 +7,7 @@
 
 use std::path::Path;
 use std::time::Duration;
+use tokio_util::task::TaskTracker;
 
 use bytes::Bytes;
 use geodns_bus::{Bus, BusError, ConnectionState, NatsBus, NatsConfig};
@@ -52,10 +53,13 @@ fn with_creds(server: &NatsServer, dir: &Path, name: &str, creds: &str) -> NatsC
 /// message from itself to itself through the server.
 async fn connects(server: &NatsServer, config: &NatsConfig) {
     let started = Instant::now();
-    let bus = tokio::time::timeout(PROMPT, NatsBus::connect("node-a", config))
-        .await
-        .unwrap_or_else(|_| panic!("connect hung with {config:?}"))
-        .unwrap_or_else(|e| panic!("{e} with {config:?}\nserver log:\n{}", server.log()));
+    let bus = tokio::time::timeout(
+        PROMPT,
+        NatsBus::connect("node-a", config, &TaskTracker::new()),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("connect hung with {config:?}"))
+    .unwrap_or_else(|e| panic!("{e} with {config:?}\nserver log:\n{}", server.log()));
     assert_eq!(bus.state(), ConnectionState::Connected, "{config:?}");
     let mut echo = bus.subscribe("geodns.test.auth").await.unwrap();
     bus.publish("geodns.test.auth", Bytes::from_static(b"hello"))
@@ -72,9 +76,12 @@ async fn connects(server: &NatsServer, config: &NatsConfig) {
 /// Connects with `config`, which must fail within [`PROMPT`]; returns the error.
 async fn refused(config: &NatsConfig) -> BusError {
     let started = Instant::now();
-    let result = tokio::time::timeout(PROMPT, NatsBus::connect("node-a", config))
-        .await
-        .unwrap_or_else(|_| panic!("connect hung instead of failing with {config:?}"));
+    let result = tokio::time::timeout(
+        PROMPT,
+        NatsBus::connect("node-a", config, &TaskTracker::new()),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("connect hung instead of failing with {config:?}"));
     let Err(error) = result else {
         panic!("connect succeeded with wrong credentials: {config:?}");
     };
@@ -225,10 +232,13 @@ async fn a_server_that_is_not_up_yet_is_waited_for_and_nothing_hangs_meanwhile()
     let mut config = config(&server);
     config.publish_buffer = 4;
     let started = Instant::now();
-    let bus = tokio::time::timeout(PROMPT, NatsBus::connect("node-a", &config))
-        .await
-        .expect("connect returns while the server is down")
-        .expect("an unreachable server is not an error");
+    let bus = tokio::time::timeout(
+        PROMPT,
+        NatsBus::connect("node-a", &config, &TaskTracker::new()),
+    )
+    .await
+    .expect("connect returns while the server is down")
+    .expect("an unreachable server is not an error");
     assert_eq!(bus.state(), ConnectionState::Disconnected);
     // Nothing can be flushed while disconnected: flush says so instead of waiting.
     let flushed = tokio::time::timeout(PROMPT, bus.flush())

@@ -3,9 +3,10 @@
 //! the consensus log a fresh node rebuilds the official state from, plans and stores the
 //! hourly usage collection, and sends Matrix alerts that edit themselves on recovery.
 //!
-//! No bus here: the binary decodes consensus messages, fans usage requests out and
-//! publishes events; this crate holds the logic, pure where it can be (time is an
-//! argument), and talks to the database through `geodns-store`'s traits.
+//! The logic is pure where it can be (time is an argument) and talks to the database
+//! through `geodns-store`'s traits; [`runtime`] runs it on a node: it reads the consensus
+//! messages the node's shell accepted, fans usage requests out over the bus and
+//! publishes events.
 #![forbid(unsafe_code)]
 
 pub mod alerts;
@@ -13,6 +14,7 @@ pub mod decision;
 pub mod history;
 pub mod ordering;
 pub mod queue;
+pub mod runtime;
 pub mod usage;
 pub mod writer;
 

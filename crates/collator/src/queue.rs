@@ -106,6 +106,42 @@ pub struct QueueReport {
     pub last_collection: Option<CollectionReport>,
 }
 
+impl QueueReport {
+    /// The lines `geodns consensus status` prints for a collator.
+    pub fn render(&self) -> String {
+        use std::fmt::Write as _;
+        let mut text = String::new();
+        let _ = writeln!(
+            text,
+            "collator:        {} waiting for the database, {} stored, {} retries, {} dropped, {} refused{}",
+            self.pending,
+            self.stored,
+            self.retries,
+            self.dropped,
+            self.refused,
+            self.last_error
+                .as_deref()
+                .map(|e| format!(" (last error: {e})"))
+                .unwrap_or_default()
+        );
+        if let Some(run) = &self.last_collection {
+            let at = run.at.map(|at| at.to_rfc3339()).unwrap_or_default();
+            let missing = if run.missing.is_empty() && run.failed.is_empty() {
+                "every DNS node answered".to_owned()
+            } else {
+                let failed: Vec<&str> = run.failed.keys().map(String::as_str).collect();
+                format!("missing {:?}, failed {:?}", run.missing, failed)
+            };
+            let _ = writeln!(
+                text,
+                "usage collected: {at}, {} nodes stored, {missing}",
+                run.stored.len()
+            );
+        }
+        text
+    }
+}
+
 /// Items (decisions, alerts) in order, with the back-off of the head.
 #[derive(Debug)]
 pub(crate) struct RetryQueue<T> {

@@ -121,6 +121,7 @@ impl fmt::Debug for PublicKey {
 }
 
 /// This node's signing key.
+#[derive(Clone)]
 pub struct NodeKey(SigningKey);
 
 impl NodeKey {

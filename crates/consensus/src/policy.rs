@@ -35,7 +35,7 @@ impl fmt::Display for Policy {
 
 /// Outcome of counting votes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
+pub enum Ruling {
     /// Not decided yet.
     Open,
     /// Apply the proposal.
@@ -59,10 +59,10 @@ impl Policy {
     /// Decides a proposal of `status` (`true`: up) from a tally. No change ever passes
     /// with fewer than `min_votes` agreeing monitors, and nothing is decided while fewer
     /// than `min_votes` monitors are active.
-    pub fn decide(self, status: bool, tally: Tally, min_votes: usize) -> Decision {
+    pub fn decide(self, status: bool, tally: Tally, min_votes: usize) -> Ruling {
         let Tally { active, yes, no } = tally;
         if active < min_votes.max(1) {
-            return Decision::Open;
+            return Ruling::Open;
         }
         let (pass, fail) = match self {
             Policy::Majority => {
@@ -81,11 +81,11 @@ impl Policy {
             }
         };
         if pass && yes >= min_votes {
-            Decision::Pass
+            Ruling::Pass
         } else if fail {
-            Decision::Fail
+            Ruling::Fail
         } else {
-            Decision::Open
+            Ruling::Open
         }
     }
 
@@ -111,8 +111,8 @@ mod tests {
 
     #[test]
     fn decisions_follow_each_policy() {
-        use Decision::*;
-        let cases: &[(Policy, bool, Tally, usize, Decision)] = &[
+        use Ruling::*;
+        let cases: &[(Policy, bool, Tally, usize, Ruling)] = &[
             // The original: majority of active and at least two.
             (Policy::Majority, false, tally(3, 2, 0), 2, Pass),
             (Policy::Majority, false, tally(3, 1, 0), 2, Open),
@@ -227,7 +227,7 @@ mod tests {
                             for min_votes in 1..3 {
                                 let tally = tally(active, yes, no);
                                 let decision = policy.decide(status, tally, min_votes);
-                                if decision == Decision::Pass {
+                                if decision == Ruling::Pass {
                                     assert!(yes >= min_votes, "{policy} {tally:?}");
                                 }
                             }

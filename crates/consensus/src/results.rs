@@ -27,17 +27,17 @@ pub struct ResultEntry {
 
 /// IP family of an answer or a check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Family {
+pub enum IpFamily {
     /// IPv4 (A records).
     V4,
     /// IPv6 (AAAA records).
     V6,
 }
 
-impl Family {
+impl IpFamily {
     /// The family of a check's `ipv6` flag.
     pub fn of(ipv6: bool) -> Self {
-        if ipv6 { Family::V6 } else { Family::V4 }
+        if ipv6 { IpFamily::V6 } else { IpFamily::V4 }
     }
 }
 
@@ -48,9 +48,9 @@ pub struct Snapshot {
     entries: HashMap<CheckKey, ResultEntry>,
     maintenance: BTreeSet<MemberId>,
     /// Down site checks per (lower-case member, family).
-    down_sites: HashMap<(String, Family), u32>,
+    down_sites: HashMap<(String, IpFamily), u32>,
     /// Down domain and endpoint checks per (lower-case member, lower-case domain, family).
-    down_domains: HashMap<(String, String, Family), u32>,
+    down_domains: HashMap<(String, String, IpFamily), u32>,
     version: u64,
 }
 
@@ -90,7 +90,7 @@ impl Snapshot {
     /// else when any domain or endpoint check of this hostname is down; else yes. Names
     /// compare case-insensitively. An empty snapshot (nothing decided yet) answers yes,
     /// as the original does, so a fresh cluster serves before its first decisions.
-    pub fn is_member_online(&self, domain: &str, member: &MemberId, family: Family) -> bool {
+    pub fn is_member_online(&self, domain: &str, member: &MemberId, family: IpFamily) -> bool {
         if self.maintenance.contains(member) {
             return false;
         }
@@ -111,7 +111,7 @@ impl Snapshot {
             return;
         }
         let member = key.member.as_str().to_lowercase();
-        let family = Family::of(key.ipv6);
+        let family = IpFamily::of(key.ipv6);
         let adjust = |count: &mut u32| *count = count.saturating_add_signed(delta);
         match key.kind {
             CheckKind::Site => {

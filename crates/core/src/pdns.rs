@@ -60,3 +60,14 @@ pub fn absolute(name: &str) -> String {
         false => format!("{lower}."),
     }
 }
+
+/// What the PowerDNS endpoint asks of the DNS role (implemented by the DNS role's
+/// runtime over its running server, used by the API).
+pub trait Backend: Send + Sync {
+    /// The records at a name (every type for `ANY`).
+    fn lookup(&self, question: &Question) -> Vec<Record>;
+    /// Every record of a zone, SOA first; `None` for a zone not served.
+    fn list(&self, zone: &str) -> Option<Vec<Record>>;
+    /// Every zone served.
+    fn zones(&self) -> Vec<Zone>;
+}

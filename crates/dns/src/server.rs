@@ -1,7 +1,8 @@
 //! The sockets: one UDP socket per worker thread (SO_REUSEPORT, the kernel spreads
 //! queries), each answering synchronously from the current view; TCP on the runtime with
 //! a connection cap and idle timeout. Counters leave the workers only when the flusher
-//! asks (an epoch bump), so the query path shares no lock.
+//! asks (an epoch bump), so the query path shares no lock. Threads and tasks are spawned
+//! through the node's [`Tasks`] and stop with its token.
 
 use std::io;
 use std::io::{IoSlice, IoSliceMut};
@@ -12,6 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use arc_swap::{ArcSwap, Cache};
+use geodns_node::Tasks;
 use nix::errno::Errno;
 use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -67,7 +69,6 @@ pub struct Server {
     /// The bound address.
     pub local_addr: SocketAddr,
     shared: Arc<Shared>,
-    threads: Vec<std::thread::JoinHandle<()>>,
     counts_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Counts>>,
     workers: usize,
 }
@@ -103,14 +104,15 @@ fn bind_pair(listen: SocketAddr) -> io::Result<(UdpSocket, std::net::TcpListener
 }
 
 impl Server {
-    /// Binds the sockets and starts the workers; TCP runs as a task on the current runtime
-    /// until `shutdown`.
+    /// Binds the sockets and starts the workers (threads) and TCP (a task), owned by
+    /// `tasks`; they stop when its token is cancelled.
     pub async fn start(
         settings: &Settings,
         view: Arc<ArcSwap<View>>,
         day: i32,
-        shutdown: CancellationToken,
+        tasks: &Tasks,
     ) -> io::Result<Server> {
+        let shutdown = tasks.token().clone();
         let (first, std_tcp) = bind_pair(settings.listen)?;
         let local_addr = first.local_addr()?;
         std_tcp.set_nonblocking(true)?;
@@ -131,32 +133,36 @@ impl Server {
         for _ in 1..workers {
             sockets.push(udp_socket(local_addr)?);
         }
-        let mut threads = Vec::new();
-        shared.alive.store(sockets.len(), Ordering::Relaxed);
         for (index, socket) in sockets.into_iter().enumerate() {
-            let shared = shared.clone();
-            let thread = std::thread::Builder::new()
-                .name(format!("dns-udp-{index}"))
-                .spawn(move || udp_worker(&socket, &shared))?;
-            threads.push(thread);
+            let worker = shared.clone();
+            shared.alive.fetch_add(1, Ordering::Relaxed);
+            let started = tasks.spawn_thread(format!("dns-udp-{index}"), move || {
+                udp_worker(&socket, &worker)
+            });
+            if let Err(error) = started {
+                // The workers started so far stop now.
+                shared.alive.fetch_sub(1, Ordering::Relaxed);
+                shared.stop.store(true, Ordering::Relaxed);
+                return Err(error);
+            }
         }
         let limit = Arc::new(Semaphore::new(settings.tcp_max_connections as usize));
-        tokio::spawn(tcp_accept(
+        let accept = tcp_accept(
             tcp,
-            shared.clone(),
+            (shared.clone(), tasks.clone()),
             limit,
             settings.tcp_idle_timeout,
             shutdown.clone(),
-        ));
+        );
+        tasks.spawn("dns: tcp accept", accept);
         let stopper = shared.clone();
-        tokio::spawn(async move {
+        tasks.spawn("dns: udp stopper", async move {
             shutdown.cancelled().await;
             stopper.stop.store(true, Ordering::Relaxed);
         });
         Ok(Server {
             local_addr,
             shared,
-            threads,
             counts_rx: tokio::sync::Mutex::new(counts_rx),
             workers,
         })
@@ -194,18 +200,16 @@ impl Server {
         total
     }
 
-    /// Waits for the UDP workers to stop (after `shutdown`), then collects what they
-    /// counted last.
-    pub async fn stop(self) -> Counts {
+    /// Stops the UDP workers (they also stop with the token), waits at most `wait` until
+    /// every one has, then collects what they and the TCP connections counted last.
+    pub async fn stop(&self, wait: Duration) -> Counts {
         self.shared.stop.store(true, Ordering::Relaxed);
-        let threads = self.threads;
-        tokio::task::spawn_blocking(move || {
-            for thread in threads {
-                thread.join().ok();
-            }
-        })
-        .await
-        .ok();
+        let deadline = tokio::time::Instant::now() + wait;
+        while self.shared.alive.load(Ordering::Relaxed) > 0
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let mut receiver = self.counts_rx.lock().await;
         let mut total = Counts::default();
         self.shared.drain(&mut receiver, &mut total);
@@ -397,7 +401,7 @@ fn client_address(address: &SockaddrStorage) -> Option<IpAddr> {
 
 async fn tcp_accept(
     listener: TcpListener,
-    shared: Arc<Shared>,
+    (shared, tasks): (Arc<Shared>, Tasks),
     limit: Arc<Semaphore>,
     idle: Duration,
     shutdown: CancellationToken,
@@ -422,7 +426,7 @@ async fn tcp_accept(
         };
         let shared = shared.clone();
         let shutdown = shutdown.clone();
-        tokio::spawn(async move {
+        tasks.spawn("dns: tcp connection", async move {
             let mut worker = Worker::default();
             tokio::select! {
                 () = shutdown.cancelled() => {}

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use geodns_consensus::results::{Family, Snapshot};
+use geodns_consensus::results::{IpFamily, Snapshot};
 use geodns_core::config::{Config, NoHealthy, UnknownClient, UnknownClientName};
 use geodns_core::ids::{CountryCode, Fqdn, MemberId};
 use geodns_core::model::{CountryOverride, CountryOverrides, Member};
@@ -177,22 +177,22 @@ fn host(name: &Fqdn, inputs: &Inputs<'_>) -> Host {
     let family = |family| family_view(name, &members, family, inputs);
     Host {
         name: Arc::from(name.as_str()),
-        families: [family(Family::V4), family(Family::V6)],
+        families: [family(IpFamily::V4), family(IpFamily::V6)],
     }
 }
 
 fn family_view(
     name: &Fqdn,
     members: &[&Member],
-    family: Family,
+    family: IpFamily,
     inputs: &Inputs<'_>,
 ) -> FamilyView {
     let candidates: Vec<Candidate> = members
         .iter()
         .filter_map(|member| {
             let address: Box<[u8]> = match family {
-                Family::V4 => Box::new(member.ipv4?.octets()),
-                Family::V6 => Box::new(member.ipv6?.octets()),
+                IpFamily::V4 => Box::new(member.ipv4?.octets()),
+                IpFamily::V6 => Box::new(member.ipv6?.octets()),
             };
             let healthy = inputs
                 .official
@@ -264,7 +264,7 @@ fn centroid(points: impl Iterator<Item = Vec3>) -> Option<Vec3> {
 /// (otherwise geo routing, as the original); an address override only for its family.
 fn overrides(
     name: &Fqdn,
-    family: Family,
+    family: IpFamily,
     candidates: &[Candidate],
     inputs: &Inputs<'_>,
 ) -> FxHashMap<[u8; 2], Pick> {
@@ -291,7 +291,7 @@ fn overrides(
 fn resolve(
     rule: &CountryOverride,
     country: &CountryCode,
-    family: Family,
+    family: IpFamily,
     candidates: &[Candidate],
 ) -> Option<Pick> {
     match rule {
@@ -301,8 +301,8 @@ fn resolve(
             .map(Pick::Member),
         CountryOverride::Addresses { ipv4, ipv6 } => {
             let address: Box<[u8]> = match family {
-                Family::V4 => Box::new(ipv4.as_ref()?.octets()),
-                Family::V6 => Box::new(ipv6.as_ref()?.octets()),
+                IpFamily::V4 => Box::new(ipv4.as_ref()?.octets()),
+                IpFamily::V6 => Box::new(ipv6.as_ref()?.octets()),
             };
             Some(Pick::Literal {
                 address,

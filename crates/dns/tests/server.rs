@@ -13,6 +13,7 @@ use geodns_dns::serial::SerialBook;
 use geodns_dns::server::{Server, Settings};
 use geodns_dns::view::{Inputs, View};
 use geodns_dns::zone::Zones;
+use geodns_node::Tasks;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
@@ -72,7 +73,7 @@ fn address(response: &[u8]) -> [u8; 4] {
     response[response.len() - 4..].try_into().unwrap()
 }
 
-async fn start(max_tcp: u32, idle: Duration) -> (Server, Arc<ArcSwap<View>>, CancellationToken) {
+async fn start(max_tcp: u32, idle: Duration) -> (Server, Arc<ArcSwap<View>>, Tasks) {
     let shared = Arc::new(ArcSwap::from_pointee(view("192.0.2.1")));
     let settings = Settings {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -80,11 +81,11 @@ async fn start(max_tcp: u32, idle: Duration) -> (Server, Arc<ArcSwap<View>>, Can
         tcp_max_connections: max_tcp,
         tcp_idle_timeout: idle,
     };
-    let shutdown = CancellationToken::new();
-    let server = Server::start(&settings, shared.clone(), 20_000, shutdown.clone())
+    let tasks = Tasks::new(CancellationToken::new());
+    let server = Server::start(&settings, shared.clone(), 20_000, &tasks)
         .await
         .unwrap();
-    (server, shared, shutdown)
+    (server, shared, tasks)
 }
 
 fn udp(server: SocketAddr, id: u16) -> Vec<u8> {
@@ -100,7 +101,7 @@ fn udp(server: SocketAddr, id: u16) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn udp_answers_follow_a_swapped_view_and_every_worker_hands_over_its_counts() {
-    let (server, shared, shutdown) = start(4, Duration::from_secs(5)).await;
+    let (server, shared, tasks) = start(4, Duration::from_secs(5)).await;
     let addr = server.local_addr;
     let answers =
         tokio::task::spawn_blocking(move || (0..200).map(|id| udp(addr, id)).collect::<Vec<_>>())
@@ -130,8 +131,9 @@ async fn udp_answers_follow_a_swapped_view_and_every_worker_hands_over_its_count
         0,
         "counted once"
     );
-    shutdown.cancel();
-    server.stop().await;
+    // Every worker thread and TCP task stops with the token and is joined.
+    server.stop(Duration::from_secs(2)).await;
+    tasks.stop(Duration::from_secs(5)).await.unwrap();
 }
 
 async fn tcp_query(stream: &mut tokio::net::TcpStream, id: u16) -> Vec<u8> {
@@ -149,7 +151,7 @@ async fn tcp_query(stream: &mut tokio::net::TcpStream, id: u16) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tcp_keeps_connections_to_its_cap_and_closes_idle_ones() {
-    let (server, _shared, shutdown) = start(2, Duration::from_millis(500)).await;
+    let (server, _shared, tasks) = start(2, Duration::from_millis(500)).await;
     let mut first = tokio::net::TcpStream::connect(server.local_addr)
         .await
         .unwrap();
@@ -186,6 +188,7 @@ async fn tcp_keeps_connections_to_its_cap_and_closes_idle_ones() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let counts = server.collect(Duration::from_secs(2)).await;
     assert_eq!(counts.queries, 5);
-    shutdown.cancel();
-    server.stop().await;
+    // Every worker thread and TCP task stops with the token and is joined.
+    server.stop(Duration::from_secs(2)).await;
+    tasks.stop(Duration::from_secs(5)).await.unwrap();
 }

@@ -338,8 +338,8 @@ pub fn main() -> ExitCode {
 }
 
 async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
-    let http =
-        crate::http::client(Duration::from_secs(30)).context("cannot build the HTTP client")?;
+    let http = geodns_node::http::client(Duration::from_secs(30))
+        .context("cannot build the HTTP client")?;
     let env = || overrides_from_env(std::env::vars());
     match command {
         Command::Run(args) => {

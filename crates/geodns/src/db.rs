@@ -7,7 +7,7 @@ use geodns_core::ids::NodeId;
 use geodns_core::records::{UsageKey, UsageRow};
 use geodns_store::{HealthCheck, SqlStore, StoreConfig, StoreError, UsageStore, WriteMode};
 
-use crate::clock::Stopwatch;
+use geodns_node::clock::Stopwatch;
 
 /// Applies pending migrations and prints what was done.
 pub async fn migrate(config: StoreConfig, out: &mut impl std::io::Write) -> Result<(), StoreError> {

@@ -1,7 +1,8 @@
-//! A TCP proxy on 127.0.0.1 that a test can cut and restore, to make a real service
-//! (a database, a bus) unreachable and reachable again without stopping the shared server.
-//! While cut, every forwarded connection is closed and new ones are closed on accept, as a
-//! client sees a server that went away.
+//! A TCP proxy on 127.0.0.1 that a test can cut, stall and restore, to make a real
+//! service (a database, a bus) unreachable and reachable again without stopping the shared
+//! server. While cut, every forwarded connection is closed and new ones are closed on
+//! accept, as a client sees a server that went away. While stalled, connections stay open
+//! and nothing passes, as a client sees a host that stopped answering (packets dropped).
 
 use std::net::SocketAddr;
 
@@ -12,8 +13,8 @@ use tokio::sync::watch;
 #[derive(Debug)]
 pub struct TcpProxy {
     addr: SocketAddr,
-    /// `true` while cut; every connection task watches it.
-    cut: watch::Sender<bool>,
+    /// What the proxy does now; every connection task watches it.
+    mode: watch::Sender<Mode>,
     accept: tokio::task::JoinHandle<()>,
 }
 
@@ -24,17 +25,22 @@ impl TcpProxy {
             .await
             .expect("bind the proxy on 127.0.0.1");
         let addr = listener.local_addr().expect("proxy address");
-        let (cut, watching) = watch::channel(false);
+        let (mode, watching) = watch::channel(Mode::Forward);
         let accept = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                if *watching.borrow() {
-                    drop(client);
-                    continue;
+                let now = *watching.borrow();
+                match now {
+                    Mode::Cut => drop(client),
+                    Mode::Stall => {
+                        tokio::spawn(hold(client, watching.clone()));
+                    }
+                    Mode::Forward => {
+                        tokio::spawn(forward(client, target, watching.clone()));
+                    }
                 }
-                tokio::spawn(forward(client, target, watching.clone()));
             }
         });
-        TcpProxy { addr, cut, accept }
+        TcpProxy { addr, mode, accept }
     }
 
     /// Where clients connect.
@@ -44,28 +50,52 @@ impl TcpProxy {
 
     /// Closes every connection and refuses new ones until [`TcpProxy::restore`].
     pub fn cut(&self) {
-        self.cut.send_replace(true);
+        self.mode.send_replace(Mode::Cut);
+    }
+
+    /// Stops passing anything, keeping every connection open and accepting new ones, until
+    /// [`TcpProxy::restore`] (then they are closed) or [`TcpProxy::cut`].
+    pub fn stall(&self) {
+        self.mode.send_replace(Mode::Stall);
     }
 
     /// Forwards again.
     pub fn restore(&self) {
-        self.cut.send_replace(false);
+        self.mode.send_replace(Mode::Forward);
     }
 }
 
 impl Drop for TcpProxy {
     fn drop(&mut self) {
-        self.cut.send_replace(true);
+        self.mode.send_replace(Mode::Cut);
         self.accept.abort();
     }
 }
 
-async fn forward(mut client: TcpStream, target: SocketAddr, mut cut: watch::Receiver<bool>) {
+/// What the proxy does with connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Forward,
+    Cut,
+    Stall,
+}
+
+async fn forward(mut client: TcpStream, target: SocketAddr, mut mode: watch::Receiver<Mode>) {
     let Ok(mut server) = TcpStream::connect(target).await else {
         return;
     };
-    tokio::select! {
-        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-        _ = cut.wait_for(|cut| *cut) => {}
+    let stopped = tokio::select! {
+        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => return,
+        stopped = mode.wait_for(|mode| *mode != Mode::Forward) => stopped.map(|m| *m),
+    };
+    if matches!(stopped, Ok(Mode::Stall)) {
+        drop(server);
+        hold(client, mode).await;
     }
+}
+
+/// Keeps `client` open, reading nothing, until the proxy is cut or forwards again.
+async fn hold(client: TcpStream, mut mode: watch::Receiver<Mode>) {
+    mode.wait_for(|mode| *mode != Mode::Stall).await.ok();
+    drop(client);
 }

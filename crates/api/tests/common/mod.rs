@@ -15,7 +15,7 @@ use geodns_api::change::{ChangeError, OverrideChange};
 use geodns_api::downtime::DowntimeQuery;
 use geodns_api::requests::{DailyHits, Dimension, RequestFilter, RequestTotals};
 use geodns_api::stats::{UsageBy, UsageTotal};
-use geodns_api::{Check, NodeInfo, Readiness, router};
+use geodns_api::{Check, Node, Readiness, router};
 use geodns_consensus::results::Snapshot;
 use geodns_core::config::{Config, Origin, SourceItems, build, parse_file};
 use geodns_core::records::Outage;
@@ -76,7 +76,7 @@ pub fn daily(by: Dimension) -> Vec<DailyHits> {
     }
 }
 
-impl NodeInfo for Fake {
+impl Node for Fake {
     fn official(&self) -> Arc<Snapshot> {
         self.official.clone()
     }
@@ -223,9 +223,9 @@ impl NodeInfo for Fake {
     fn dns(&self) -> Option<Arc<dyn geodns_api::pdns::Backend>> {
         self.dns.clone()
     }
-    async fn metrics(&self) -> Vec<geodns_api::metrics::Family> {
+    async fn metrics(&self) -> Vec<geodns_node::metrics::Family> {
         vec![
-            geodns_api::metrics::Family::counter("fake_queries_total", "Queries.")
+            geodns_node::metrics::Family::counter("fake_queries_total", "Queries.")
                 .sample(&[("rcode", "NOERROR")], 2.0),
         ]
     }

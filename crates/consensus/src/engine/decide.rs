@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use super::types::{DecideReason, Event, OfficialChange, Outgoing, Output};
 use super::{Closure, DecidedRecord, Engine};
 use crate::message::{Finalize, Proposal, ProposalId, Signed, Vote};
-use crate::policy::{Decision, Tally};
+use crate::policy::{Ruling, Tally};
 use crate::results::ResultEntry;
 
 impl Engine {
@@ -49,9 +49,9 @@ impl Engine {
             .policy
             .decide(status, tally, self.config.min_votes)
         {
-            Decision::Open => return false,
-            Decision::Pass => true,
-            Decision::Fail => false,
+            Ruling::Open => return false,
+            Ruling::Pass => true,
+            Ruling::Fail => false,
         };
         self.finalize_here(id, passed, reason, now, out);
         true

@@ -433,7 +433,7 @@ fn members_in_maintenance_are_neither_checked_nor_voted_on() {
     assert!(!engine.official().is_member_online(
         "rpc.example.net",
         &MemberId::parse("Amforc").unwrap(),
-        crate::results::Family::V4
+        crate::results::IpFamily::V4
     ));
     assert_eq!(
         s(engine.step(Input::Maintenance(BTreeSet::new()), at(3))),

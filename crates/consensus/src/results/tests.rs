@@ -40,7 +40,7 @@ fn online_follows_site_then_domain_then_endpoint_results_per_family() {
     assert!(
         store
             .snapshot()
-            .is_member_online("a.example", &amforc, Family::V4)
+            .is_member_online("a.example", &amforc, IpFamily::V4)
     );
 
     store.set(check(CheckKind::Site, "Amforc", "", false), result(true));
@@ -53,43 +53,43 @@ fn online_follows_site_then_domain_then_endpoint_results_per_family() {
         (
             check(CheckKind::Endpoint, "Amforc", "A.Example", false),
             "a.example",
-            Family::V4,
+            IpFamily::V4,
             false,
         ),
         (
             check(CheckKind::Endpoint, "Amforc", "a.example", false),
             "b.example",
-            Family::V4,
+            IpFamily::V4,
             true,
         ),
         (
             check(CheckKind::Endpoint, "Amforc", "a.example", false),
             "a.example",
-            Family::V6,
+            IpFamily::V6,
             true,
         ),
         (
             check(CheckKind::Domain, "amforc", "a.example", true),
             "a.example",
-            Family::V6,
+            IpFamily::V6,
             false,
         ),
         (
             check(CheckKind::Site, "AMFORC", "", false),
             "b.example",
-            Family::V4,
+            IpFamily::V4,
             false,
         ),
         (
             check(CheckKind::Site, "Amforc", "", true),
             "a.example",
-            Family::V4,
+            IpFamily::V4,
             true,
         ),
         (
             check(CheckKind::Site, "Other", "", false),
             "a.example",
-            Family::V4,
+            IpFamily::V4,
             true,
         ),
     ];
@@ -126,7 +126,7 @@ fn readers_keep_their_snapshot_while_the_writer_moves_on() {
     assert!(
         store
             .snapshot()
-            .is_member_online("x", &member("Amforc"), Family::V4)
+            .is_member_online("x", &member("Amforc"), IpFamily::V4)
     );
 }
 
@@ -137,10 +137,18 @@ fn maintenance_takes_a_member_out_of_answers_and_reports_changes() {
     let changes = store.set_maintenance([amforc.clone()].into());
     assert_eq!(changes, vec![(amforc.clone(), true)]);
     assert!(store.set_maintenance([amforc.clone()].into()).is_empty());
-    assert!(!store.snapshot().is_member_online("a", &amforc, Family::V4));
+    assert!(
+        !store
+            .snapshot()
+            .is_member_online("a", &amforc, IpFamily::V4)
+    );
     assert_eq!(
         store.set_maintenance(BTreeSet::new()),
         vec![(amforc.clone(), false)]
     );
-    assert!(store.snapshot().is_member_online("a", &amforc, Family::V4));
+    assert!(
+        store
+            .snapshot()
+            .is_member_online("a", &amforc, IpFamily::V4)
+    );
 }

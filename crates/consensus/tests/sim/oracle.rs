@@ -93,7 +93,7 @@ pub(crate) fn all_policies() -> Vec<Policy> {
 
 #[cfg(test)]
 mod tests {
-    use geodns_consensus::policy::{Decision, Tally};
+    use geodns_consensus::policy::{Ruling, Tally};
 
     use super::*;
 
@@ -153,9 +153,9 @@ mod tests {
                                 let got =
                                     policy.decide(status, Tally { active, yes, no }, min_votes);
                                 let got = match got {
-                                    Decision::Open => Verdict::Open,
-                                    Decision::Pass => Verdict::Pass,
-                                    Decision::Fail => Verdict::Fail,
+                                    Ruling::Open => Verdict::Open,
+                                    Ruling::Pass => Verdict::Pass,
+                                    Ruling::Fail => Verdict::Fail,
                                 };
                                 if got != want {
                                     disagreements.push(format!(

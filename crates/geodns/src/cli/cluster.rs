@@ -31,8 +31,9 @@ async fn ask_node(
         .clone()
         .unwrap_or_else(|| config.node.id.to_string());
     let me = format!("{}-cli-{}", config.node.id, std::process::id());
-    let nats = crate::bus::nats_config(&config.bus, &me);
-    let bus = geodns_bus::NatsBus::connect(&me, &nats).await?;
+    let nats = geodns_node::bus::nats_config(&config.bus, &me);
+    let tracker = tokio_util::task::TaskTracker::new();
+    let bus = geodns_bus::NatsBus::connect(&me, &nats, &tracker).await?;
     if bus.state() != geodns_bus::ConnectionState::Connected {
         anyhow::bail!("cannot reach NATS at {}", nats.urls.join(", "));
     }
@@ -85,19 +86,30 @@ pub(super) async fn consensus(
         ConsensusCommand::Key(config) => {
             let overrides = overrides_from_env(std::env::vars());
             let loaded = Loader::new(http, config.config, overrides).load().await?;
-            crate::consensus::keys::trusted_entry(&loaded)?
+            geodns_node::keys::trusted_entry(&loaded)?
         }
         ConsensusCommand::Status(ask) => {
             let payload = ask_node(http, &ask, geodns_bus::subjects::consensus_status).await?;
-            let report: crate::consensus::status::StatusReport =
+            let report: geodns_node::consensus::StatusReport =
                 serde_json::from_slice(&payload).context("malformed consensus status reply")?;
             if ask.json {
                 serde_json::to_string(&report)? + "\n"
             } else {
-                report.render()
+                render_status(&report)?
             }
         }
     };
     write!(std::io::stdout().lock(), "{text}")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The consensus report, and the collator's part when the node collates.
+fn render_status(report: &geodns_node::consensus::StatusReport) -> anyhow::Result<String> {
+    let mut text = report.render();
+    if let Some(collator) = report.parts.get("collator") {
+        let queue: geodns_collator::QueueReport = serde_json::from_value(collator.clone())
+            .context("malformed collator part of the consensus status reply")?;
+        text.push_str(&queue.render());
+    }
+    Ok(text)
 }

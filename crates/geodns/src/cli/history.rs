@@ -90,8 +90,9 @@ pub(super) async fn collect_usage(
         anyhow::bail!("[bus] mode is embedded: collecting from DNS nodes needs mode = \"nats\"");
     }
     let me = format!("{}-collect-{}", config.node.id, std::process::id());
-    let nats = crate::bus::nats_config(&config.bus, &me);
-    let bus = geodns_bus::NatsBus::connect(&me, &nats).await?;
+    let nats = geodns_node::bus::nats_config(&config.bus, &me);
+    let tracker = tokio_util::task::TaskTracker::new();
+    let bus = geodns_bus::NatsBus::connect(&me, &nats, &tracker).await?;
     let timeout = args.timeout.unwrap_or(config.collator.usage_timeout);
     let nodes = if args.dns_nodes.is_empty() {
         let target = args
@@ -118,9 +119,15 @@ pub(super) async fn collect_usage(
     {
         anyhow::bail!("--from {} is after --to {}", window.from, window.to);
     }
-    let report =
-        crate::collator::usage::collect(&bus, &store, nodes, window, crate::clock::now(), timeout)
-            .await;
+    let report = geodns_collator::runtime::usage::collect(
+        &bus,
+        &store,
+        nodes,
+        window,
+        geodns_node::clock::now(),
+        timeout,
+    )
+    .await;
     store.close().await;
     let mut stdout = std::io::stdout().lock();
     if args.json {

@@ -23,8 +23,8 @@ pub(super) async fn probe(http: reqwest::Client, args: ProbeArgs) -> anyhow::Res
         overrides_from_env(std::env::vars()),
     );
     let config = loader.load().await?;
-    let env = Arc::new(crate::monitor::env(&config).await?);
-    let items: Vec<Item> = crate::monitor::plan(&config)
+    let env = Arc::new(geodns_monitor::runtime::env(&config).await?);
+    let items: Vec<Item> = geodns_monitor::runtime::plan(&config)
         .items
         .into_iter()
         .filter(|item| selected(&args, item))

@@ -36,7 +36,7 @@ async fn run_serves_health_readiness_and_results() {
         ),
     );
     let node = Process::start(&config, &dir.path().join("node.log"));
-    let client = geodns::http::client(Duration::from_secs(5)).unwrap();
+    let client = geodns_node::http::client(Duration::from_secs(5)).unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while get(&client, &format!("{base}/health")).await.is_none() {
@@ -121,7 +121,7 @@ async fn run_serves_the_api_over_https_with_the_configured_certificate() {
     };
     assert_eq!(body["ssl"], "enabled");
     // Plain HTTP on the same port is not served.
-    let plain = geodns::http::client(Duration::from_secs(2)).unwrap();
+    let plain = geodns_node::http::client(Duration::from_secs(2)).unwrap();
     assert!(
         get(&plain, &format!("http://127.0.0.1:{port}/health"))
             .await

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use geodns::clock::Stopwatch;
+use geodns_node::clock::Stopwatch;
 use geodns_test_support::NatsServer;
 
 use crate::support::{geodns, stderr, stdout, write};

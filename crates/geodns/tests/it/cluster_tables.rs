@@ -1,20 +1,18 @@
 //! The collator keeps the cluster tables: consensus messages in the message log, cluster
-//! membership in node state, maintenance and run-time country overrides in runtime
-//! config, and for every service hostname and country the member that answers now in
-//! routes, following health, maintenance and overrides.
+//! membership in node state, and for every service hostname and country the member that
+//! answers now in routes, following health and the run-time overrides the API saved.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use geodns::collator::Wiring;
-use geodns::reload::LiveConfig;
+use geodns_api::change::OverrideChange;
+use geodns_api::runtime::changes::{change_override, set_maintenance};
 use geodns_bus::wire::WireRole;
-use geodns_bus::{Bus, MemoryBus, SelfInfo, run_membership, subjects};
-use geodns_consensus::results::{ResultEntry, Results};
+use geodns_bus::{MemoryBus, SelfInfo, run_membership};
+use geodns_consensus::results::ResultEntry;
 use geodns_core::ids::{MemberId, NodeId};
 use geodns_core::model::CheckKind;
 use geodns_core::records::CheckKey;
+use geodns_node::LiveConfig;
 use geodns_store::{ClusterStore, MessageQuery, SqlStore, StoreConfig};
 use serde_json::{Value, json};
 
@@ -75,25 +73,9 @@ async fn membership_runtime_config_routes_and_messages_reach_the_tables() {
     let store = SqlStore::open(StoreConfig::new(url)).await.unwrap();
     let live =
         LiveConfig::new(load_config(&write(dir.path(), "c.toml", &config(dir.path()))).await);
-    let cluster = geodns::bus::cluster_handle(&live.current());
-    let (official, official_rx) =
-        tokio::sync::watch::channel(Arc::new(Results::new().snapshot().as_ref().clone()));
-    let wiring = Wiring {
-        cluster: cluster.clone(),
-        official: official_rx,
-        events: None,
-        telemetry: Default::default(),
-    };
     let bus = MemoryBus::new("collator");
-    // Membership as a node runs it, and a monitor that joins.
+    // A monitor that joins.
     let stop = tokio_util::sync::CancellationToken::new();
-    let me = geodns::bus::self_info(&live.current());
-    tokio::spawn(run_membership(
-        bus.clone(),
-        me,
-        cluster.clone(),
-        stop.clone(),
-    ));
     let monitor = SelfInfo {
         node_id: "monitor-7".into(),
         roles: vec![WireRole::Monitor],
@@ -101,14 +83,14 @@ async fn membership_runtime_config_routes_and_messages_reach_the_tables() {
         listen_address: "127.0.0.1".into(),
         listen_port: "0".into(),
     };
-    let monitor_view = geodns::bus::cluster_handle(&live.current());
+    let monitor_view = geodns_node::bus::cluster_handle(&live.current());
     tokio::spawn(run_membership(
         bus.join("monitor-7"),
         monitor,
         monitor_view,
         stop.clone(),
     ));
-    let collator = Collator::start_wired(bus.clone(), store.clone(), live.clone(), wiring).await;
+    let collator = Collator::start_on(bus.clone(), store.clone(), live.clone()).await;
 
     // Everyone healthy: Germany gets Near, the United States Far.
     wait_until("routes", || async {
@@ -125,7 +107,6 @@ async fn membership_runtime_config_routes_and_messages_reach_the_tables() {
     );
 
     // Near goes down officially: Germany is sent to Far.
-    let mut results = Results::new();
     let key = CheckKey {
         kind: CheckKind::Site,
         check: "ping".into(),
@@ -138,28 +119,39 @@ async fn membership_runtime_config_routes_and_messages_reach_the_tables() {
         status: false,
         error: "down".into(),
         data: None,
-        at: geodns::clock::now(),
+        at: geodns_node::clock::now(),
     };
-    results.set(key, down);
-    official.send(results.snapshot()).unwrap();
+    collator.handle.adopt("test", vec![(key, down)]).await;
     wait_until("Germany routed to Far", || async {
         route(&store, "rpc.geo.example/DE").await == Some(vec!["Far".into()])
     })
     .await;
 
-    // Maintenance and a country override set at run time go to runtime config.
-    live.set_maintenance("Far", true).unwrap();
-    let update = json!({"action": "set", "domain": "rpc.geo.example", "countryCode": "FR",
-        "override": {"memberName": "Far", "ipv4": "", "ipv6": ""}});
-    bus.publish(subjects::OVERRIDE_UPDATE, Bytes::from(update.to_string()))
+    // Maintenance and a country override made through the API's change path: saved once
+    // under their keys, and the routes follow the saved override.
+    set_maintenance(&collator.ctx, "Far", true, "test")
         .await
         .unwrap();
-    wait_until("runtime config", || async {
-        store.runtime_config("maintenance").await.unwrap() == Some(json!(["Far"]))
+    let set = OverrideChange::Set {
+        domain: "rpc.geo.example".into(),
+        country: "FR".into(),
+        member: String::new(),
+        ipv4: "192.0.2.7".into(),
+        ipv6: String::new(),
+    };
+    change_override(&collator.ctx, set, "test").await.unwrap();
+    wait_until("runtime config and the French route", || async {
+        store.runtime_config("maintenance").await.unwrap() == Some(json!({"Far": true}))
             && store.runtime_config("overrides").await.unwrap()
-                == Some(json!({"rpc.geo.example": {"FR": {"memberName": "Far"}}}))
+                == Some(json!({"rpc.geo.example": {"FR": {"ipv4": "192.0.2.7"}}}))
+            && route(&store, "rpc.geo.example/FR").await == Some(vec!["override:FR".into()])
     })
     .await;
+    assert_eq!(
+        store.runtime_config("maintenance_overrides").await.unwrap(),
+        None,
+        "one key for maintenance"
+    );
 
     // Membership and consensus messages.
     let monitor_7 = NodeId::parse("monitor-7").unwrap();
@@ -190,7 +182,6 @@ async fn membership_runtime_config_routes_and_messages_reach_the_tables() {
     })
     .await;
     stop.cancel();
-    collator.shutdown.cancel();
-    collator.task.await.unwrap().unwrap();
+    collator.stop().await;
     store.close().await;
 }

@@ -7,16 +7,15 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use geodns::collator::{Wiring, run_collator};
-use geodns::consensus::{CollatorQueue, QueueReport};
-use geodns::reload::LiveConfig;
 use geodns_bus::consensus::{encode_finalize, encode_proposal, encode_vote};
 use geodns_bus::{Bus, MemoryBus, subjects};
+use geodns_collator::{CollatorQueue, QueueReport};
 use geodns_consensus::message::{Finalize, Proposal, ProposalId, Signed, Vote};
 use geodns_core::ids::NodeId;
+use geodns_node::consensus::ConsensusHandle;
+use geodns_node::{LiveConfig, Tasks};
 use geodns_store::{OutageStore, SqlStore, StoreConfig};
 use geodns_test_support::{Kind, TestDatabase};
-use tokio_util::sync::CancellationToken;
 
 use crate::support::{load_config, mysql_behind_proxy, ping_key as key, until, write};
 
@@ -56,7 +55,7 @@ impl Monitor {
                 proposal: proposal.id.clone(),
                 voter: node(voter),
                 agree: *agree,
-                timestamp: geodns::clock::now(),
+                timestamp: geodns_node::clock::now(),
             };
             self.send(subjects::VOTE, encode_vote(&Signed::unsigned(vote)))
                 .await;
@@ -82,7 +81,7 @@ impl Monitor {
     }
 
     pub(crate) async fn finalize(&self, proposal: &Proposal, sender: &str, passed: bool) {
-        self.finalize_at(proposal, sender, passed, geodns::clock::now())
+        self.finalize_at(proposal, sender, passed, geodns_node::clock::now())
             .await;
     }
 
@@ -109,11 +108,13 @@ impl Monitor {
     }
 }
 
-/// A running collator on an in-process bus, with a monitor to talk to it.
+/// A running collator on an in-process bus (with its node's consensus shell, an
+/// observer), with a monitor to talk to it.
 pub(crate) struct Collator {
     pub(crate) queue: CollatorQueue,
-    pub(crate) shutdown: CancellationToken,
-    pub(crate) task: tokio::task::JoinHandle<Result<(), geodns::consensus::ConsensusError>>,
+    pub(crate) ctx: geodns_node::NodeCtx<MemoryBus>,
+    pub(crate) tasks: Tasks,
+    pub(crate) handle: ConsensusHandle,
     pub(crate) monitor: Monitor,
 }
 
@@ -122,52 +123,43 @@ impl Collator {
     async fn start(store: SqlStore, dir: &std::path::Path) -> Collator {
         let bus = MemoryBus::new("collator");
         let live = live_config(dir, "collator", "").await;
-        Collator::start_on(bus, store, live, None).await
+        Collator::start_on(bus, store, live).await
     }
 
     /// Starts it on `bus` (another collator's, to run several) and waits until it
     /// listens.
-    pub(crate) async fn start_on(
-        bus: MemoryBus,
-        store: SqlStore,
-        live: LiveConfig,
-        events: Option<geodns_bus::redis::EventPublisher>,
-    ) -> Collator {
-        let wiring = Wiring {
-            cluster: geodns::bus::cluster_handle(&live.current()),
-            official: tokio::sync::watch::channel(std::sync::Arc::default()).1,
-            events,
-            telemetry: Default::default(),
-        };
-        Collator::start_wired(bus, store, live, wiring).await
-    }
-
-    /// Starts it with the given membership, official results and events.
-    pub(crate) async fn start_wired(
-        bus: MemoryBus,
-        store: SqlStore,
-        live: LiveConfig,
-        wiring: Wiring,
-    ) -> Collator {
-        let queue = CollatorQueue::default();
-        let shutdown = CancellationToken::new();
-        let inbox = geodns::collator::Inbox::subscribe(&bus).await.unwrap();
-        let task = tokio::spawn(run_collator(
-            (bus.clone(), inbox),
-            store,
-            wiring,
-            live,
-            queue.clone(),
-            shutdown.clone(),
-        ));
+    pub(crate) async fn start_on(bus: MemoryBus, store: SqlStore, live: LiveConfig) -> Collator {
+        let ctx = crate::node::ctx(bus.clone(), &live, store).await;
+        let me = geodns_node::bus::self_info(&live.current());
+        let membership = geodns_bus::run_membership(
+            bus.clone(),
+            me,
+            ctx.cluster.clone(),
+            ctx.shutdown().clone(),
+        );
+        ctx.tasks
+            .spawn("membership", async move { membership.await.unwrap() });
+        let (tap, tapped) = geodns_node::consensus::tap();
+        let handle = geodns_node::consensus::start(&ctx, Some(tap))
+            .await
+            .unwrap();
+        let queue = geodns_collator::runtime::start(&ctx, &handle, tapped)
+            .await
+            .unwrap();
         let monitor = Monitor(bus.join("m1"));
         monitor.until_listening(&queue).await;
         Collator {
             queue,
-            shutdown,
-            task,
+            tasks: ctx.tasks.clone(),
+            ctx,
+            handle,
             monitor,
         }
+    }
+
+    /// Stops it and waits for every task.
+    pub(crate) async fn stop(&self) {
+        self.tasks.stop(Duration::from_secs(10)).await.unwrap();
     }
 }
 
@@ -179,7 +171,7 @@ pub(crate) fn down_proposal(id: &str) -> Proposal {
         status: false,
         error: "100% packet loss".into(),
         data: None,
-        timestamp: geodns::clock::now(),
+        timestamp: geodns_node::clock::now(),
     }
 }
 
@@ -202,12 +194,8 @@ async fn a_decision_made_while_the_database_is_down_is_stored_once_when_it_retur
     let store = SqlStore::connect(config).await.unwrap();
 
     let dir = tempfile::tempdir().unwrap();
-    let Collator {
-        queue,
-        shutdown,
-        task: collator,
-        monitor,
-    } = Collator::start(store, dir.path()).await;
+    let collator = Collator::start(store, dir.path()).await;
+    let (queue, monitor) = (&collator.queue, &collator.monitor);
 
     proxy.cut();
     let proposal = down_proposal("p-during-outage");
@@ -217,13 +205,13 @@ async fn a_decision_made_while_the_database_is_down_is_stored_once_when_it_retur
     // Every deciding monitor finalizes; the repeats must not add rows.
     monitor.finalize(&proposal, "m1", true).await;
     monitor.finalize(&proposal, "m2", true).await;
-    wait_for("failed writes to be retried", &queue, |r| {
+    wait_for("failed writes to be retried", queue, |r| {
         r.pending == 1 && r.retries >= 2 && r.last_error.is_some()
     })
     .await;
 
     proxy.restore();
-    wait_for("the queue to drain", &queue, |r| {
+    wait_for("the queue to drain", queue, |r| {
         r.pending == 0 && r.stored >= 2
     })
     .await;
@@ -238,8 +226,7 @@ async fn a_decision_made_while_the_database_is_down_is_stored_once_when_it_retur
     let report = queue.report();
     assert_eq!((report.dropped, report.refused), (0, 0), "{report:?}");
 
-    shutdown.cancel();
-    collator.await.unwrap().unwrap();
+    collator.stop().await;
     direct.close().await;
     database.drop_now().await;
 }
@@ -249,12 +236,8 @@ async fn a_failed_finalize_first_does_not_hide_the_passed_one() {
     let database = TestDatabase::create(Kind::Sqlite).await;
     let store = SqlStore::open(database.store_config()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let Collator {
-        queue,
-        shutdown,
-        task: collator,
-        monitor,
-    } = Collator::start(store.clone(), dir.path()).await;
+    let collator = Collator::start(store.clone(), dir.path()).await;
+    let (queue, monitor) = (&collator.queue, &collator.monitor);
 
     let proposal = down_proposal("p-late-pass");
     monitor
@@ -263,14 +246,13 @@ async fn a_failed_finalize_first_does_not_hide_the_passed_one() {
     // m3 timed out and failed the proposal; m1 saw the quorum and passed it.
     monitor.finalize(&proposal, "m3", false).await;
     monitor.finalize(&proposal, "m1", true).await;
-    wait_for("the passed decision", &queue, |r| r.stored >= 2).await;
+    wait_for("the passed decision", queue, |r| r.stored >= 2).await;
     let open = store.current_outages().await.unwrap();
     assert_eq!(open.len(), 1, "{open:?}");
     let want: BTreeMap<NodeId, bool> = [(node("m1"), true), (node("m2"), true)].into();
     assert_eq!(open[0].votes, want);
 
-    shutdown.cancel();
-    collator.await.unwrap().unwrap();
+    collator.stop().await;
     store.close().await;
     database.drop_now().await;
 }

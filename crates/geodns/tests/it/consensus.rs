@@ -7,18 +7,15 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bytes::Bytes;
-use geodns::consensus::status::StatusReport;
-use geodns::consensus::{CollatorQueue, ConsensusHandle, cache, keys};
-use geodns::reload::LiveConfig;
-use geodns_bus::redis::{EventPublisher, RedisClient, RedisConfig};
 use geodns_bus::wire::WireRole;
 use geodns_bus::{Bus, MemoryBus, run_membership, subjects};
 use geodns_consensus::engine::Observation;
 use geodns_consensus::message::ProposalId;
+use geodns_node::consensus::{ConsensusHandle, StatusReport, cache};
+use geodns_node::{LiveConfig, Tasks, keys};
 use geodns_store::{OutageFilter, OutageStore, SqlStore};
 use redis::AsyncCommands as _;
 use redis::streams::StreamRangeReply;
-use tokio_util::sync::CancellationToken;
 
 use crate::support::{ping_key as key, write};
 
@@ -45,60 +42,45 @@ struct Node {
     handle: ConsensusHandle,
     cluster: geodns_bus::ClusterHandle,
     live: LiveConfig,
-    shutdown: CancellationToken,
-    tasks: tokio::task::JoinSet<()>,
+    tasks: Tasks,
 }
 
-async fn start<B: Bus>(
-    bus: B,
-    path: &Path,
-    store: Option<SqlStore>,
-    events: Option<EventPublisher>,
-) -> Node {
+impl Node {
+    async fn stop(&self) {
+        self.tasks.stop(Duration::from_secs(10)).await.unwrap();
+    }
+}
+
+/// A node with membership and consensus, and the collator on `store` when given (its
+/// configuration then names the role); other nodes get a store in their data directory.
+async fn start<B: Bus>(bus: B, path: &Path, store: Option<SqlStore>) -> Node {
     let config = load(path).await;
-    let cluster = geodns::bus::cluster_handle(&config);
-    let me = geodns::bus::self_info(&config);
-    let shutdown = CancellationToken::new();
-    let live = LiveConfig::new(config.clone());
-    let mut tasks = tokio::task::JoinSet::new();
-    let membership = run_membership(bus.clone(), me, cluster.clone(), shutdown.clone());
-    let view = cluster.clone();
-    tasks.spawn(async move { membership.await.unwrap() });
-    let queue = store.as_ref().map(|_| CollatorQueue::default());
-    let (task, handle) = geodns::consensus::start(
-        bus.clone(),
-        live.clone(),
-        cluster.clone(),
-        queue.clone(),
-        shutdown.clone(),
-    )
-    .await
-    .unwrap();
-    tasks.spawn(task);
-    if let (Some(store), Some(queue)) = (store, queue) {
-        let wiring = geodns::collator::Wiring {
-            cluster,
-            official: handle.official.clone(),
-            events,
-            telemetry: Default::default(),
-        };
-        let inbox = geodns::collator::Inbox::subscribe(&bus).await.unwrap();
-        let collator = geodns::collator::run_collator(
-            (bus, inbox),
-            store,
-            wiring,
-            live.clone(),
-            queue,
-            shutdown.clone(),
-        );
-        tasks.spawn(async move { collator.await.unwrap() });
+    let collating = store.is_some();
+    let store = match store {
+        Some(store) => store,
+        None => {
+            let own = geodns::storage::store_config(&config, &Default::default()).unwrap();
+            SqlStore::open(own).await.unwrap()
+        }
+    };
+    let me = geodns_node::bus::self_info(&config);
+    let live = LiveConfig::new(config);
+    let ctx = crate::node::ctx(bus.clone(), &live, store).await;
+    let membership = run_membership(bus, me, ctx.cluster.clone(), ctx.shutdown().clone());
+    ctx.tasks
+        .spawn("membership", async move { membership.await.unwrap() });
+    let (tap, tapped) = collating.then(geodns_node::consensus::tap).unzip();
+    let handle = geodns_node::consensus::start(&ctx, tap).await.unwrap();
+    if let Some(tapped) = tapped {
+        geodns_collator::runtime::start(&ctx, &handle, tapped)
+            .await
+            .unwrap();
     }
     Node {
         handle,
-        cluster: view,
+        cluster: ctx.cluster.clone(),
         live,
-        shutdown,
-        tasks,
+        tasks: ctx.tasks.clone(),
     }
 }
 
@@ -150,7 +132,7 @@ async fn wait_official(nodes: &[Node], want: bool) {
 async fn three_monitors_agree_record_the_outage_and_reject_forgeries() {
     let hub = MemoryBus::new("hub");
     let buses = MONITORS.iter().map(|id| hub.join(id)).collect();
-    scenario(buses, hub.join("EVIL"), hub.join("MON-2"), None).await;
+    scenario(buses, hub.join("EVIL"), hub.join("MON-2"), "").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -158,7 +140,12 @@ async fn three_monitors_agree_over_a_real_nats_server() {
     let server = geodns_test_support::NatsServer::start();
     let connect = |id: &'static str| {
         let config = geodns_bus::NatsConfig::new(vec![server.url()]);
-        async move { geodns_bus::NatsBus::connect(id, &config).await.unwrap() }
+        async move {
+            let tracker = tokio_util::task::TaskTracker::new();
+            geodns_bus::NatsBus::connect(id, &config, &tracker)
+                .await
+                .unwrap()
+        }
     };
     let mut buses = Vec::new();
     for id in MONITORS {
@@ -166,18 +153,10 @@ async fn three_monitors_agree_over_a_real_nats_server() {
     }
     // The collator also publishes to the test Redis, on a stream prefix of its own.
     let url = geodns_test_support::service_url("GEODNS_TEST_REDIS_URL");
-    let client = RedisClient::connect(&RedisConfig::from_url(&url))
-        .await
-        .unwrap();
     let prefix = format!("geodns-it-consensus-{}", std::process::id());
-    let events = EventPublisher::new(client, &prefix, 100);
-    scenario(
-        buses,
-        connect("EVIL").await,
-        connect("MON-2").await,
-        Some(events),
-    )
-    .await;
+    let redis =
+        format!("[redis]\nurl = \"{url}\"\nstream_prefix = \"{prefix}\"\nstream_max_len = 100\n");
+    scenario(buses, connect("EVIL").await, connect("MON-2").await, &redis).await;
     let mut raw = redis::Client::open(url.as_str())
         .unwrap()
         .get_multiplexed_async_connection()
@@ -200,7 +179,7 @@ async fn three_monitors_agree_over_a_real_nats_server() {
 
 /// Three monitors (MON-1 also collator) on `buses`; forgeries from `evil`; MON-2 restarts
 /// on `again` after shutdown.
-async fn scenario<B: Bus>(buses: Vec<B>, evil: B, again: B, events: Option<EventPublisher>) {
+async fn scenario<B: Bus>(buses: Vec<B>, evil: B, again: B, redis: &str) {
     let dir = tempfile::tempdir().unwrap();
     // Each node starts trusting nobody (its key file is created on this first start), so
     // it counts only itself and is frozen.
@@ -211,10 +190,18 @@ async fn scenario<B: Bus>(buses: Vec<B>, evil: B, again: B, events: Option<Event
             "\"monitor\""
         }
     };
+    // The collator's `[redis]` section, if any, goes with MON-1's trusted nodes.
+    let extra = |i: usize, trusted: &str| {
+        if i == 0 {
+            format!("{trusted}\n{redis}")
+        } else {
+            trusted.to_owned()
+        }
+    };
     let paths: Vec<PathBuf> = MONITORS
         .iter()
         .enumerate()
-        .map(|(i, id)| config_text(dir.path(), id, roles(i), ""))
+        .map(|(i, id)| config_text(dir.path(), id, roles(i), &extra(i, "")))
         .collect();
     let store = SqlStore::open(geodns_store::StoreConfig::new(format!(
         "sqlite://{}",
@@ -223,12 +210,9 @@ async fn scenario<B: Bus>(buses: Vec<B>, evil: B, again: B, events: Option<Event
     .await
     .unwrap();
     let mut nodes = Vec::new();
-    let mut events = events;
     for (index, (path, bus)) in paths.iter().zip(buses).enumerate() {
-        let collator = index == 0;
-        let store = collator.then(|| store.clone());
-        let events = if collator { events.take() } else { None };
-        nodes.push(start(bus, path, store, events).await);
+        let store = (index == 0).then(|| store.clone());
+        nodes.push(start(bus, path, store).await);
     }
     // Membership sees all three, yet consensus counts only the node itself: frozen.
     until("membership sees three monitors", || {
@@ -258,7 +242,12 @@ async fn scenario<B: Bus>(buses: Vec<B>, evil: B, again: B, events: Option<Event
         trusted.push_str(&keys::trusted_entry(&load(path).await).unwrap());
     }
     for (index, node) in nodes.iter().enumerate() {
-        let path = config_text(dir.path(), MONITORS[index], roles(index), &trusted);
+        let path = config_text(
+            dir.path(),
+            MONITORS[index],
+            roles(index),
+            &extra(index, &trusted),
+        );
         let restart_needed = node.live.replace(load(&path).await);
         assert!(restart_needed.is_empty(), "{restart_needed:?}");
     }
@@ -355,9 +344,7 @@ async fn scenario<B: Bus>(buses: Vec<B>, evil: B, again: B, events: Option<Event
     // than after the active window (3 s) or purge_after (60 s): it is gone from their
     // membership, not merely inactive. The two left are still enough (min_votes 2).
     let stopped = nodes.pop().unwrap();
-    stopped.shutdown.cancel();
-    let mut stopped = stopped;
-    while stopped.tasks.join_next().await.is_some() {}
+    stopped.stop().await;
     until("MON-3 forgotten after its leave", || {
         nodes[0]
             .cluster
@@ -370,14 +357,13 @@ async fn scenario<B: Bus>(buses: Vec<B>, evil: B, again: B, events: Option<Event
     assert!(!nodes[0].handle.status.lock().unwrap().frozen);
 
     // Shutdown saves the caches; the next start reads them.
-    for node in &mut nodes {
-        node.shutdown.cancel();
-        while node.tasks.join_next().await.is_some() {}
+    for node in &nodes {
+        node.stop().await;
     }
     let saved = cache::load(&dir.path().join("MON-2").join(cache::OFFICIAL)).unwrap();
     assert_eq!(saved.len(), 1);
     assert!(saved[0].1.status);
-    let restarted = start(again, &paths[1], None, None).await;
+    let restarted = start(again, &paths[1], None).await;
     assert_eq!(
         restarted
             .handle
@@ -387,7 +373,7 @@ async fn scenario<B: Bus>(buses: Vec<B>, evil: B, again: B, events: Option<Event
             .map(|e| e.status),
         Some(true)
     );
-    restarted.shutdown.cancel();
+    restarted.stop().await;
 }
 
 #[test]

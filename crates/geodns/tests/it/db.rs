@@ -114,7 +114,7 @@ fn run_opens_its_database_and_stops_on_sigterm() {
         .spawn()
         .unwrap();
     let database = dir.path().join("geodns.db");
-    let watch = geodns::clock::Stopwatch::start();
+    let watch = geodns_node::clock::Stopwatch::start();
     while !database.exists() && watch.elapsed() < Duration::from_secs(20) {
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -8,9 +8,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
-use geodns::consensus::ConsensusHandle;
 use geodns_bus::wire::UsageResponse;
 use geodns_bus::{Bus, MemoryBus, subjects};
+use geodns_node::consensus::ConsensusHandle;
 use geodns_store::{SqlStore, StoreConfig, UsageFilter, UsageStore};
 
 use crate::node::{Node, Roles};
@@ -318,7 +318,7 @@ fn send_queries(server: SocketAddr, count: u16) {
 }
 
 async fn stored_hits(store: &SqlStore) -> i64 {
-    let today = geodns::clock::now().date_naive();
+    let today = geodns_node::clock::now().date_naive();
     let filter = UsageFilter::between(today.pred_opt().unwrap(), today);
     store.usage_summary(&filter).await.unwrap().total_hits
 }
@@ -358,7 +358,7 @@ async fn every_query_is_counted_once_across_a_database_outage() {
     // Another DNS node's rows in the same table are not this node's usage.
     let other = geodns_core::records::UsageRow {
         key: geodns_core::records::UsageKey {
-            date: geodns::clock::now().date_naive(),
+            date: geodns_node::clock::now().date_naive(),
             node: geodns_core::ids::NodeId::parse("dns-other").unwrap(),
             domain: "rpc.geo.example".into(),
             member: "Far".into(),
@@ -375,7 +375,7 @@ async fn every_query_is_counted_once_across_a_database_outage() {
         .await
         .unwrap();
     assert!(written.failed.is_empty());
-    let today = geodns::clock::now().date_naive().to_string();
+    let today = geodns_node::clock::now().date_naive().to_string();
     let request =
         serde_json::json!({"startDate": today, "endDate": today, "domain": "rpc.geo.example"});
     let response: UsageResponse = ask(&bus, subjects::USAGE_REQUEST, request).await;
@@ -482,7 +482,7 @@ async fn replaced_geoip_files_maintenance_and_a_fresh_node_reading_the_store() {
     };
     let outage = geodns_core::records::OutageStart {
         key,
-        start: geodns::clock::now(),
+        start: geodns_node::clock::now(),
         error: "refused".into(),
         votes: Default::default(),
         data: Default::default(),

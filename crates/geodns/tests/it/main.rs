@@ -24,6 +24,7 @@ mod rebuild;
 mod redaction;
 mod reload;
 mod repair;
+mod shutdown;
 mod support;
 mod tidy;
 mod usage_collection;

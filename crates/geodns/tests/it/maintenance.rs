@@ -1,14 +1,15 @@
 //! Maintenance and a country override set through the API of one `geodns run` process
 //! reach a DNS node in another over a real nats-server and change its answers within a
-//! second; the changes
-//! are kept in the shared MariaDB, so they survive a restart of both; `geodns override
-//! clear` and `geodns maintenance off` (the commands) undo them the same way, and a wrong
-//! token changes nothing.
+//! second; the changes are kept in the shared MariaDB, once each under one key, so they
+//! survive a restart of both and a fresh node reads them; `geodns override clear` and
+//! `geodns maintenance off` (the commands) undo them the same way, and a wrong token
+//! changes nothing.
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use geodns_store::{ClusterStore as _, SqlStore};
 use geodns_test_support::{Kind, NatsServer, TestDatabase};
 
 use crate::dns::{config_text, german_answer};
@@ -26,7 +27,7 @@ fn cli(words: &[&str], config: &Path, url: &str, token: &Path) -> std::process::
 
 /// Waits until the German client's answer is `want`; returns how long it took.
 async fn until_answer(dns: SocketAddr, want: &str, limit: Duration, logs: &Path) -> Duration {
-    let watch = geodns::clock::Stopwatch::start();
+    let watch = geodns_node::clock::Stopwatch::start();
     loop {
         let answer = tokio::task::spawn_blocking(move || german_answer(dns))
             .await
@@ -92,7 +93,7 @@ async fn api_maintenance_and_overrides_reach_a_dns_node_within_a_second_and_surv
     let dns_node = Process::start(&dns_config, &log("dns-1"));
     let api_node = Process::start(&api_config, &log("api-1"));
     until_answer(dns, "127.0.0.11", Duration::from_secs(30), dir.path()).await;
-    let client = geodns::http::client(Duration::from_secs(5)).unwrap();
+    let client = geodns_node::http::client(Duration::from_secs(5)).unwrap();
     let url = format!("http://127.0.0.1:{api_port}/api/members/Near/maintenance");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let response = loop {
@@ -140,6 +141,38 @@ async fn api_maintenance_and_overrides_reach_a_dns_node_within_a_second_and_surv
     let dns_node = Process::start(&dns_config, &log("dns-2"));
     let api_node = Process::start(&api_config, &log("api-2"));
     until_answer(dns, "198.51.100.7", Duration::from_secs(30), dir.path()).await;
+
+    // A node that never saw either change (a new data directory, started after them)
+    // reads both from the store, where each is saved once, under one key.
+    let fresh_port = free_port();
+    let fresh_config = {
+        let text = config_text(
+            &dir.path().join("fresh-node"),
+            r#"["dns"]"#,
+            &database.url,
+            9,
+        )
+        .replace("id = \"dns-it\"", "id = \"fresh-node\"")
+        .replace(
+            "dns = \"127.0.0.1:0\"",
+            &format!("dns = \"127.0.0.1:{fresh_port}\""),
+        );
+        write(dir.path(), "fresh-node.toml", &format!("{text}{extra}"))
+    };
+    let fresh_node = Process::start(&fresh_config, &log("fresh"));
+    let fresh: SocketAddr = ([127, 0, 0, 1], fresh_port).into();
+    until_answer(fresh, "198.51.100.7", Duration::from_secs(30), dir.path()).await;
+    let store = SqlStore::connect(database.store_config()).await.unwrap();
+    assert_eq!(
+        store.runtime_config("maintenance").await.unwrap(),
+        Some(serde_json::json!({"Near": true}))
+    );
+    assert_eq!(
+        store.runtime_config("maintenance_overrides").await.unwrap(),
+        None
+    );
+    store.close().await;
+    fresh_node.stop().await;
 
     // The commands take them back, through the API.
     let token_file = write(dir.path(), "token", TOKEN);

@@ -23,7 +23,7 @@ struct User {
 impl User {
     async fn login(user_var: &str, password_var: &str) -> User {
         let base = service_url("GEODNS_TEST_MATRIX_URL");
-        let http = geodns::http::client(Duration::from_secs(10)).unwrap();
+        let http = geodns_node::http::client(Duration::from_secs(10)).unwrap();
         let body = json!({
             "type": "m.login.password",
             "identifier": { "type": "m.id.user", "user": service_url(user_var) },
@@ -147,7 +147,7 @@ fn matrix_section(homeserver: &str, room: &str) -> String {
 
 async fn start(store: &SqlStore, dir: &std::path::Path, id: &str, matrix: &str) -> Collator {
     let live = live_config(dir, id, matrix).await;
-    Collator::start_on(MemoryBus::new(id), store.clone(), live, None).await
+    Collator::start_on(MemoryBus::new(id), store.clone(), live).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -194,8 +194,7 @@ async fn offline_then_online_edits_the_same_event_across_a_collator_restart() {
         service_url("GEODNS_TEST_MATRIX_USER").as_str()
     );
     let offline_id = offline["event_id"].as_str().unwrap().to_owned();
-    first.shutdown.cancel();
-    first.task.await.unwrap().unwrap();
+    first.stop().await;
 
     // A new collator process (same database) records the recovery.
     let second = start(&store, dir.path(), "collator-b", &section).await;
@@ -222,8 +221,7 @@ async fn offline_then_online_edits_the_same_event_across_a_collator_restart() {
         !new_body.contains(&contact_id),
         "no mention on recovery: {new_body}"
     );
-    second.shutdown.cancel();
-    second.task.await.unwrap().unwrap();
+    second.stop().await;
     store.close().await;
 }
 
@@ -266,8 +264,7 @@ async fn matrix_down_stores_the_outage_and_alerts_once_it_is_back_across_a_resta
     );
 
     // The collator restarts while Matrix is still down: its unsent alert is kept.
-    collator.shutdown.cancel();
-    collator.task.await.unwrap().unwrap();
+    collator.stop().await;
     let collator = start(&store, dir.path(), "collator-c", &section).await;
 
     proxy.restore();
@@ -282,8 +279,7 @@ async fn matrix_down_stores_the_outage_and_alerts_once_it_is_back_across_a_resta
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(contact.messages(&room).await.len(), 1, "sent once");
-    collator.shutdown.cancel();
-    collator.task.await.unwrap().unwrap();
+    collator.stop().await;
     store.close().await;
 }
 
@@ -315,7 +311,6 @@ async fn an_access_token_instead_of_a_password_works_too() {
         messages[0]["sender"],
         service_url("GEODNS_TEST_MATRIX_USER").as_str()
     );
-    collator.shutdown.cancel();
-    collator.task.await.unwrap().unwrap();
+    collator.stop().await;
     store.close().await;
 }

@@ -203,10 +203,15 @@ async fn three_monitors_take_a_provider_offline_and_back_over_nats() {
     let config = geodns_bus::NatsConfig::new(vec![server.url()]);
     let mut buses = Vec::new();
     for id in MONITORS {
-        buses.push(geodns_bus::NatsBus::connect(id, &config).await.unwrap());
+        buses.push(
+            geodns_bus::NatsBus::connect(id, &config, &tokio_util::task::TaskTracker::new())
+                .await
+                .unwrap(),
+        );
     }
-    let asker = geodns_bus::NatsBus::connect("ASKER", &config)
-        .await
-        .unwrap();
+    let asker =
+        geodns_bus::NatsBus::connect("ASKER", &config, &tokio_util::task::TaskTracker::new())
+            .await
+            .unwrap();
     scenario(buses, asker).await;
 }

@@ -6,15 +6,13 @@
 //! server is unreachable, or comes up and refuses its login, still stops within 3 s of
 //! SIGTERM.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
-use geodns::clock::Stopwatch;
+use geodns_node::clock::Stopwatch;
 use geodns_test_support::{NatsServer, NkeyUser, Operator, TestCa};
 
-use crate::support::{geodns, stderr, stdout, write};
+use crate::support::{RunNode, geodns, stderr, stdout, write};
 
 /// What the issue asks: a node stops within 3 s of SIGTERM, whatever its bus is doing.
 const STOP_LIMIT: Duration = Duration::from_secs(3);
@@ -38,78 +36,6 @@ fn node_config(dir: &Path, id: &str, server: &NatsServer, bus: &str) -> PathBuf 
     write(dir, &format!("{id}.toml"), &text)
 }
 
-/// A running `geodns run`, its stderr in a file; killed on drop if still running.
-struct Node {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Node {
-    fn start(config: &Path) -> Node {
-        let log = config.with_extension("log");
-        let child = Command::new(env!("CARGO_BIN_EXE_geodns"))
-            .args(["run", "-c", config.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        Node { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Waits until the log contains `text`.
-    fn wait_for_log(&mut self, text: &str, limit: Duration) {
-        let watch = Stopwatch::start();
-        while !self.log().contains(text) {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("exited ({status}) before logging `{text}`:\n{}", self.log());
-            }
-            assert!(
-                watch.elapsed() < limit,
-                "no `{text}` within {limit:?}:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Waits until the process exits; `None` if it is still running after `limit`.
-    fn wait_exit(&mut self, limit: Duration) -> Option<(ExitStatus, Duration)> {
-        let watch = Stopwatch::start();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return Some((status, watch.elapsed()));
-            }
-            if watch.elapsed() > limit {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// Sends SIGTERM and returns how long the node took to exit (successfully).
-    fn terminate(&mut self) -> Duration {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(sent.success(), "kill -TERM {pid}");
-        let (status, took) = self
-            .wait_exit(Duration::from_secs(15))
-            .unwrap_or_else(|| panic!("still running 15 s after SIGTERM:\n{}", self.log()));
-        assert!(status.success(), "{status}:\n{}", self.log());
-        took
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Whether `geodns cluster status` with `config` lists `node`, and its error otherwise.
 fn cluster_status(config: &Path, node: &str) -> Result<bool, String> {
     let args = ["cluster", "status", "-c", config.to_str().unwrap()];
@@ -125,7 +51,7 @@ fn cluster_status(config: &Path, node: &str) -> Result<bool, String> {
 /// `geodns cluster status` says the same.
 fn right_and_wrong(server: &NatsServer, dir: &Path, right: &str, wrong: &str, expected: &str) {
     let config = node_config(dir, "right", server, right);
-    let mut node = Node::start(&config);
+    let mut node = RunNode::start(&config);
     node.wait_for_log("NATS bus configured", Duration::from_secs(20));
     let watch = Stopwatch::start();
     while cluster_status(&config, "right") != Ok(true) {
@@ -142,7 +68,7 @@ fn right_and_wrong(server: &NatsServer, dir: &Path, right: &str, wrong: &str, ex
     assert!(took < STOP_LIMIT, "stopped {took:?} after SIGTERM");
 
     let config = node_config(dir, "wrong", server, wrong);
-    let mut node = Node::start(&config);
+    let mut node = RunNode::start(&config);
     let Some((status, took)) = node.wait_exit(START_FAILS_WITHIN) else {
         panic!(
             "still running {START_FAILS_WITHIN:?} with wrong credentials:\n{}",
@@ -256,7 +182,7 @@ fn a_node_whose_bus_is_unreachable_or_refuses_it_later_stops_within_3_s_of_sigte
 
     // Nothing listens: the node runs, its bus trying in the background.
     let config = node_config(dir.path(), "unreachable", &server, wrong);
-    let mut node = Node::start(&config);
+    let mut node = RunNode::start(&config);
     node.wait_for_log("NATS bus configured", Duration::from_secs(20));
     let took = node.terminate();
     assert!(
@@ -267,7 +193,7 @@ fn a_node_whose_bus_is_unreachable_or_refuses_it_later_stops_within_3_s_of_sigte
 
     // The server comes up after the node and refuses its login at every retry.
     let config = node_config(dir.path(), "refused", &server, wrong);
-    let mut node = Node::start(&config);
+    let mut node = RunNode::start(&config);
     node.wait_for_log("NATS bus configured", Duration::from_secs(20));
     server.restart();
     node.wait_for_log("authorization violation", Duration::from_secs(10));

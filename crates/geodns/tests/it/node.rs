@@ -3,14 +3,15 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
-use geodns::consensus::ConsensusHandle;
-use geodns::reload::LiveConfig;
 use geodns_bus::{Bus, ClusterHandle, run_membership};
+use geodns_node::consensus::ConsensusHandle;
+use geodns_node::keys::Keys;
+use geodns_node::{BusState, LiveConfig, NodeCtx, Tasks};
 use geodns_store::SqlStore;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::support::load_config;
 
@@ -21,6 +22,15 @@ pub struct Roles {
     pub dns: bool,
 }
 
+/// The handles a node's roles run on, over `bus` and `store`, as `geodns run` makes them
+/// (the key is loaded for monitors).
+pub async fn ctx<B: Bus>(bus: B, live: &LiveConfig, store: SqlStore) -> NodeCtx<B> {
+    let keys = Keys::load(&live.current()).await.unwrap();
+    let state: BusState = Arc::new(|| (true, "test bus".to_owned()));
+    let tasks = Tasks::new(CancellationToken::new());
+    geodns::run::node_ctx(live, (bus, state), (store, keys), &tasks)
+}
+
 pub struct Node {
     pub live: LiveConfig,
     pub handle: ConsensusHandle,
@@ -28,7 +38,7 @@ pub struct Node {
     pub store: SqlStore,
     dns: Option<SocketAddr>,
     pub shutdown: CancellationToken,
-    pub tasks: TaskTracker,
+    pub tasks: Tasks,
 }
 
 impl Node {
@@ -38,54 +48,28 @@ impl Node {
         let store = SqlStore::open(geodns::storage::store_config(&config, &env).unwrap())
             .await
             .unwrap();
-        let cluster = geodns::bus::cluster_handle(&config);
-        let me = geodns::bus::self_info(&config);
-        let shutdown = CancellationToken::new();
         let live = LiveConfig::new(config);
-        let tasks = TaskTracker::new();
-        let membership = run_membership(bus.clone(), me, cluster.clone(), shutdown.clone());
-        tasks.spawn(async move { membership.await.unwrap() });
-        let (task, handle) = geodns::consensus::start(
-            bus.clone(),
-            live.clone(),
-            cluster.clone(),
-            None,
-            shutdown.clone(),
-        )
-        .await
-        .unwrap();
-        tasks.spawn(task);
+        let ctx = ctx(bus.clone(), &live, store.clone()).await;
+        let me = geodns_node::bus::self_info(&live.current());
+        let membership = run_membership(bus, me, ctx.cluster.clone(), ctx.shutdown().clone());
+        ctx.tasks
+            .spawn("membership", async move { membership.await.unwrap() });
+        let handle = geodns_node::consensus::start(&ctx, None).await.unwrap();
         // As `geodns run`: no official cache file → the consensus log's state.
         let data_dir = live.current().node.data_dir.clone();
         let (log_store, log_handle) = (store.clone(), handle.clone());
-        tasks.spawn(async move {
-            geodns::consensus::history::rebuild_if_fresh(&data_dir, &log_store, &log_handle).await;
+        ctx.tasks.spawn("rebuild", async move {
+            geodns_collator::runtime::rebuild::rebuild_if_fresh(&data_dir, &log_store, &log_handle)
+                .await;
         });
         if roles.monitor {
-            let store = store.clone();
-            geodns::monitor::start(
-                &tasks,
-                bus.clone(),
-                &live,
-                handle.clone(),
-                store,
-                false,
-                &shutdown,
-            )
-            .await
-            .unwrap();
+            geodns_monitor::runtime::start(&ctx, handle.clone(), false)
+                .await
+                .unwrap();
         }
         let dns = match roles.dns {
             true => {
-                let store = store.clone();
-                let started = geodns::dns::start(
-                    &tasks,
-                    bus,
-                    &live,
-                    (handle.clone(), Default::default()),
-                    store,
-                    &shutdown,
-                );
+                let started = geodns_dns::runtime::start(&ctx, handle.clone());
                 Some(started.await.unwrap().local_addr)
             }
             false => None,
@@ -93,11 +77,11 @@ impl Node {
         Node {
             live,
             handle,
-            cluster,
+            cluster: ctx.cluster.clone(),
             store,
             dns,
-            shutdown,
-            tasks,
+            shutdown: ctx.shutdown().clone(),
+            tasks: ctx.tasks.clone(),
         }
     }
 
@@ -109,12 +93,12 @@ impl Node {
     /// Asks the node's tasks to stop without waiting.
     pub fn cancel(&self) {
         self.shutdown.cancel();
-        self.tasks.close();
     }
 
     /// Waits until the node's tasks stopped (after [`Node::cancel`]).
     pub async fn stopped(&self) {
-        tokio::time::timeout(Duration::from_secs(10), self.tasks.wait())
+        self.tasks
+            .stop(Duration::from_secs(10))
             .await
             .expect("the node stops within 10 s");
     }

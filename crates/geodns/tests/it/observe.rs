@@ -59,7 +59,7 @@ impl FullNode {
     }
 
     async fn until_near_is_down(&self, dir: &Path) {
-        let client = geodns::http::client(Duration::from_secs(2)).unwrap();
+        let client = geodns_node::http::client(Duration::from_secs(2)).unwrap();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
             let consensus = get_json(&client, &format!("{}/api/consensus", self.api)).await;
@@ -143,7 +143,7 @@ async fn metrics_parse_and_count_what_the_node_did() {
     let nx = kdig(node.dns, &["nothing.geo.example", "A"]);
     assert!(nx.contains("NXDOMAIN"), "{nx}");
 
-    let client = geodns::http::client(Duration::from_secs(5)).unwrap();
+    let client = geodns_node::http::client(Duration::from_secs(5)).unwrap();
     let url = format!("{}/metrics", node.api);
     // The DNS counters are collected every 5 s: wait for this test's queries.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -244,7 +244,7 @@ async fn answers_show_in_the_request_routes_once_flushed() {
         );
         assert_eq!(answer.trim(), "127.0.0.12");
     }
-    let client = geodns::http::client(Duration::from_secs(5)).unwrap();
+    let client = geodns_node::http::client(Duration::from_secs(5)).unwrap();
     // Flushed every second (`usage_flush`), collected every 5 s at most.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let members = loop {
@@ -259,7 +259,7 @@ async fn answers_show_in_the_request_routes_once_flushed() {
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
-    let today = geodns::clock::now().date_naive().to_string();
+    let today = geodns_node::clock::now().date_naive().to_string();
     assert_eq!(
         members,
         serde_json::json!([{"date": today, "member": "Far", "requests": 3}])

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use geodns_bus::MemoryBus;
-use geodns_bus::redis::{EventPublisher, RedisClient, RedisConfig};
 use geodns_collator::history;
 use geodns_consensus::message::Proposal;
 use geodns_store::{OutageFilter, OutageStore, SqlStore};
@@ -17,12 +16,10 @@ use redis::streams::StreamRangeReply;
 
 use crate::collator::{Collator, down_proposal, live_config, wait_for};
 
-async fn events(prefix: &str) -> EventPublisher {
+/// The `[redis]` section publishing under `prefix`.
+fn redis_section(prefix: &str) -> String {
     let url = geodns_test_support::service_url("GEODNS_TEST_REDIS_URL");
-    let client = RedisClient::connect(&RedisConfig::from_url(&url))
-        .await
-        .unwrap();
-    EventPublisher::new(client, prefix, 1000)
+    format!("[redis]\nurl = \"{url}\"\nstream_prefix = \"{prefix}\"\nstream_max_len = 1000\n")
 }
 
 async fn stream_names(stream: &str) -> Vec<String> {
@@ -58,28 +55,16 @@ async fn scenario(kind: Kind) {
     let (dir1, dir2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let prefix = format!("geodns-it-order-{}-{kind:?}", std::process::id());
     let bus = MemoryBus::new("collator-1");
-    let live1 = live_config(dir1.path(), "collator-1", "").await;
-    let live2 = live_config(dir2.path(), "collator-2", "").await;
-    let one = Collator::start_on(
-        bus.clone(),
-        store.clone(),
-        live1,
-        Some(events(&prefix).await),
-    )
-    .await;
-    let two = Collator::start_on(
-        bus.join("collator-2"),
-        other_store,
-        live2,
-        Some(events(&prefix).await),
-    )
-    .await;
+    let live1 = live_config(dir1.path(), "collator-1", &redis_section(&prefix)).await;
+    let live2 = live_config(dir2.path(), "collator-2", &redis_section(&prefix)).await;
+    let one = Collator::start_on(bus.clone(), store.clone(), live1).await;
+    let two = Collator::start_on(bus.join("collator-2"), other_store, live2).await;
     let monitor = &one.monitor;
     let votes = [("m1", true), ("m2", true), ("m3", false)];
 
     // First outage: the recovery's finalize overtakes the outage's, and every deciding
     // monitor sends its own copy of each, with its own decision time.
-    let t0 = geodns::clock::now();
+    let t0 = geodns_node::clock::now();
     let at = |millis: i64| t0 + TimeDelta::milliseconds(millis);
     let (down, up) = (down_proposal("p-down-1"), up_proposal("p-up-1"));
     monitor.propose_and_vote(&down, &votes).await;
@@ -158,8 +143,7 @@ async fn scenario(kind: Kind) {
     );
 
     for collator in [one, two] {
-        collator.shutdown.cancel();
-        collator.task.await.unwrap().unwrap();
+        collator.stop().await;
     }
     let url = geodns_test_support::service_url("GEODNS_TEST_REDIS_URL");
     let mut raw = redis::Client::open(url.as_str())
@@ -191,22 +175,21 @@ async fn a_waiting_recovery_survives_a_collator_restart() {
     let store = SqlStore::open(database.store_config()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let votes = [("m1", true), ("m2", true)];
-    let t0 = geodns::clock::now();
+    let t0 = geodns_node::clock::now();
     let (down, up) = (down_proposal("p-down-r"), up_proposal("p-up-r"));
 
     let live = live_config(dir.path(), "collator-r", "").await;
-    let first = Collator::start_on(MemoryBus::new("collator-r"), store.clone(), live, None).await;
+    let first = Collator::start_on(MemoryBus::new("collator-r"), store.clone(), live).await;
     first.monitor.propose_and_vote(&up, &votes).await;
     first
         .monitor
         .finalize_at(&up, "m1", true, t0 + TimeDelta::seconds(5))
         .await;
     wait_for("the recovery held", &first.queue, |r| r.stored >= 2).await;
-    first.shutdown.cancel();
-    first.task.await.unwrap().unwrap();
+    first.stop().await;
 
     let live = live_config(dir.path(), "collator-r", "").await;
-    let second = Collator::start_on(MemoryBus::new("collator-r"), store.clone(), live, None).await;
+    let second = Collator::start_on(MemoryBus::new("collator-r"), store.clone(), live).await;
     second.monitor.propose_and_vote(&down, &votes).await;
     second.monitor.finalize_at(&down, "m1", true, t0).await;
     wait_for("the outage recorded", &second.queue, |r| r.stored >= 2).await;
@@ -222,8 +205,7 @@ async fn a_waiting_recovery_survives_a_collator_restart() {
         .await
         .unwrap();
     assert!(left.is_none(), "the used recovery is forgotten");
-    second.shutdown.cancel();
-    second.task.await.unwrap().unwrap();
+    second.stop().await;
     store.close().await;
     database.drop_now().await;
 }

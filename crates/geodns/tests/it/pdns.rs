@@ -117,7 +117,7 @@ async fn powerdns_in_front_answers_what_geodns_decides() {
     assert_eq!(big.lines().count(), 30, "every static TXT: {big}");
 
     // One client query through PowerDNS is one hit, though PowerDNS asks geodns twice.
-    let client = geodns::http::client(Duration::from_secs(5)).unwrap();
+    let client = geodns_node::http::client(Duration::from_secs(5)).unwrap();
     let far = format!("{}/api/requests/member?member=Far", node.api);
     let hits = || async {
         let body = crate::observe::get_json(&client, &far)

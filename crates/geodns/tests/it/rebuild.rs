@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use geodns_bus::MemoryBus;
-use geodns_consensus::results::Family;
+use geodns_consensus::results::IpFamily;
 use geodns_core::ids::MemberId;
 use geodns_store::{SqlStore, StoreConfig};
 
@@ -28,7 +28,7 @@ async fn a_fresh_node_rebuilds_the_official_results_from_the_consensus_log() {
     let collator_dir = dir.path().join("collator");
     std::fs::create_dir_all(&collator_dir).unwrap();
     let live = live_config(&collator_dir, "collator", "").await;
-    let collator = Collator::start_on(MemoryBus::new("collator"), store.clone(), live, None).await;
+    let collator = Collator::start_on(MemoryBus::new("collator"), store.clone(), live).await;
     let votes = [("m1", true), ("m2", true)];
     let amforc = down_proposal("p-amforc-down");
     let mut rotko = down_proposal("p-rotko-down");
@@ -45,8 +45,7 @@ async fn a_fresh_node_rebuilds_the_official_results_from_the_consensus_log() {
         r.stored >= 4
     })
     .await;
-    collator.shutdown.cancel();
-    collator.task.await.unwrap().unwrap();
+    collator.stop().await;
 
     let data = dir.path().join("fresh");
     std::fs::create_dir_all(&data).unwrap();
@@ -130,14 +129,15 @@ async fn a_fresh_node_rebuilds_the_official_results_from_the_consensus_log() {
         official.get(&rotko.key).expect("Rotko decided").status,
         "the latest decision wins"
     );
-    assert!(!official.is_member_online("", &MemberId::parse("Amforc").unwrap(), Family::V4));
+    assert!(!official.is_member_online("", &MemberId::parse("Amforc").unwrap(), IpFamily::V4));
     node.stop().await;
 
     // With a cache file (written at shutdown), the node keeps its own results.
-    assert!(data.join(geodns::consensus::cache::OFFICIAL).exists());
+    assert!(data.join(geodns_node::consensus::cache::OFFICIAL).exists());
     let again = Node::start(MemoryBus::new("fresh-node"), &path, CONSENSUS_ONLY).await;
     assert_eq!(
-        geodns::consensus::history::rebuild_if_fresh(&data, &again.store, &again.handle).await,
+        geodns_collator::runtime::rebuild::rebuild_if_fresh(&data, &again.store, &again.handle)
+            .await,
         0
     );
     again.stop().await;

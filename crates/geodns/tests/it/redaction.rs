@@ -16,7 +16,7 @@ const MARK: &str = "SECRETMARK";
 
 fn loader(path: std::path::PathBuf) -> Loader {
     Loader::new(
-        geodns::http::client(Duration::from_secs(5)).unwrap(),
+        geodns_node::http::client(Duration::from_secs(5)).unwrap(),
         path,
         Vec::new(),
     )
@@ -63,7 +63,7 @@ async fn config_and_connection_types_never_show_a_secret() {
         &format!("{store_config:?} {}", store_config.url),
     );
 
-    let nats = geodns::bus::nats_config(&config.bus, "test");
+    let nats = geodns_node::bus::nats_config(&config.bus, "test");
     assert_clean("NatsConfig", &format!("{nats:?}"));
 
     let redis = RedisConfig::from_url(config.redis.as_ref().unwrap().url.clone());

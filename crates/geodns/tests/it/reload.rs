@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use geodns::config_source::Loader;
-use geodns::reload::{LiveConfig, reload_once, run_reloader};
+use geodns::reload::{reload_once, run_reloader};
 use geodns_core::ids::MemberId;
+use geodns_node::LiveConfig;
 use tokio_util::sync::CancellationToken;
 
 use crate::support::{Documents, fixture, serve, write};
@@ -29,7 +30,7 @@ async fn setup(reload_interval: &str) -> Setup {
          services = \"http://{address}/services.json\"\nreload_interval = \"{reload_interval}\"\n"
     );
     let path: PathBuf = write(dir.path(), "geodns.toml", &config);
-    let http = geodns::http::client(Duration::from_secs(5)).unwrap();
+    let http = geodns_node::http::client(Duration::from_secs(5)).unwrap();
     Setup {
         _dir: dir,
         documents,

@@ -9,12 +9,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use geodns::consensus::ConsensusHandle;
-use geodns::reload::LiveConfig;
 use geodns_bus::{Bus, BusError, BusMessage, MemoryBus, Subscription, run_membership, subjects};
 use geodns_consensus::engine::Observation;
 use geodns_consensus::message::ProposalId;
-use tokio_util::sync::CancellationToken;
+use geodns_node::LiveConfig;
+use geodns_node::consensus::ConsensusHandle;
 
 use crate::support::{load_config, ping_key as key, until, write};
 
@@ -51,18 +50,27 @@ impl Bus for LossyBus {
     }
 
     async fn subscribe(&self, subject: &str) -> Result<Subscription, BusError> {
-        if ![subjects::PROPOSE, subjects::VOTE, subjects::FINALIZE].contains(&subject) {
+        let consensus = [
+            subjects::CONSENSUS,
+            subjects::PROPOSE,
+            subjects::VOTE,
+            subjects::FINALIZE,
+        ];
+        if !consensus.contains(&subject) {
             return self.hub.subscribe(subject).await;
         }
         let mut upstream = self.hub.subscribe(subject).await?;
         let downstream = self.private.subscribe(subject).await?;
-        let (private, lose, subject) =
-            (self.private.clone(), self.lose.clone(), subject.to_owned());
+        let (private, lose) = (self.private.clone(), self.lose.clone());
         tokio::spawn(async move {
             while let Some(message) = upstream.next().await {
-                if !lose(&message) {
-                    private.publish(&subject, message.payload).await.ok();
+                if lose(&message) {
+                    continue;
                 }
+                // Relayed under the sender's own id, as a network passes it on.
+                let sender = message.sender.as_deref().unwrap_or("relay");
+                let relay = private.join(sender);
+                relay.publish(&message.subject, message.payload).await.ok();
             }
         });
         Ok(downstream)
@@ -79,8 +87,7 @@ impl Bus for LossyBus {
 
 struct Node {
     handle: ConsensusHandle,
-    shutdown: CancellationToken,
-    tasks: tokio::task::JoinSet<()>,
+    tasks: geodns_node::Tasks,
 }
 
 async fn start<B: Bus>(bus: B, dir: &Path, id: &str) -> Node {
@@ -95,21 +102,18 @@ async fn start<B: Bus>(bus: B, dir: &Path, id: &str) -> Node {
         REPUBLISH.as_secs()
     );
     let config = load_config(&write(dir, &format!("{id}.toml"), &text)).await;
-    let cluster = geodns::bus::cluster_handle(&config);
-    let me = geodns::bus::self_info(&config);
-    let shutdown = CancellationToken::new();
+    let me = geodns_node::bus::self_info(&config);
+    let own = geodns::storage::store_config(&config, &Default::default()).unwrap();
+    let store = geodns_store::SqlStore::open(own).await.unwrap();
     let live = LiveConfig::new(config);
-    let mut tasks = tokio::task::JoinSet::new();
-    let membership = run_membership(bus.clone(), me, cluster.clone(), shutdown.clone());
-    tasks.spawn(async move { membership.await.unwrap() });
-    let (task, handle) = geodns::consensus::start(bus, live, cluster, None, shutdown.clone())
-        .await
-        .unwrap();
-    tasks.spawn(task);
+    let ctx = crate::node::ctx(bus.clone(), &live, store).await;
+    let membership = run_membership(bus, me, ctx.cluster.clone(), ctx.shutdown().clone());
+    ctx.tasks
+        .spawn("membership", async move { membership.await.unwrap() });
+    let handle = geodns_node::consensus::start(&ctx, None).await.unwrap();
     Node {
         handle,
-        shutdown,
-        tasks,
+        tasks: ctx.tasks.clone(),
     }
 }
 
@@ -140,9 +144,8 @@ async fn all_see_three(nodes: &[Node]) {
 }
 
 async fn stop(nodes: Vec<Node>) {
-    for mut node in nodes {
-        node.shutdown.cancel();
-        while node.tasks.join_next().await.is_some() {}
+    for node in nodes {
+        node.tasks.stop(Duration::from_secs(10)).await.unwrap();
     }
 }
 

@@ -1,11 +1,13 @@
-//! Test helpers: temporary config trees, running the `geodns` binary, and a small HTTP
-//! server on 127.0.0.1 whose documents a test can change.
+//! Test helpers: temporary config trees, running the `geodns` binary (once, or as a node
+//! to stop with SIGTERM), and a small HTTP server on 127.0.0.1 whose documents a test
+//! can change.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Path as UrlPath, State};
@@ -15,7 +17,7 @@ use axum::routing::get;
 /// Loads and validates a node configuration as `geodns run` does; panics naming the file.
 pub async fn load_config(path: &Path) -> geodns_core::config::Config {
     geodns::config_source::Loader::new(
-        geodns::http::client(std::time::Duration::from_secs(5)).expect("HTTP client"),
+        geodns_node::http::client(Duration::from_secs(5)).expect("HTTP client"),
         path.to_path_buf(),
         Vec::new(),
     )
@@ -25,11 +27,11 @@ pub async fn load_config(path: &Path) -> geodns_core::config::Config {
 }
 
 /// Polls `condition` every 50 ms until it holds; fails naming `what` after `limit`.
-pub async fn until(what: &str, limit: std::time::Duration, condition: impl Fn() -> bool) {
+pub async fn until(what: &str, limit: Duration, condition: impl Fn() -> bool) {
     let deadline = tokio::time::Instant::now() + limit;
     while !condition() {
         assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -220,7 +222,7 @@ pub async fn ask<B: geodns_bus::Bus, T: serde::de::DeserializeOwned>(
         .request(
             subject,
             bytes::Bytes::from(request.to_string()),
-            std::time::Duration::from_secs(5),
+            Duration::from_secs(5),
         )
         .await
         .expect("a reply");
@@ -228,12 +230,12 @@ pub async fn ask<B: geodns_bus::Bus, T: serde::de::DeserializeOwned>(
 }
 
 /// A `geodns run` process, killed if the test ends early.
-pub struct Process(Option<std::process::Child>);
+pub struct Process(Option<Child>);
 
 impl Process {
     pub fn start(config: &Path, log: &Path) -> Process {
         let log = std::fs::File::create(log).unwrap();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_geodns"))
+        let child = Command::new(env!("CARGO_BIN_EXE_geodns"))
             .args(["run", "-c", config.to_str().unwrap()])
             .stderr(log)
             .spawn()
@@ -244,12 +246,9 @@ impl Process {
     pub async fn stop(mut self) {
         let mut child = self.0.take().unwrap();
         let pid = child.id().to_string();
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         let exit = tokio::time::timeout(
-            std::time::Duration::from_secs(20),
+            Duration::from_secs(20),
             tokio::task::spawn_blocking(move || child.wait()),
         )
         .await
@@ -277,5 +276,77 @@ pub fn free_port() -> u16 {
         if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
             return port;
         }
+    }
+}
+
+/// A running `geodns run`, its stderr in a file; killed on drop if still running.
+pub struct RunNode {
+    child: Child,
+    log: PathBuf,
+}
+
+impl RunNode {
+    pub fn start(config: &Path) -> RunNode {
+        let log = config.with_extension("log");
+        let child = Command::new(env!("CARGO_BIN_EXE_geodns"))
+            .args(["run", "-c", config.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        RunNode { child, log }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until the log contains `text`.
+    pub fn wait_for_log(&mut self, text: &str, limit: Duration) {
+        let watch = geodns_node::clock::Stopwatch::start();
+        while !self.log().contains(text) {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("exited ({status}) before logging `{text}`:\n{}", self.log());
+            }
+            assert!(
+                watch.elapsed() < limit,
+                "no `{text}` within {limit:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until the process exits; `None` if it is still running after `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<(ExitStatus, Duration)> {
+        let watch = geodns_node::clock::Stopwatch::start();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some((status, watch.elapsed()));
+            }
+            if watch.elapsed() > limit {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Sends SIGTERM and returns how long the node took to exit (successfully).
+    pub fn terminate(&mut self) -> Duration {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success(), "kill -TERM {pid}");
+        let (status, took) = self
+            .wait_exit(Duration::from_secs(15))
+            .unwrap_or_else(|| panic!("still running 15 s after SIGTERM:\n{}", self.log()));
+        assert!(status.success(), "{status}:\n{}", self.log());
+        took
+    }
+}
+
+impl Drop for RunNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

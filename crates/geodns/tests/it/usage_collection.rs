@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
-use geodns::collator::usage::collect;
 use geodns_bus::{Bus, NatsBus, NatsConfig, subjects};
+use geodns_collator::runtime::usage::collect;
 use geodns_core::ids::NodeId;
 use geodns_core::records::{UsageKey, UsageRow};
 use geodns_store::{ClusterStore, SqlStore, UsageFilter, UsageStore, WriteMode};
@@ -67,12 +67,16 @@ impl DnsNode {
     }
 
     async fn answer(&mut self, url: &str) {
-        let bus = NatsBus::connect(self.id, &NatsConfig::new(vec![url.to_owned()]))
-            .await
-            .unwrap();
+        let bus = NatsBus::connect(
+            self.id,
+            &NatsConfig::new(vec![url.to_owned()]),
+            &tokio_util::task::TaskTracker::new(),
+        )
+        .await
+        .unwrap();
         let requests = bus.subscribe(subjects::USAGE_REQUEST).await.unwrap();
         self.stop = CancellationToken::new();
-        let task = geodns::dns::usage::answer_usage(
+        let task = geodns_dns::runtime::usage::answer_usage(
             bus,
             requests,
             self.store.clone(),
@@ -126,9 +130,13 @@ async fn scenario(kind: Kind) {
     let url = server.url();
     let database = TestDatabase::create(kind).await;
     let store = SqlStore::open(database.store_config()).await.unwrap();
-    let bus = NatsBus::connect("collator-1", &NatsConfig::new(vec![url.clone()]))
-        .await
-        .unwrap();
+    let bus = NatsBus::connect(
+        "collator-1",
+        &NatsConfig::new(vec![url.clone()]),
+        &tokio_util::task::TaskTracker::new(),
+    )
+    .await
+    .unwrap();
     let (mut one, mut two) = (DnsNode::new("dns-1").await, DnsNode::new("dns-2").await);
     one.answer(&url).await;
     two.answer(&url).await;
@@ -160,9 +168,13 @@ async fn scenario(kind: Kind) {
 
     // Again, and two collectors at once: the totals do not move.
     let other = SqlStore::connect(database.store_config()).await.unwrap();
-    let other_bus = NatsBus::connect("collator-2", &NatsConfig::new(vec![url.clone()]))
-        .await
-        .unwrap();
+    let other_bus = NatsBus::connect(
+        "collator-2",
+        &NatsConfig::new(vec![url.clone()]),
+        &tokio_util::task::TaskTracker::new(),
+    )
+    .await
+    .unwrap();
     let (a, b) = tokio::join!(
         collect(&bus, &store, nodes(), None, at(29, 23, 40), TIMEOUT),
         collect(&other_bus, &other, nodes(), None, at(29, 23, 40), TIMEOUT),

@@ -1,0 +1,82 @@
+//! The collator's metric families: outage decisions stored, retried, refused or dropped,
+//! Matrix alerts, and events published to Redis Streams.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use geodns_node::metrics::{Family, Source};
+
+use crate::CollatorQueue;
+use crate::alerts::outbox::Outbox;
+
+/// Redis event deliveries, published and failed. Cheap to clone; clones share them.
+#[derive(Debug, Clone, Default)]
+pub struct Deliveries(Arc<[AtomicU64; 2]>);
+
+impl Deliveries {
+    /// Counts one Redis event delivery.
+    pub fn redis(&self, ok: bool) {
+        self.0[usize::from(!ok)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn load(&self, index: usize) -> f64 {
+        self.0[index].load(Ordering::Relaxed) as f64
+    }
+}
+
+/// What the collator counts.
+#[derive(Debug)]
+pub(super) struct CollatorFamilies {
+    pub(super) queue: CollatorQueue,
+    pub(super) outbox: Option<Outbox>,
+    pub(super) deliveries: Deliveries,
+}
+
+impl Source for CollatorFamilies {
+    fn families(&self) -> Vec<Family> {
+        let mut matrix = Family::counter(
+            "geodns_matrix_alerts_total",
+            "Matrix alerts by result (sent, retried, refused, dropped).",
+        );
+        let mut waiting = Family::gauge(
+            "geodns_matrix_alerts_pending",
+            "Matrix alerts not sent yet.",
+        );
+        if let Some(outbox) = &self.outbox {
+            let queue = outbox.report();
+            for (result, count) in [
+                ("sent", queue.stored),
+                ("retried", queue.retries),
+                ("refused", queue.refused),
+                ("dropped", queue.dropped),
+            ] {
+                matrix.push(&[("result", result)], count as f64);
+            }
+            waiting.push(&[], queue.pending as f64);
+        }
+        let mut outages = Family::counter(
+            "geodns_collator_decisions_total",
+            "Outage decisions the collator stored, retried, refused or dropped.",
+        );
+        let queue = self.queue.report();
+        for (result, count) in [
+            ("stored", queue.stored),
+            ("retried", queue.retries),
+            ("refused", queue.refused),
+            ("dropped", queue.dropped),
+        ] {
+            outages.push(&[("result", result)], count as f64);
+        }
+        vec![
+            matrix,
+            waiting,
+            Family::counter(
+                "geodns_redis_events_total",
+                "Outage events published to Redis Streams, by result.",
+            )
+            .sample(&[("result", "published")], self.deliveries.load(0))
+            .sample(&[("result", "failed")], self.deliveries.load(1)),
+            outages,
+        ]
+    }
+}

@@ -1,0 +1,130 @@
+//! The collator role's runtime: the reader of the consensus messages the node's shell
+//! accepted (message log, proposal cache, decisions), the writer (outage history and
+//! consensus log), the notifier (Redis stream and Matrix outbox), the Matrix sender, the
+//! hourly usage collection and the cluster tables. Any number of collators may run
+//! against one database: every write is idempotent and only the writer that changed the
+//! history alerts.
+
+mod metrics;
+mod notify;
+mod reader;
+pub mod rebuild;
+mod setup;
+pub mod tables;
+pub mod usage;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use geodns_bus::{Bus, subjects};
+use geodns_consensus::proposal_cache::{CacheLimits, ProposalCache};
+use geodns_node::NodeCtx;
+use geodns_node::bus::{SubscribeError, subscribe};
+use geodns_node::consensus::{ConsensusHandle, Tapped};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::CollatorQueue;
+
+pub use metrics::Deliveries;
+
+/// How often expired cache entries are dropped.
+const JANITOR: Duration = Duration::from_secs(30);
+/// Changes waiting for the notifier at most.
+const CHANGES: usize = 10_000;
+/// Consensus messages waiting for the message log at most.
+const LOG_BACKLOG: usize = 10_000;
+
+/// Starts the collator on `ctx`, reading what the node's consensus shell hands it on
+/// `tapped` (see `geodns_node::consensus::tap`). Its queue reports with the consensus
+/// status (`collator`), its deliveries in the node's metrics.
+pub async fn start<B: Bus>(
+    ctx: &NodeCtx<B>,
+    consensus: &ConsensusHandle,
+    tapped: Tapped,
+) -> Result<CollatorQueue, SubscribeError> {
+    let override_updates = subscribe(&ctx.bus, subjects::OVERRIDE_UPDATE).await?;
+    let config = ctx.config.current();
+    let shutdown = ctx.shutdown().clone();
+    let queue = CollatorQueue::default();
+    let reported = queue.clone();
+    consensus.parts.add(
+        "collator",
+        Arc::new(move || serde_json::to_value(reported.report()).unwrap_or_default()),
+    );
+    let (changes_tx, changes_rx) = mpsc::channel(CHANGES);
+    let (log_tx, log_rx) = mpsc::channel(LOG_BACKLOG);
+    let writer = crate::writer::run(
+        ctx.store.clone(),
+        queue.clone(),
+        changes_tx,
+        geodns_node::clock::now,
+        shutdown.clone(),
+    );
+    ctx.tasks.spawn_cancellable("collator: writer", writer);
+    let outbox = setup::matrix(ctx, &config).await;
+    let deliveries = Deliveries::default();
+    ctx.metrics.register(Arc::new(metrics::CollatorFamilies {
+        queue: queue.clone(),
+        outbox: outbox.clone(),
+        deliveries: deliveries.clone(),
+    }));
+    let events = setup::redis_events(&config).await;
+    let notifier = notify::run(
+        ctx.store.clone(),
+        changes_rx,
+        (events, deliveries),
+        outbox,
+        ctx.config.clone(),
+        shutdown.clone(),
+    );
+    ctx.tasks.spawn_cancellable("collator: notifier", notifier);
+    let log = tables::run_message_log(ctx.store.clone(), log_rx, shutdown.clone());
+    ctx.tasks.spawn_cancellable("collator: message log", log);
+    let tables = tables::run(
+        ctx.store.clone(),
+        ctx.config.clone(),
+        (ctx.cluster.clone(), consensus.official.clone()),
+        override_updates,
+        shutdown.clone(),
+    );
+    ctx.tasks.spawn_cancellable("collator: tables", tables);
+    let hourly = usage::run_hourly(
+        ctx.bus.clone(),
+        (ctx.cluster.clone(), ctx.store.clone()),
+        ctx.config.clone(),
+        queue.clone(),
+        shutdown.clone(),
+    );
+    ctx.tasks
+        .spawn_cancellable("collator: usage collection", hourly);
+    let reading = read(tapped, (queue.clone(), log_tx), shutdown);
+    ctx.tasks.spawn("collator: reader", reading);
+    Ok(queue)
+}
+
+/// Reads accepted consensus messages until `shutdown`, dropping expired cache entries.
+async fn read(
+    mut tapped: Tapped,
+    (queue, log): (CollatorQueue, mpsc::Sender<geodns_store::Message>),
+    shutdown: CancellationToken,
+) {
+    let mut cache = ProposalCache::new(CacheLimits::default());
+    let mut janitor = tokio::time::interval(JANITOR);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = janitor.tick() => {
+                let dropped = cache.expire(geodns_node::clock::now());
+                tracing::debug!(dropped, cached = cache.len(), evicted = cache.evicted(), "proposal cache janitor");
+            }
+            accepted = tapped.recv() => match accepted {
+                Some(accepted) => {
+                    let now = geodns_node::clock::now();
+                    reader::on_message(&mut cache, accepted, (&queue, &log), now);
+                }
+                None => return,
+            },
+        }
+    }
+}

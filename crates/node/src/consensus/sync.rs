@@ -1,0 +1,168 @@
+//! Anti-entropy for official results, and the shell's two responders. A node that missed
+//! a proposal and its finalize (started fresh, partitioned, dropped messages) asks a peer
+//! for its official results at start and every `[dns] sync_interval`, and adopts entries
+//! decided later than its own. Every node answers `geodns.official.sync` with the cache
+//! file's JSON (never its own request) and `geodns.consensus.status.<node>` with its
+//! status report, through the node's one responder.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use geodns_bus::{Bus, BusMessage, subjects};
+use geodns_core::model::NodeRole;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::cache::{self, Cached};
+use super::shell::Shell;
+use super::{ConsensusError, ConsensusHandle};
+use crate::NodeCtx;
+use crate::bus::{answer_requests, subscribe};
+
+/// How long a sync request waits for the first reply.
+const REPLY_WAIT: Duration = Duration::from_secs(2);
+
+/// Results a peer sent, and who sent them.
+#[derive(Debug)]
+pub(super) struct Synced {
+    /// The peer.
+    pub(super) from: String,
+    /// Its official results.
+    pub(super) rows: Vec<Cached>,
+}
+
+/// Subscribes the status and sync responders and, on a DNS node, starts asking peers.
+pub(super) async fn start<B: Bus>(
+    ctx: &NodeCtx<B>,
+    handle: &ConsensusHandle,
+    synced: mpsc::Sender<Synced>,
+) -> Result<(), ConsensusError> {
+    let config = ctx.config.current();
+    let node = config.node.id.to_string();
+    let status_requests = subscribe(&ctx.bus, &subjects::consensus_status(&node)).await?;
+    let sync_requests = subscribe(&ctx.bus, subjects::OFFICIAL_SYNC).await?;
+    let shutdown = ctx.shutdown().clone();
+    let status = handle.clone();
+    let answer_status = answer_requests(
+        ctx.bus.clone(),
+        status_requests,
+        None,
+        shutdown.clone(),
+        move |_| {
+            let report = status.report();
+            async move { Some(serde_json::to_vec(&report).unwrap_or_default()) }
+        },
+    );
+    ctx.tasks
+        .spawn_cancellable("consensus: status responder", answer_status);
+    let official = handle.official.clone();
+    let me = node.clone();
+    let answer_sync = answer_requests(
+        ctx.bus.clone(),
+        sync_requests,
+        None,
+        shutdown.clone(),
+        move |request: BusMessage| {
+            let snapshot = official.borrow().clone();
+            // A node never answers its own request: only a peer's answer confirms.
+            let own = request.sender.as_deref() == Some(me.as_str());
+            let body = (!own && !snapshot.is_empty())
+                .then(|| cache::encode(&me, &snapshot, crate::clock::now()));
+            async move { body }
+        },
+    );
+    ctx.tasks
+        .spawn_cancellable("consensus: sync responder", answer_sync);
+    if config.node.roles.contains(&NodeRole::Dns) {
+        let trusted = config
+            .consensus
+            .nodes
+            .iter()
+            .map(|n| n.id.to_string())
+            .collect();
+        let asking = run_sync(
+            ctx.bus.clone(),
+            (config.dns.sync_interval, trusted),
+            synced,
+            shutdown,
+        );
+        ctx.tasks
+            .spawn_cancellable("consensus: sync with peers", asking);
+    }
+    Ok(())
+}
+
+/// Asks a peer for its official results now and every `interval`; sends what arrives to
+/// the consensus task. Peers not in `trusted` (when it is not empty) are ignored, and so
+/// is this node itself.
+async fn run_sync<B: Bus>(
+    bus: B,
+    (interval, trusted): (Duration, Vec<String>),
+    results: mpsc::Sender<Synced>,
+    shutdown: CancellationToken,
+) {
+    let mut timer = tokio::time::interval(interval);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = timer.tick() => {}
+        }
+        let asked = bus.request(subjects::OFFICIAL_SYNC, Bytes::new(), REPLY_WAIT);
+        let reply = tokio::select! {
+            () = shutdown.cancelled() => return,
+            reply = asked => reply,
+        };
+        let reply = match reply {
+            Ok(reply) => reply,
+            Err(error) => {
+                tracing::debug!(%error, "no peer answered an official-results sync");
+                continue;
+            }
+        };
+        let from = reply.sender.clone().unwrap_or_default();
+        if from == bus.node_id() || (!trusted.is_empty() && !trusted.contains(&from)) {
+            tracing::warn!(%from, "official results from a node that is not trusted; ignored");
+            continue;
+        }
+        match cache::decode(&reply.payload) {
+            Ok(rows) => {
+                if results.send(Synced { from, rows }).await.is_err() {
+                    return;
+                }
+            }
+            Err(error) => tracing::warn!(%from, %error, "unreadable official-results sync reply"),
+        }
+    }
+}
+
+impl<B: Bus> Shell<B> {
+    /// Adopts a peer's newer official results.
+    pub(super) fn merge(&mut self, synced: Synced) {
+        let changed = self.engine_mut().merge_official(synced.rows);
+        self.confirmed_at = tokio::time::Instant::now();
+        self.stale_reported = false;
+        if changed > 0 {
+            tracing::info!(from = %synced.from, changed, "official results updated from a peer");
+            self.official_changed();
+        }
+    }
+
+    /// Logs once when a DNS node's official results have not been confirmed for longer
+    /// than `[dns] max_snapshot_age` (a node that votes confirms them itself).
+    pub(super) fn report_staleness(&mut self) {
+        let config = self.live().current();
+        let roles = &config.node.roles;
+        if !roles.contains(&NodeRole::Dns) || roles.contains(&NodeRole::Monitor) {
+            return;
+        }
+        let age = self.confirmed_at.elapsed();
+        if age > config.dns.max_snapshot_age && !self.stale_reported {
+            self.stale_reported = true;
+            tracing::warn!(
+                age_secs = age.as_secs(),
+                limit_secs = config.dns.max_snapshot_age.as_secs(),
+                "official results are stale: no decision or peer sync confirmed them lately"
+            );
+        }
+    }
+}
