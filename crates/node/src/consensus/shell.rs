@@ -331,6 +331,7 @@ impl<B: Bus> Shell<B> {
     fn report(&self) -> StatusReport {
         let mut report = StatusReport::of(&self.engine, self.malformed.total);
         report.bus_dropped = self.bus_dropped;
+        report.collator_behind = self.tap_dropped;
         report.ticks = self.ticks;
         report.official_age_secs = self.confirmed_at.elapsed().as_secs();
         report.stale = self.stale_reported;

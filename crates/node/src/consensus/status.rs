@@ -89,6 +89,11 @@ pub struct StatusReport {
     /// Consensus messages the bus dropped because this node fell behind.
     #[serde(default)]
     pub bus_dropped: u64,
+    /// Accepted consensus messages not handed to this node's collator because it was
+    /// behind (they are not in its message log; decisions among them are repaired by
+    /// re-sends).
+    #[serde(default)]
+    pub collator_behind: u64,
     /// Engine ticks (one a second) since start: a task that stopped ticking is stuck.
     #[serde(default)]
     pub ticks: u64,
@@ -150,6 +155,7 @@ impl StatusReport {
             malformed,
             dropped: stats.dropped,
             bus_dropped: 0,
+            collator_behind: 0,
             ticks: 0,
             official_age_secs: 0,
             stale: false,
@@ -201,7 +207,7 @@ impl StatusReport {
             .collect();
         let _ = writeln!(
             text,
-            "rejected:        {} (malformed {}, dropped {}, dropped by the bus {})",
+            "rejected:        {} (malformed {}, dropped {}, dropped by the bus {}, not handed to the collator {})",
             if rejected.is_empty() {
                 "none".to_owned()
             } else {
@@ -209,7 +215,8 @@ impl StatusReport {
             },
             self.malformed,
             self.dropped,
-            self.bus_dropped
+            self.bus_dropped,
+            self.collator_behind
         );
         text
     }
