@@ -203,6 +203,12 @@ pub trait Bus: Clone + Send + Sync + 'static {
     /// since the bus was created (shared by clones).
     fn dropped(&self) -> u64;
 
+    /// What the server refused this node (its NATS user's permissions), by
+    /// `publish <subject>` or `subscribe <subject>`, since the bus was created.
+    fn refused(&self) -> std::collections::BTreeMap<String, u64> {
+        std::collections::BTreeMap::new()
+    }
+
     /// Waits until everything published so far has left this process.
     fn flush(&self) -> impl Future<Output = Result<(), BusError>> + Send {
         async { Ok(()) }

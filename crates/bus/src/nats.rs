@@ -6,6 +6,7 @@
 //! subscriptions are restored by the client. Nothing waits on a disconnected client for
 //! long, so shutdown is prompt whatever state the connection is in.
 
+use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::future::Future;
 use std::path::PathBuf;
@@ -45,6 +46,8 @@ pub struct NatsConfig {
     pub ping_interval: Duration,
     /// Messages buffered for publishing while disconnected.
     pub publish_buffer: usize,
+    /// Prefix of reply subjects (`None`: the client's `_INBOX`).
+    pub inbox_prefix: Option<String>,
 }
 
 impl std::fmt::Debug for NatsConfig {
@@ -59,6 +62,7 @@ impl std::fmt::Debug for NatsConfig {
             .field("token", &self.token.as_ref().map(|_| "***"))
             .field("creds_file", &self.creds_file)
             .field("tls_ca_file", &self.tls_ca_file)
+            .field("inbox_prefix", &self.inbox_prefix)
             .finish_non_exhaustive()
     }
 }
@@ -95,7 +99,13 @@ pub struct NatsBus {
     dropped: Arc<std::sync::atomic::AtomicU64>,
     /// Where subscription pumps are spawned (the node's tasks).
     tasks: TaskTracker,
+    /// What the server refused (its permissions), by `publish <subject>` or
+    /// `subscribe <subject>`.
+    refused: Refused,
 }
+
+/// Operations the server refused, by operation and subject.
+type Refused = Arc<std::sync::Mutex<BTreeMap<String, u64>>>;
 
 impl NatsBus {
     /// Connects: tries each server once (up to `connect_timeout` each) and returns the
@@ -121,14 +131,18 @@ impl NatsBus {
         // server); and a refused login was only an event, logged at INFO, in a loop that
         // retried every 2 s forever, so the first flush or request hung with no error.
         // Without it, the client reports what the server answered.
-        let first = options(config).await?.connect(config.urls.join(",")).await;
+        let refused = Refused::default();
+        let first = options(config, &refused)
+            .await?
+            .connect(config.urls.join(","))
+            .await;
         let client = match first {
             Ok(client) => client,
             Err(error) => match failure(&error, &servers) {
                 Some(fatal) => return Err(fatal),
                 None => {
                     tracing::warn!(%servers, %error, "NATS unreachable; connecting in the background");
-                    options(config)
+                    options(config, &refused)
                         .await?
                         .retry_on_initial_connect()
                         .connect(config.urls.join(","))
@@ -142,6 +156,7 @@ impl NatsBus {
             node_id: node_id.into(),
             dropped: Arc::default(),
             tasks: tasks.clone(),
+            refused,
         })
     }
 
@@ -261,15 +276,22 @@ fn tls_error(error: &ConnectError) -> Option<String> {
     None
 }
 
-async fn options(config: &NatsConfig) -> Result<ConnectOptions, BusError> {
+async fn options(config: &NatsConfig, refused: &Refused) -> Result<ConnectOptions, BusError> {
     let wait = config.reconnect_wait;
+    let refused = refused.clone();
     let mut options = ConnectOptions::new()
         .max_reconnects(None)
         .reconnect_delay_callback(move |attempt| if attempt <= 1 { Duration::ZERO } else { wait })
         .connection_timeout(config.connect_timeout)
         .ping_interval(config.ping_interval)
         .client_capacity(config.publish_buffer)
-        .event_callback(|event| async move { log_event(&event) });
+        .event_callback(move |event| {
+            let refused = refused.clone();
+            async move { log_event(&event, &refused) }
+        });
+    if let Some(prefix) = &config.inbox_prefix {
+        options = options.custom_inbox_prefix(prefix);
+    }
     if let Some(name) = &config.name {
         options = options.name(name);
     }
@@ -299,7 +321,21 @@ async fn options(config: &NatsConfig) -> Result<ConnectOptions, BusError> {
     Ok(options)
 }
 
-fn log_event(event: &Event) {
+fn log_event(event: &Event, refused: &Refused) {
+    if let Event::ServerError(async_nats::ServerError::Other(text)) = event
+        && let Some(operation) = permission_violation(text)
+    {
+        let mut counts = refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = counts.entry(operation.clone()).or_default();
+        *count += 1;
+        // Once per operation: a node whose user lacks a permission would log it each time.
+        if *count == 1 {
+            tracing::error!(refused = %operation, "the NATS server refused this (its user's permissions); counted in geodns_bus_refused_total");
+        }
+        return;
+    }
     match event {
         Event::Connected => tracing::info!("connected to NATS"),
         Event::Disconnected => tracing::warn!("disconnected from NATS; reconnecting"),
@@ -309,6 +345,19 @@ fn log_event(event: &Event) {
         }
         other => tracing::info!(event = %other, "NATS connection event"),
     }
+}
+
+/// `publish <subject>` or `subscribe <subject>` of a server's `Permissions Violation for
+/// Publish to "<subject>"` (or `for Subscription to`).
+fn permission_violation(text: &str) -> Option<String> {
+    let rest = text.strip_prefix("Permissions Violation for ")?;
+    let (operation, subject) = if let Some(subject) = rest.strip_prefix("Publish to ") {
+        ("publish", subject)
+    } else {
+        ("subscribe", rest.strip_prefix("Subscription to ")?)
+    };
+    let subject = subject.trim().trim_matches('"');
+    Some(format!("{operation} {subject}"))
 }
 
 fn headers(node_id: &str) -> HeaderMap {
@@ -404,7 +453,34 @@ impl Bus for NatsBus {
         self.dropped.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    fn refused(&self) -> BTreeMap<String, u64> {
+        self.refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     async fn flush(&self) -> Result<(), BusError> {
         NatsBus::flush(self).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permission_violations_name_the_operation_and_subject() {
+        assert_eq!(
+            permission_violation("Permissions Violation for Publish to \"consensus.vote\"")
+                .as_deref(),
+            Some("publish consensus.vote")
+        );
+        assert_eq!(
+            permission_violation("Permissions Violation for Subscription to consensus.>")
+                .as_deref(),
+            Some("subscribe consensus.>")
+        );
+        assert_eq!(permission_violation("Authorization Violation"), None);
     }
 }

@@ -24,6 +24,7 @@ pub fn nats_config(bus: &BusSection, client_name: &str) -> NatsConfig {
     config.nkey_seed = bus.nkey_seed.as_ref().map(|s| s.expose().to_owned());
     config.creds_file = bus.nats_creds_file.clone();
     config.tls_ca_file = bus.tls_ca_file.clone();
+    config.inbox_prefix = bus.inbox_prefix.clone();
     config
 }
 

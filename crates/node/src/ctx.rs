@@ -99,6 +99,17 @@ impl<B: Bus> Source for NodeFamilies<B> {
             let count = counted.get(kind).copied().unwrap_or(0);
             errors.push(&[("kind", kind)], count as f64);
         }
+        let mut refused = Family::counter(
+            "geodns_bus_refused_total",
+            "Operations the NATS server refused this node (its user's permissions).",
+        );
+        for (what, count) in self.bus.refused() {
+            let (operation, subject) = what.split_once(' ').unwrap_or(("", &what));
+            refused.push(
+                &[("operation", operation), ("subject", subject)],
+                count as f64,
+            );
+        }
         let (open, idle, most) = self.store.pool_state();
         let open = open as usize;
         vec![
@@ -116,6 +127,7 @@ impl<B: Bus> Source for NodeFamilies<B> {
                 "Bus messages dropped because this node's consumer was behind.",
             )
             .sample(&[], self.bus.dropped() as f64),
+            refused,
             errors,
             Family::gauge(
                 "geodns_store_connections",

@@ -205,6 +205,11 @@ pub struct BusSection {
     /// CA certificate for TLS to the NATS servers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_ca_file: Option<PathBuf>,
+    /// Prefix of this node's reply subjects (default `_INBOX`); with one NATS user per
+    /// role, each role's own prefix (`_INBOX.dns`) keeps it from seeing other roles'
+    /// replies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inbox_prefix: Option<String>,
 }
 
 /// `[redis]`

@@ -148,6 +148,14 @@ fn rule_violations_are_named() {
             "bus: `user` and `password` go together",
         ),
         (
+            "[node]\nid = \"n\"\n[bus]\ninbox_prefix = \"_INBOX.>\"\n",
+            "bus.inbox_prefix: `_INBOX.>` is not a subject prefix",
+        ),
+        (
+            "[node]\nid = \"n\"\n[bus]\ninbox_prefix = \"_INBOX..dns\"\n",
+            "bus.inbox_prefix: `_INBOX..dns` is not a subject prefix",
+        ),
+        (
             "[node]\nid = \"n\"\n[matrix]\nhomeserver = \"https://m.example\"\n",
             "matrix: set `access_token`, or `user` with `password` or `password_file`",
         ),

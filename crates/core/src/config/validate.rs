@@ -373,6 +373,26 @@ fn validate_bus(file: &ConfigFile, origin: &Origin, report: &mut Report) {
             "set either `password` or `credentials_file`, not both",
         );
     }
+    if let Some(prefix) = &bus.inbox_prefix
+        && !is_subject_prefix(prefix)
+    {
+        report.error(
+            origin,
+            "bus.inbox_prefix",
+            format!("`{prefix}` is not a subject prefix: dot-separated tokens of letters, digits, `_` and `-`, no wildcards"),
+        );
+    }
+}
+
+/// A NATS subject without wildcards: non-empty dot-separated tokens of ASCII letters,
+/// digits, `_` and `-`.
+fn is_subject_prefix(text: &str) -> bool {
+    text.split('.').all(|token| {
+        !token.is_empty()
+            && token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    })
 }
 
 fn validate_services(

@@ -15,6 +15,7 @@ mod maintenance;
 mod matrix;
 mod monitor;
 mod nats_auth;
+mod nats_permissions;
 mod node;
 mod observe;
 mod outage_order;
