@@ -50,6 +50,16 @@ impl ClusterHandle {
         f(&mut table, now)
     }
 
+    /// The configured node ids (see [`Membership::set_known`]).
+    pub fn set_known(&self, known: std::collections::BTreeSet<String>) {
+        self.with(|table, _| table.set_known(known));
+    }
+
+    /// Joins refused because the table was full.
+    pub fn refused(&self) -> u64 {
+        self.with(|table, _| table.refused())
+    }
+
     /// Every known node and role.
     pub fn status(&self) -> Vec<NodeStatus> {
         self.with(|table, now| table.status(now))

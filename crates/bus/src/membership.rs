@@ -2,7 +2,7 @@
 //! as active. No I/O and no clock: every call takes `now`. The task that feeds it from the
 //! bus is `cluster.rs`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -30,6 +30,15 @@ impl Default for MembershipConfig {
         }
     }
 }
+
+/// Entries (node and role) the table holds at most: every node of a large fleet many
+/// times over. A join that would grow it further evicts the longest-silent node that is
+/// not configured, or is refused.
+pub const MAX_ENTRIES: usize = 4096;
+
+/// How often at most a node that is not configured is answered with a join, when nodes
+/// are configured (forged joins with ever new ids must not each draw a reply).
+const UNKNOWN_REPLY_EVERY: Duration = Duration::from_secs(1);
 
 /// One node in one role, as `cluster status` reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -65,6 +74,11 @@ pub struct Membership {
     config: MembershipConfig,
     self_id: String,
     nodes: BTreeMap<(String, WireRole), Entry>,
+    /// The configured node ids (`[[consensus.nodes]]`); empty: every node is welcome.
+    known: BTreeSet<String>,
+    /// Joins refused because the table was full of configured nodes.
+    refused: u64,
+    last_unknown_reply: Option<DateTime<Utc>>,
 }
 
 impl Membership {
@@ -74,6 +88,47 @@ impl Membership {
             config,
             self_id: self_id.to_owned(),
             nodes: BTreeMap::new(),
+            known: BTreeSet::new(),
+            refused: 0,
+            last_unknown_reply: None,
+        }
+    }
+
+    /// The configured node ids: kept first when the table is full, and answered at once
+    /// (others at most once a second).
+    pub fn set_known(&mut self, known: BTreeSet<String>) {
+        self.known = known;
+    }
+
+    /// Joins refused because the table was full.
+    pub fn refused(&self) -> u64 {
+        self.refused
+    }
+
+    fn is_known(&self, id: &str) -> bool {
+        self.known.is_empty() || self.known.contains(id) || id == self.self_id
+    }
+
+    /// Makes room for a new entry of `newcomer`: evicts the longest-silent node that is
+    /// not configured, or (for a configured newcomer) the longest-silent of all. False
+    /// when nothing may go.
+    fn make_room(&mut self, newcomer: &str) -> bool {
+        let welcome = self.is_known(newcomer);
+        let victim = self
+            .nodes
+            .iter()
+            .filter(|((id, _), _)| id != &self.self_id)
+            // A node that is not configured may only displace others that are not.
+            .filter(|((id, _), _)| welcome || !self.is_known(id))
+            // Those that are not configured go first, then the longest silent.
+            .min_by_key(|((id, _), entry)| (self.is_known(id), entry.last_heard))
+            .map(|(key, _)| key.clone());
+        match victim {
+            Some(key) => {
+                self.nodes.remove(&key);
+                true
+            }
+            None => false,
         }
     }
 
@@ -88,6 +143,13 @@ impl Membership {
         let key = (sender.node_id.clone(), sender.node_role.clone());
         if message.kind == "leave" {
             self.nodes.retain(|(id, _), _| id != &sender.node_id);
+            return Reaction::None;
+        }
+        if !self.nodes.contains_key(&key)
+            && self.nodes.len() >= MAX_ENTRIES
+            && !self.make_room(&sender.node_id)
+        {
+            self.refused += 1;
             return Reaction::None;
         }
         let mut info = sender.clone();
@@ -107,7 +169,17 @@ impl Membership {
                 old_info != info
             }
         };
-        if changed && sender.node_id != self.self_id {
+        if !changed || sender.node_id == self.self_id {
+            return Reaction::None;
+        }
+        if self.is_known(&sender.node_id) {
+            return Reaction::ReplyJoin;
+        }
+        let due = self
+            .last_unknown_reply
+            .is_none_or(|last| elapsed(last, now) >= UNKNOWN_REPLY_EVERY);
+        if due {
+            self.last_unknown_reply = Some(now);
             Reaction::ReplyJoin
         } else {
             Reaction::None
@@ -271,6 +343,40 @@ mod tests {
         leave.kind = "leave".into();
         table.on_message(&leave, at(1));
         assert!(table.status(at(1)).is_empty());
+    }
+
+    #[test]
+    fn the_table_stays_bounded_and_keeps_configured_nodes() {
+        let mut table = Membership::new("me", MembershipConfig::default());
+        table.set_known(["m1".to_owned(), "m2".to_owned()].into());
+        table.on_message(&join("m1", WireRole::Monitor), at(0));
+        // A flood of joins with new ids: the table never grows past its bound, only the
+        // first new id a second is answered, and the configured monitor stays.
+        let mut replies = 0;
+        for i in 0..(MAX_ENTRIES + 100) {
+            let id = format!("forged-{i}");
+            let second = i64::try_from(i / 1000).unwrap() + 1;
+            if table.on_message(&join(&id, WireRole::Monitor), at(second)) == Reaction::ReplyJoin {
+                replies += 1;
+            }
+        }
+        assert!(table.status(at(10)).len() <= MAX_ENTRIES);
+        assert!(replies <= 6, "{replies} replies to forged joins");
+        assert!(table.status(at(10)).iter().any(|n| n.node_id == "m1"));
+        // A configured node still gets in, and an answer, with the table full.
+        let reply = table.on_message(&join("m2", WireRole::Monitor), at(10));
+        assert_eq!(reply, Reaction::ReplyJoin);
+        assert!(table.status(at(10)).iter().any(|n| n.node_id == "m2"));
+        assert_eq!(table.refused(), 0, "room was made by evicting forged ids");
+    }
+
+    #[test]
+    fn with_nothing_configured_every_newcomer_is_answered() {
+        let mut table = Membership::new("me", MembershipConfig::default());
+        for id in ["a", "b", "c"] {
+            let reply = table.on_message(&join(id, WireRole::Dns), at(0));
+            assert_eq!(reply, Reaction::ReplyJoin);
+        }
     }
 
     #[test]

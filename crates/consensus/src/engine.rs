@@ -19,8 +19,8 @@ use crate::message::{ProposalId, Signed, SigningBytes};
 use crate::results::{ResultEntry, Results, Snapshot};
 
 pub use types::{
-    DECISION_BUCKETS_MS, DecideReason, EngineConfig, Event, Input, Observation, OfficialChange,
-    Outgoing, Output, Pending, Stats,
+    DECISION_BUCKETS_MS, DecideReason, EngineConfig, Event, Input, Merged, Observation,
+    OfficialChange, Outgoing, Output, Pending, Stats,
 };
 
 /// A proposal this node tracks until it is decided.
@@ -213,24 +213,35 @@ impl Engine {
     }
 
     /// Anti-entropy: adopts another node's official results that are newer than ours
-    /// (decided later) or that we lack; returns how many changed. Older ones are ignored,
-    /// so a peer that missed a decision cannot undo it here.
+    /// (decided later) or that we lack. Older ones are ignored, so a peer that missed a
+    /// decision cannot undo it here; one decided after `now` (beyond `max_skew`) is
+    /// refused, so a peer cannot pin a result with a date no later decision can beat.
     pub fn merge_official(
         &mut self,
         entries: impl IntoIterator<Item = (CheckKey, ResultEntry)>,
-    ) -> usize {
-        let mut changed = 0;
+        now: DateTime<Utc>,
+    ) -> Merged {
+        let skew = TimeDelta::from_std(self.config.max_skew).unwrap_or(TimeDelta::MAX);
+        let latest = now
+            .checked_add_signed(skew)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let mut merged = Merged::default();
         for (key, entry) in entries {
+            // Decided after now (beyond the clocks' allowance): no honest node has it.
+            if entry.at > latest {
+                merged.from_the_future += 1;
+                continue;
+            }
             let newer = match self.official.get(&key) {
                 None => true,
                 Some(current) => entry.at > current.at,
             };
             if newer {
                 self.official.set(key, entry);
-                changed += 1;
+                merged.changed += 1;
             }
         }
-        changed
+        merged
     }
 
     /// Loads local results saved before a restart; each counts as a first result.
@@ -331,6 +342,8 @@ impl Engine {
     }
 }
 
+#[cfg(test)]
+mod freshness_tests;
 #[cfg(test)]
 mod repair_tests;
 #[cfg(test)]

@@ -55,14 +55,24 @@ pub fn self_info(config: &Config) -> SelfInfo {
     }
 }
 
-/// A membership table with the configured timing and the binary's clock.
+/// A membership table with the configured timing, the node's clock and the configured
+/// nodes (kept first when the table is full, answered at once).
 pub fn cluster_handle(config: &Config) -> ClusterHandle {
     let timing = MembershipConfig {
         heartbeat: config.cluster.heartbeat,
         active_window: config.cluster.active_window,
         purge_after: config.cluster.purge_after,
     };
-    ClusterHandle::new(config.node.id.as_str(), timing, Arc::new(crate::clock::now))
+    let handle = ClusterHandle::new(config.node.id.as_str(), timing, Arc::new(crate::clock::now));
+    handle.set_known(
+        config
+            .consensus
+            .nodes
+            .iter()
+            .map(|n| n.id.to_string())
+            .collect(),
+    );
+    handle
 }
 
 /// Answers requests on `requests` until `shutdown`: `respond` builds each reply body

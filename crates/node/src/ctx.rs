@@ -59,6 +59,7 @@ impl<B: Bus> NodeCtx<B> {
     pub fn register_node_metrics(&self) {
         self.metrics.register(Arc::new(NodeFamilies {
             config: self.config.clone(),
+            cluster: self.cluster.clone(),
             bus: self.bus.clone(),
             bus_state: self.bus_state.clone(),
             store: self.store.clone(),
@@ -68,6 +69,7 @@ impl<B: Bus> NodeCtx<B> {
 
 struct NodeFamilies<B> {
     config: LiveConfig,
+    cluster: ClusterHandle,
     bus: B,
     bus_state: BusState,
     store: SqlStore,
@@ -128,6 +130,11 @@ impl<B: Bus> Source for NodeFamilies<B> {
             )
             .sample(&[], self.bus.dropped() as f64),
             refused,
+            Family::counter(
+                "geodns_membership_refused_total",
+                "Joins refused because the membership table was full (of configured nodes).",
+            )
+            .sample(&[], self.cluster.refused() as f64),
             errors,
             Family::gauge(
                 "geodns_store_connections",

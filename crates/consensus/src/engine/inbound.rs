@@ -347,7 +347,7 @@ impl Engine {
         }
         self.untrack(&id);
         let finalize = &signed.message;
-        let moot = if finalize.passed {
+        let moot = if finalize.passed && !self.outdated(finalize, out) {
             self.apply_official(&finalize.proposal, finalize.decided_at, out)
         } else {
             Vec::new()
@@ -356,5 +356,30 @@ impl Engine {
             self.remember_decided(moot, Closure::Moot(proposal), now);
         }
         self.remember_decided(id, Closure::Finalize(signed), now);
+    }
+
+    /// True (counted and reported) when a passed decision is older, beyond `max_skew`,
+    /// than the official entry it would replace: applying it would undo a newer one.
+    fn outdated(&mut self, finalize: &Finalize, out: &mut Vec<Output>) -> bool {
+        let Some(official_at) = self.official.get(&finalize.proposal.key).map(|e| e.at) else {
+            return false;
+        };
+        let skew =
+            chrono::TimeDelta::from_std(self.config.max_skew).unwrap_or(chrono::TimeDelta::MAX);
+        let latest = finalize
+            .decided_at
+            .checked_add_signed(skew)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        if latest >= official_at {
+            return false;
+        }
+        self.stats.outdated += 1;
+        out.push(Output::Event(Event::Outdated {
+            proposal: finalize.proposal.id.clone(),
+            key: finalize.proposal.key.clone(),
+            decided_at: finalize.decided_at,
+            official_at,
+        }));
+        true
     }
 }

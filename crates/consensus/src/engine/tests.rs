@@ -14,15 +14,15 @@ use crate::auth::Trust;
 use crate::message::{Finalize, Proposal, Signed, Vote};
 use crate::policy::Policy;
 
-fn node(name: &str) -> NodeId {
+pub(super) fn node(name: &str) -> NodeId {
     NodeId::parse(name).unwrap()
 }
 
-fn at(seconds: i64) -> DateTime<Utc> {
+pub(super) fn at(seconds: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(1_800_000_000, 0).unwrap() + TimeDelta::seconds(seconds)
 }
 
-fn key(member: &str) -> CheckKey {
+pub(super) fn key(member: &str) -> CheckKey {
     CheckKey {
         kind: CheckKind::Endpoint,
         check: "wss".into(),
@@ -46,7 +46,7 @@ fn engine_with(monitors: usize, tune: impl FnOnce(&mut EngineConfig)) -> Engine 
     engine
 }
 
-fn monitor_a(monitors: usize) -> Engine {
+pub(super) fn monitor_a(monitors: usize) -> Engine {
     engine_with(monitors, |_| {})
 }
 
@@ -69,7 +69,7 @@ fn observe(engine: &mut Engine, member: &str, ok: bool, id: &str, t: i64) -> Vec
     )
 }
 
-fn proposal(id: &str, from: &str, member: &str, status: bool, t: i64) -> Proposal {
+pub(super) fn proposal(id: &str, from: &str, member: &str, status: bool, t: i64) -> Proposal {
     Proposal {
         id: pid(id),
         sender: node(from),
@@ -122,16 +122,17 @@ fn summary(outputs: &[Output]) -> Vec<String> {
             Output::Event(Event::Maintenance { member, on }) => format!("E:maint:{member}:{on}"),
             Output::Event(Event::Dropped { what }) => format!("E:dropped:{what}"),
             Output::Event(Event::Rejected { reason, .. }) => format!("E:rejected:{reason}"),
+            Output::Event(Event::Outdated { .. }) => "E:outdated".to_owned(),
         })
         .collect()
 }
 
-fn s(outputs: Vec<Output>) -> String {
+pub(super) fn s(outputs: Vec<Output>) -> String {
     summary(&outputs).join(" ")
 }
 
 /// Makes the official state of Amforc `status` through a received finalize.
-fn set_official(engine: &mut Engine, status: bool, t: i64) {
+pub(super) fn set_official(engine: &mut Engine, status: bool, t: i64) {
     let finalize = Finalize {
         proposal: proposal("seed", "B", "Amforc", status, t),
         sender: node("B"),

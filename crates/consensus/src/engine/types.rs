@@ -3,6 +3,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use geodns_core::ids::{MemberId, NodeId};
 use geodns_core::records::CheckKey;
 use serde_json::{Map, Value};
@@ -42,6 +44,10 @@ pub struct EngineConfig {
     pub max_orphan_votes: usize,
     /// At most this many decided proposals are remembered.
     pub max_decided: usize,
+    /// How much older than the official entry it would replace a received decision may
+    /// be and still apply (the monitors' clocks differ by this much at most). Older: a
+    /// replay or an outdated copy, not applied (`Event::Outdated`).
+    pub max_skew: Duration,
 }
 
 impl EngineConfig {
@@ -61,6 +67,7 @@ impl EngineConfig {
             max_proposals: 100_000,
             max_orphan_votes: 100_000,
             max_decided: 200_000,
+            max_skew: Duration::from_secs(5),
         }
     }
 }
@@ -182,6 +189,28 @@ pub enum Event {
         /// `proposal` or `vote`.
         what: &'static str,
     },
+    /// An authenticated passed decision older (beyond `max_skew`) than the official
+    /// entry it would replace: a replay or an outdated copy. Not applied; still a valid
+    /// message (the collator records history in any order).
+    Outdated {
+        /// The decided proposal.
+        proposal: ProposalId,
+        /// Its check.
+        key: CheckKey,
+        /// When it was decided.
+        decided_at: DateTime<Utc>,
+        /// When the official entry in force was decided.
+        official_at: DateTime<Utc>,
+    },
+}
+
+/// What [`crate::Engine::merge_official`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Merged {
+    /// Entries adopted (newer than ours, or new).
+    pub changed: usize,
+    /// Entries refused: decided after now, beyond `max_skew`.
+    pub from_the_future: usize,
 }
 
 /// What one step asks of the I/O layer.
@@ -230,6 +259,8 @@ pub struct Stats {
     pub rejected: BTreeMap<&'static str, u64>,
     /// Things dropped at a bound.
     pub dropped: u64,
+    /// Passed decisions not applied because they were older than the official entry.
+    pub outdated: u64,
     /// Decisions made here, by time from the proposal reaching this node to the
     /// decision: one count per [`DECISION_BUCKETS_MS`] bucket, then the rest.
     pub decision_ms: [u64; DECISION_BUCKETS_MS.len() + 1],

@@ -53,6 +53,11 @@ fn consensus_families(report: &StatusReport) -> Vec<Family> {
             .sample(&[("outcome", "failed")], report.failed as f64),
         latency,
         Family::counter(
+            "geodns_consensus_outdated_decisions_total",
+            "Passed decisions not applied because they were older than the official result in force (replays, outdated copies).",
+        )
+        .sample(&[], report.outdated as f64),
+        Family::counter(
             "geodns_consensus_official_changes_total",
             "Official result changes applied.",
         )

@@ -84,6 +84,18 @@ pub fn log_event(event: Event) -> bool {
             tracing::info!(%member, maintenance = on, "member maintenance changed")
         }
         Event::Dropped { what } => tracing::warn!(what, "consensus bound reached; dropped"),
+        Event::Outdated {
+            proposal,
+            key,
+            decided_at,
+            official_at,
+        } => tracing::warn!(
+            %proposal,
+            check = %key,
+            %decided_at,
+            %official_at,
+            "a decision older than the official result in force is not applied (a replay?)"
+        ),
     }
     true
 }

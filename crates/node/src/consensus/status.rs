@@ -86,6 +86,9 @@ pub struct StatusReport {
     pub malformed: u64,
     /// Dropped at a bound of the engine.
     pub dropped: u64,
+    /// Passed decisions not applied: older than the official result in force.
+    #[serde(default)]
+    pub outdated: u64,
     /// Consensus messages the bus dropped because this node fell behind.
     #[serde(default)]
     pub bus_dropped: u64,
@@ -154,6 +157,7 @@ impl StatusReport {
                 .collect(),
             malformed,
             dropped: stats.dropped,
+            outdated: stats.outdated,
             bus_dropped: 0,
             collator_behind: 0,
             ticks: 0,

@@ -138,11 +138,15 @@ async fn run_sync<B: Bus>(
 impl<B: Bus> Shell<B> {
     /// Adopts a peer's newer official results.
     pub(super) fn merge(&mut self, synced: Synced) {
-        let changed = self.engine_mut().merge_official(synced.rows);
+        let now = crate::clock::now();
+        let merged = self.engine_mut().merge_official(synced.rows, now);
         self.confirmed_at = tokio::time::Instant::now();
         self.stale_reported = false;
-        if changed > 0 {
-            tracing::info!(from = %synced.from, changed, "official results updated from a peer");
+        if merged.from_the_future > 0 {
+            tracing::warn!(from = %synced.from, refused = merged.from_the_future, "official results decided in the future refused");
+        }
+        if merged.changed > 0 {
+            tracing::info!(from = %synced.from, changed = merged.changed, "official results updated from a peer");
             self.official_changed();
         }
     }
