@@ -4,6 +4,7 @@
 
 mod decide;
 mod inbound;
+mod proofs;
 mod types;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -18,6 +19,7 @@ use crate::hysteresis::Debounced;
 use crate::message::{ProposalId, Signed, SigningBytes};
 use crate::results::{ResultEntry, Results, Snapshot};
 
+pub use proofs::Proven;
 pub use types::{
     DECISION_BUCKETS_MS, DecideReason, EngineConfig, Event, Input, Merged, Observation,
     OfficialChange, Outgoing, Output, Pending, Stats,
@@ -103,6 +105,9 @@ pub struct Engine {
     orphan_order: VecDeque<(DateTime<Utc>, ProposalId)>,
     orphan_count: usize,
     stats: Stats,
+    /// For each official entry applied from a passed decision, the signed finalize that
+    /// decided it: what a sync reply carries so its receiver can verify it.
+    proofs: HashMap<CheckKey, Arc<Signed<crate::message::Finalize>>>,
 }
 
 impl Timing {
@@ -151,6 +156,7 @@ impl Engine {
             orphan_order: VecDeque::new(),
             orphan_count: 0,
             stats: Stats::default(),
+            proofs: HashMap::new(),
         }
     }
 
@@ -237,6 +243,8 @@ impl Engine {
                 Some(current) => entry.at > current.at,
             };
             if newer {
+                // A local source (the store, the consensus log) has no proof to keep.
+                self.proofs.remove(&key);
                 self.official.set(key, entry);
                 merged.changed += 1;
             }

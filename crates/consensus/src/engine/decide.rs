@@ -111,6 +111,9 @@ impl Engine {
             votes: certificate,
         });
         out.push(Output::Publish(Outgoing::Finalize(finalize.clone())));
+        if passed {
+            self.record_proof(&finalize);
+        }
         for (moot, proposal) in moot {
             self.remember_decided(moot, Closure::Moot(proposal), now);
         }

@@ -53,7 +53,8 @@ fn a_synced_result_decided_in_the_future_is_refused() {
         poisoned,
         crate::engine::Merged {
             changed: 0,
-            from_the_future: 1
+            from_the_future: 1,
+            unproven: 0,
         }
     );
     assert!(engine.official().get(&key("Amforc")).is_none());

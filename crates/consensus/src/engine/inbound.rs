@@ -348,7 +348,9 @@ impl Engine {
         self.untrack(&id);
         let finalize = &signed.message;
         let moot = if finalize.passed && !self.outdated(finalize, out) {
-            self.apply_official(&finalize.proposal, finalize.decided_at, out)
+            let moot = self.apply_official(&finalize.proposal, finalize.decided_at, out);
+            self.record_proof(&signed);
+            moot
         } else {
             Vec::new()
         };

@@ -211,6 +211,8 @@ pub struct Merged {
     pub changed: usize,
     /// Entries refused: decided after now, beyond `max_skew`.
     pub from_the_future: usize,
+    /// Entries refused: no proof where one is required, or one that does not verify.
+    pub unproven: usize,
 }
 
 /// What one step asks of the I/O layer.

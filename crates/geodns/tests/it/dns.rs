@@ -20,7 +20,7 @@ const MONITOR_AND_DNS: Roles = Roles {
     monitor: true,
     dns: true,
 };
-const DNS_ONLY: Roles = Roles {
+pub(crate) const DNS_ONLY: Roles = Roles {
     monitor: false,
     dns: true,
 };
@@ -132,7 +132,7 @@ pub(crate) fn german_answer(server: SocketAddr) -> String {
     .to_owned()
 }
 
-fn near_is(handle: &ConsensusHandle, status: bool) -> bool {
+pub(crate) fn near_is(handle: &ConsensusHandle, status: bool) -> bool {
     let snapshot = handle.official.borrow().clone();
     snapshot
         .iter()
@@ -210,8 +210,14 @@ async fn kdig_sees_geo_answers_failover_within_a_second_and_a_kept_override() {
     // A fresh DNS-only node on the same bus learns the official results from a peer.
     let fresh_dir = dir.path().join("fresh");
     let fresh_storage = format!("sqlite://{}/dns.db", fresh_dir.display());
+    // It trusts the deciding monitor: in strict mode a peer's entries must prove
+    // themselves with that monitor's signed decision.
+    let trusted =
+        geodns_node::keys::trusted_entry(&crate::support::load_config(&path).await).unwrap();
     let fresh_text = config_text(&fresh_dir, r#"["dns"]"#, &fresh_storage, port)
-        .replace("id = \"dns-it\"", "id = \"dns-2\"");
+        .replace("id = \"dns-it\"", "id = \"dns-2\"")
+        + "\n"
+        + &trusted;
     let fresh_path = write(dir.path(), "fresh.toml", &fresh_text);
     let fresh = Node::start(bus.join("dns-2"), &fresh_path, DNS_ONLY).await;
     until(

@@ -27,5 +27,6 @@ mod reload;
 mod repair;
 mod shutdown;
 mod support;
+mod sync;
 mod tidy;
 mod usage_collection;

@@ -1,11 +1,15 @@
 //! `official.cache.json` and `local.cache.json`: results saved every `cache_interval` and
-//! on shutdown, loaded at start. Written to a temporary file, synced and renamed, so a
+//! on shutdown, loaded at start; the same JSON answers an official-results sync. Each
+//! official row carries the signed finalize that decided it (`finalize`, in the
+//! consensus wire format), when known, so a receiver can verify it. Written to a temporary file, synced and renamed, so a
 //! crash leaves the old file or the new one, never a torn one. A file that cannot be read
 //! is reported and ignored.
 
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+use geodns_bus::consensus::{decode_finalize, encode_finalize};
+use geodns_consensus::engine::Proven;
 use geodns_consensus::results::{ResultEntry, Snapshot};
 use geodns_core::ids::MemberId;
 use geodns_core::model::CheckKind;
@@ -45,23 +49,29 @@ struct Row {
     #[serde(default)]
     data: Option<Map<String, Value>>,
     at: DateTime<Utc>,
+    /// The passed finalize that decided it (the consensus wire format).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    finalize: Option<Value>,
 }
 
-/// Saves a snapshot's results.
-pub fn save(
-    path: &Path,
-    node: &str,
-    snapshot: &Snapshot,
-    now: DateTime<Utc>,
-) -> std::io::Result<()> {
-    crate::fs::write_atomically(path, &encode(node, snapshot, now), false)
+/// Saves results (with their proofs, for the official ones).
+pub fn save(path: &Path, node: &str, rows: &[Proven], now: DateTime<Utc>) -> std::io::Result<()> {
+    crate::fs::write_atomically(path, &encode(node, rows, now), false)
 }
 
-/// The cache file's JSON for a snapshot (also the reply to an official-results sync).
-pub fn encode(node: &str, snapshot: &Snapshot, now: DateTime<Utc>) -> Vec<u8> {
-    let mut results: Vec<Row> = snapshot
+/// A snapshot's rows without proofs (the local results).
+pub fn unproven(snapshot: &Snapshot) -> Vec<Proven> {
+    snapshot
         .iter()
-        .map(|(key, entry)| Row {
+        .map(|(key, entry)| (key.clone(), entry.clone(), None))
+        .collect()
+}
+
+/// The cache file's JSON for `rows` (also the reply to an official-results sync).
+pub fn encode(node: &str, rows: &[Proven], now: DateTime<Utc>) -> Vec<u8> {
+    let mut results: Vec<Row> = rows
+        .iter()
+        .map(|(key, entry, proof)| Row {
             check_type: key.kind.as_str().to_owned(),
             check_name: key.check.clone(),
             member: key.member.to_string(),
@@ -72,25 +82,23 @@ pub fn encode(node: &str, snapshot: &Snapshot, now: DateTime<Utc>) -> Vec<u8> {
             error: entry.error.clone(),
             data: entry.data.clone(),
             at: entry.at,
+            finalize: proof
+                .as_ref()
+                .and_then(|p| serde_json::from_slice(&encode_finalize(p)).ok()),
         })
         .collect();
     results.sort_by(|a, b| {
-        (
-            &a.member,
-            &a.check_type,
-            &a.check_name,
-            &a.domain,
-            &a.endpoint,
-            a.ipv6,
-        )
-            .cmp(&(
-                &b.member,
-                &b.check_type,
-                &b.check_name,
-                &b.domain,
-                &b.endpoint,
-                b.ipv6,
-            ))
+        let order = |r: &Row| {
+            (
+                r.member.clone(),
+                r.check_type.clone(),
+                r.check_name.clone(),
+                r.domain.clone(),
+                r.endpoint.clone(),
+                r.ipv6,
+            )
+        };
+        order(a).cmp(&order(b))
     });
     let file = CacheFile {
         version: 1,
@@ -106,7 +114,7 @@ pub type Cached = (CheckKey, ResultEntry);
 
 /// Loads saved results; a missing file is empty. Rows that are not valid are an error
 /// naming the row, and the whole file is then ignored by the caller.
-pub fn load(path: &Path) -> Result<Vec<Cached>, String> {
+pub fn load(path: &Path) -> Result<Vec<Proven>, String> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -116,7 +124,7 @@ pub fn load(path: &Path) -> Result<Vec<Cached>, String> {
 }
 
 /// Reads results in the cache file's JSON; any invalid row rejects the whole document.
-pub fn decode(bytes: &[u8]) -> Result<Vec<Cached>, String> {
+pub fn decode(bytes: &[u8]) -> Result<Vec<Proven>, String> {
     let file: CacheFile = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
     if file.version != 1 {
         return Err(format!(
@@ -131,7 +139,7 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Cached>, String> {
         .collect()
 }
 
-fn row_to_entry(row: Row) -> Result<(CheckKey, ResultEntry), String> {
+fn row_to_entry(row: Row) -> Result<Proven, String> {
     let kind = CheckKind::parse(&row.check_type).ok_or_else(|| {
         format!(
             "check_type {:?} is not site, domain or endpoint",
@@ -153,12 +161,19 @@ fn row_to_entry(row: Row) -> Result<(CheckKey, ResultEntry), String> {
         data: row.data,
         at: row.at,
     };
-    Ok((key, entry))
+    let proof = match row.finalize {
+        None => None,
+        Some(value) => {
+            let bytes = serde_json::to_vec(&value).map_err(|e| format!("finalize: {e}"))?;
+            Some(decode_finalize(&bytes).map_err(|e| format!("finalize: {e}"))?)
+        }
+    };
+    Ok((key, entry, proof))
 }
 
 /// Both cache files of `data_dir`: path, rows or why unreadable, and whether it is the
 /// local cache. Blocking.
-pub fn read_both(data_dir: &Path) -> Vec<(PathBuf, Result<Vec<Cached>, String>, bool)> {
+pub fn read_both(data_dir: &Path) -> Vec<(PathBuf, Result<Vec<Proven>, String>, bool)> {
     [(OFFICIAL, false), (LOCAL, true)]
         .into_iter()
         .map(|(name, local)| {
@@ -167,4 +182,70 @@ pub fn read_both(data_dir: &Path) -> Vec<(PathBuf, Result<Vec<Cached>, String>, 
             (path, loaded, local)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use geodns_consensus::auth::NodeKey;
+    use geodns_consensus::message::{Finalize, Proposal, ProposalId};
+    use geodns_core::ids::NodeId;
+
+    use super::*;
+
+    #[test]
+    fn a_proof_travels_with_its_row_and_still_verifies() {
+        let key = CheckKey {
+            kind: CheckKind::Site,
+            check: "ping".into(),
+            member: MemberId::parse("Amforc").unwrap(),
+            domain: String::new(),
+            endpoint: String::new(),
+            ipv6: false,
+        };
+        let at = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let signer = NodeKey::from_seed([7; 32]);
+        let proof = signer.sign(Finalize {
+            proposal: Proposal {
+                id: ProposalId::parse("p-1").unwrap(),
+                sender: NodeId::parse("m1").unwrap(),
+                key: key.clone(),
+                status: false,
+                error: "down".into(),
+                data: None,
+                timestamp: at,
+            },
+            sender: NodeId::parse("m1").unwrap(),
+            passed: true,
+            decided_at: at,
+            votes: Vec::new(),
+        });
+        let entry = ResultEntry {
+            status: false,
+            error: "down".into(),
+            data: None,
+            at,
+        };
+        let rows = vec![(key.clone(), entry.clone(), Some(proof.clone()))];
+        let back = decode(&encode("n", &rows, at)).unwrap();
+        assert_eq!(back.len(), 1);
+        assert_eq!((&back[0].0, &back[0].1), (&key, &entry));
+        let decoded = back[0].2.as_ref().unwrap();
+        assert_eq!(decoded.message.decided_at, at);
+        let trusted = geodns_consensus::auth::TrustedNode {
+            key: Some(signer.public()),
+            monitor: true,
+        };
+        let nodes = [(NodeId::parse("m1").unwrap(), trusted)].into();
+        let trust =
+            geodns_consensus::auth::Trust::new(geodns_consensus::auth::AuthMode::Strict, nodes);
+        assert!(
+            trust.check(decoded).is_ok(),
+            "the signature survives the trip"
+        );
+        // A row without a proof (a file written before proofs) still reads.
+        let plain = decode(&encode("n", &[(key, entry, None)], at)).unwrap();
+        assert!(plain[0].2.is_none());
+    }
 }

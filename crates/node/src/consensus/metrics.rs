@@ -58,6 +58,11 @@ fn consensus_families(report: &StatusReport) -> Vec<Family> {
         )
         .sample(&[], report.outdated as f64),
         Family::counter(
+            "geodns_consensus_sync_refused_total",
+            "Official results in peers' sync replies refused (no valid proof, or decided in the future).",
+        )
+        .sample(&[], report.sync_refused as f64),
+        Family::counter(
             "geodns_consensus_official_changes_total",
             "Official result changes applied.",
         )

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use geodns_bus::Bus;
 use geodns_consensus::Engine;
-use geodns_consensus::engine::Observation;
+use geodns_consensus::engine::{Observation, Proven};
 use geodns_consensus::message::{Finalize, Proposal, Signed, Vote};
 use geodns_consensus::results::Snapshot;
 use tokio::sync::{mpsc, watch};
@@ -40,6 +40,8 @@ pub struct ConsensusHandle {
     pub official: watch::Receiver<Arc<Snapshot>>,
     /// This node's own (debounced) check results, for `/results` before any decision.
     pub local: watch::Receiver<Arc<Snapshot>>,
+    /// The official results with the finalize behind each (what a sync reply carries).
+    pub proven: watch::Receiver<Arc<Vec<Proven>>>,
     /// Where [`ConsensusHandle::observe`] sends check results that passed validation.
     observations: mpsc::Sender<Observation>,
     /// The consensus state as of the last tick (what `consensus status` reports).
@@ -56,7 +58,7 @@ impl ConsensusHandle {
     pub async fn adopt(&self, from: &str, rows: Vec<cache::Cached>) {
         let synced = sync::Synced {
             from: from.to_owned(),
-            rows,
+            rows: sync::Rows::Local(rows),
         };
         self.adopt.send(synced).await.ok();
     }
@@ -124,8 +126,8 @@ pub async fn start<B: Bus>(
     let mut engine = Engine::new(rules::engine_config(&config), trust, key);
     for (path, loaded, local) in caches {
         match loaded {
-            Ok(rows) if local => engine.restore_local(rows),
-            Ok(rows) => engine.restore_official(rows),
+            Ok(rows) if local => engine.restore_local(rows.into_iter().map(|(k, e, _)| (k, e))),
+            Ok(rows) => engine.restore_proven(rows),
             Err(error) => {
                 tracing::warn!(path = %path.display(), %error, "ignoring an unreadable cache file")
             }
@@ -133,6 +135,7 @@ pub async fn start<B: Bus>(
     }
     let (official, official_rx) = watch::channel(engine.official());
     let (local, local_rx) = watch::channel(engine.local());
+    let (proven, proven_rx) = watch::channel(Arc::new(engine.proven()));
     let (observations, observations_rx) = mpsc::channel(4096);
     let (synced_tx, synced_rx) = mpsc::channel(4);
     let parts = StatusParts::default();
@@ -140,13 +143,14 @@ pub async fn start<B: Bus>(
     let handle = ConsensusHandle {
         official: official_rx,
         local: local_rx,
+        proven: proven_rx,
         observations,
         adopt: synced_tx.clone(),
         status: status.clone(),
         parts: parts.clone(),
     };
     let subscriptions = shell::Subscriptions::take(&ctx.bus).await?;
-    let shell = shell::Shell::new(ctx, engine, (official, local), (status, parts), tap);
+    let shell = shell::Shell::new(ctx, engine, (official, local, proven), (status, parts), tap);
     let inputs = (observations_rx, synced_rx);
     ctx.tasks
         .spawn("consensus", shell.run(subscriptions, inputs));

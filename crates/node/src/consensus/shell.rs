@@ -14,7 +14,7 @@ use geodns_bus::consensus::{
 use geodns_bus::membership::MalformedLog;
 use geodns_bus::wire::WireRole;
 use geodns_bus::{Bus, BusMessage, ClusterHandle, Subscription, subjects};
-use geodns_consensus::engine::{Observation, Outgoing};
+use geodns_consensus::engine::{Observation, Outgoing, Proven};
 use geodns_consensus::results::Snapshot;
 use geodns_consensus::{Engine, Input, Output};
 use geodns_core::config::{Config, ConsensusSection};
@@ -26,6 +26,13 @@ use super::sync::Synced;
 use super::{Accepted, AcceptedMessage, ConsensusError, cache, rules};
 use crate::bus::subscribe;
 use crate::{LiveConfig, NodeCtx, Tasks};
+
+/// The shell's outputs: official results, local results, official results with proofs.
+pub(super) type Channels = (
+    watch::Sender<Arc<Snapshot>>,
+    watch::Sender<Arc<Snapshot>>,
+    watch::Sender<Arc<Vec<Proven>>>,
+);
 
 /// How often the engine is ticked (timeouts, republishing, membership).
 const TICK: Duration = Duration::from_secs(1);
@@ -59,6 +66,7 @@ pub(super) struct Shell<B> {
     tasks: Tasks,
     official: watch::Sender<Arc<Snapshot>>,
     local: watch::Sender<Arc<Snapshot>>,
+    proven: watch::Sender<Arc<Vec<Proven>>>,
     status: Arc<Mutex<StatusReport>>,
     parts: StatusParts,
     /// The collator on this node, when there is one.
@@ -74,13 +82,15 @@ pub(super) struct Shell<B> {
     pub(super) confirmed_at: tokio::time::Instant,
     /// The age warning was logged and not yet cleared.
     pub(super) stale_reported: bool,
+    /// Official results from peers refused (no valid proof, or from the future).
+    pub(super) refused_rows: u64,
 }
 
 impl<B: Bus> Shell<B> {
     pub(super) fn new(
         ctx: &NodeCtx<B>,
         engine: Engine,
-        (official, local): (watch::Sender<Arc<Snapshot>>, watch::Sender<Arc<Snapshot>>),
+        (official, local, proven): Channels,
         (status, parts): (Arc<Mutex<StatusReport>>, StatusParts),
         tap: Option<mpsc::Sender<Accepted>>,
     ) -> Self {
@@ -94,6 +104,7 @@ impl<B: Bus> Shell<B> {
             tasks: ctx.tasks.clone(),
             official,
             local,
+            proven,
             status,
             parts,
             tap,
@@ -104,6 +115,7 @@ impl<B: Bus> Shell<B> {
             data_dir: config.node.data_dir.clone(),
             confirmed_at: tokio::time::Instant::now(),
             stale_reported: false,
+            refused_rows: 0,
         }
     }
 
@@ -301,7 +313,7 @@ impl<B: Bus> Shell<B> {
             }
         }
         if official_changed {
-            self.official.send_replace(self.engine.official());
+            self.official_changed();
             self.confirmed_at = tokio::time::Instant::now();
         }
         if local_changed {
@@ -332,6 +344,7 @@ impl<B: Bus> Shell<B> {
         let mut report = StatusReport::of(&self.engine, self.malformed.total);
         report.bus_dropped = self.bus_dropped;
         report.collator_behind = self.tap_dropped;
+        report.sync_refused = self.refused_rows;
         report.ticks = self.ticks;
         report.official_age_secs = self.confirmed_at.elapsed().as_secs();
         report.stale = self.stale_reported;
@@ -344,21 +357,26 @@ impl<B: Bus> Shell<B> {
     fn save_caches(&self) -> tokio::task::JoinHandle<()> {
         let now = crate::clock::now();
         let files = [
-            (self.data_dir.join(cache::OFFICIAL), self.engine.official()),
-            (self.data_dir.join(cache::LOCAL), self.engine.local()),
+            (self.data_dir.join(cache::OFFICIAL), self.engine.proven()),
+            (
+                self.data_dir.join(cache::LOCAL),
+                cache::unproven(&self.engine.local()),
+            ),
         ];
         let node = self.node.to_string();
         self.tasks.spawn_blocking("consensus: save caches", move || {
-            for (path, snapshot) in files {
-                if let Err(error) = cache::save(&path, &node, &snapshot, now) {
+            for (path, rows) in files {
+                if let Err(error) = cache::save(&path, &node, &rows, now) {
                     tracing::warn!(path = %path.display(), %error, "cannot save the cache file");
                 }
             }
         })
     }
 
+    /// Shares the official results (and their proofs, for sync replies) after a change.
     pub(super) fn official_changed(&mut self) {
         self.official.send_replace(self.engine.official());
+        self.proven.send_replace(Arc::new(self.engine.proven()));
     }
 
     pub(super) fn engine_mut(&mut self) -> &mut Engine {

@@ -89,6 +89,10 @@ pub struct StatusReport {
     /// Passed decisions not applied: older than the official result in force.
     #[serde(default)]
     pub outdated: u64,
+    /// Official results from peers' sync replies refused: without a valid proof, or
+    /// decided in the future.
+    #[serde(default)]
+    pub sync_refused: u64,
     /// Consensus messages the bus dropped because this node fell behind.
     #[serde(default)]
     pub bus_dropped: u64,
@@ -158,6 +162,7 @@ impl StatusReport {
             malformed,
             dropped: stats.dropped,
             outdated: stats.outdated,
+            sync_refused: 0,
             bus_dropped: 0,
             collator_behind: 0,
             ticks: 0,

@@ -18,6 +18,7 @@ use super::shell::Shell;
 use super::{ConsensusError, ConsensusHandle};
 use crate::NodeCtx;
 use crate::bus::{answer_requests, subscribe};
+use geodns_consensus::engine::Proven;
 
 /// How long a sync request waits for the first reply.
 const REPLY_WAIT: Duration = Duration::from_secs(2);
@@ -25,10 +26,19 @@ const REPLY_WAIT: Duration = Duration::from_secs(2);
 /// Results a peer sent, and who sent them.
 #[derive(Debug)]
 pub(super) struct Synced {
-    /// The peer.
+    /// The peer, or the local source.
     pub(super) from: String,
     /// Its official results.
-    pub(super) rows: Vec<Cached>,
+    pub(super) rows: Rows,
+}
+
+/// Official results to merge.
+#[derive(Debug)]
+pub(super) enum Rows {
+    /// From this node's own store or consensus log: taken as they are.
+    Local(Vec<Cached>),
+    /// From a peer: each must prove itself (see `Engine::merge_proven`).
+    Peer(Vec<Proven>),
 }
 
 /// Subscribes the status and sync responders and, on a DNS node, starts asking peers.
@@ -55,7 +65,7 @@ pub(super) async fn start<B: Bus>(
     );
     ctx.tasks
         .spawn_cancellable("consensus: status responder", answer_status);
-    let official = handle.official.clone();
+    let proven = handle.proven.clone();
     let me = node.clone();
     let answer_sync = answer_requests(
         ctx.bus.clone(),
@@ -63,11 +73,11 @@ pub(super) async fn start<B: Bus>(
         None,
         shutdown.clone(),
         move |request: BusMessage| {
-            let snapshot = official.borrow().clone();
+            let rows = proven.borrow().clone();
             // A node never answers its own request: only a peer's answer confirms.
             let own = request.sender.as_deref() == Some(me.as_str());
-            let body = (!own && !snapshot.is_empty())
-                .then(|| cache::encode(&me, &snapshot, crate::clock::now()));
+            let body =
+                (!own && !rows.is_empty()).then(|| cache::encode(&me, &rows, crate::clock::now()));
             async move { body }
         },
     );
@@ -126,6 +136,7 @@ async fn run_sync<B: Bus>(
         }
         match cache::decode(&reply.payload) {
             Ok(rows) => {
+                let rows = Rows::Peer(rows);
                 if results.send(Synced { from, rows }).await.is_err() {
                     return;
                 }
@@ -139,11 +150,21 @@ impl<B: Bus> Shell<B> {
     /// Adopts a peer's newer official results.
     pub(super) fn merge(&mut self, synced: Synced) {
         let now = crate::clock::now();
-        let merged = self.engine_mut().merge_official(synced.rows, now);
-        self.confirmed_at = tokio::time::Instant::now();
-        self.stale_reported = false;
+        let merged = match synced.rows {
+            Rows::Local(rows) => self.engine_mut().merge_official(rows, now),
+            Rows::Peer(rows) => self.engine_mut().merge_proven(rows, now),
+        };
+        self.refused_rows += (merged.unproven + merged.from_the_future) as u64;
+        if merged.unproven > 0 {
+            tracing::warn!(from = %synced.from, refused = merged.unproven, "official results without a valid proof refused");
+        }
         if merged.from_the_future > 0 {
             tracing::warn!(from = %synced.from, refused = merged.from_the_future, "official results decided in the future refused");
+        }
+        // Only a reply that verified whole confirms this node's results.
+        if merged.unproven == 0 && merged.from_the_future == 0 {
+            self.confirmed_at = tokio::time::Instant::now();
+            self.stale_reported = false;
         }
         if merged.changed > 0 {
             tracing::info!(from = %synced.from, changed = merged.changed, "official results updated from a peer");

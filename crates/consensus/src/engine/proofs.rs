@@ -1,0 +1,114 @@
+//! Official results that prove themselves: the engine keeps, for each official entry a
+//! passed decision set, the signed finalize behind it, and a peer's entries are adopted
+//! only with such a proof that verifies as a live finalize would (in strict mode; compat
+//! also takes entries without one, as the original's nodes send; off takes anything).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use geodns_core::records::CheckKey;
+
+use super::Engine;
+use super::types::Merged;
+use crate::auth::AuthMode;
+use crate::message::{Finalize, Signed};
+use crate::results::ResultEntry;
+
+/// An official entry with the finalize that decided it, when known.
+pub type Proven = (CheckKey, ResultEntry, Option<Signed<Finalize>>);
+
+impl Engine {
+    /// Remembers the finalize behind an official entry it just set.
+    pub(super) fn record_proof(&mut self, finalize: &Signed<Finalize>) {
+        let key = finalize.message.proposal.key.clone();
+        self.proofs.insert(key, Arc::new(finalize.clone()));
+    }
+
+    /// The finalize behind the official entry of `key`, if it came from a decision.
+    pub fn proof(&self, key: &CheckKey) -> Option<&Arc<Signed<Finalize>>> {
+        self.proofs.get(key)
+    }
+
+    /// Every official entry with its proof, for a sync reply or the cache file.
+    pub fn proven(&self) -> Vec<Proven> {
+        self.official
+            .snapshot()
+            .iter()
+            .map(|(key, entry)| {
+                let proof = self.proofs.get(key).map(|p| (**p).clone());
+                (key.clone(), entry.clone(), proof)
+            })
+            .collect()
+    }
+
+    /// Loads official results with their proofs (the cache file); outputs nothing.
+    pub fn restore_proven(&mut self, entries: impl IntoIterator<Item = Proven>) {
+        for (key, entry, proof) in entries {
+            if let Some(proof) = proof {
+                self.proofs.insert(key.clone(), Arc::new(proof));
+            }
+            self.official.set(key, entry);
+        }
+    }
+
+    /// Anti-entropy from a peer: adopts entries newer than ours whose proof verifies
+    /// (`check_finalize` with `min_votes`, and the finalize decided exactly this entry);
+    /// an entry without a proof only outside strict mode. Entries decided after `now`
+    /// (beyond `max_skew`) are refused.
+    pub fn merge_proven(
+        &mut self,
+        entries: impl IntoIterator<Item = Proven>,
+        now: DateTime<Utc>,
+    ) -> Merged {
+        let skew = TimeDelta::from_std(self.config.max_skew).unwrap_or(TimeDelta::MAX);
+        let latest = now
+            .checked_add_signed(skew)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let mut merged = Merged::default();
+        for (key, entry, proof) in entries {
+            if entry.at > latest {
+                merged.from_the_future += 1;
+                continue;
+            }
+            if !self.proves(&key, &entry, proof.as_ref()) {
+                merged.unproven += 1;
+                continue;
+            }
+            let newer = self.official.get(&key).is_none_or(|c| entry.at > c.at);
+            if newer {
+                match proof {
+                    Some(proof) => self.proofs.insert(key.clone(), Arc::new(proof)),
+                    None => self.proofs.remove(&key),
+                };
+                self.official.set(key, entry);
+                merged.changed += 1;
+            }
+        }
+        merged
+    }
+
+    fn proves(
+        &self,
+        key: &CheckKey,
+        entry: &ResultEntry,
+        proof: Option<&Signed<Finalize>>,
+    ) -> bool {
+        let mode = self.trust.mode();
+        let Some(proof) = proof else {
+            return mode != AuthMode::Strict;
+        };
+        if mode == AuthMode::Off {
+            return true;
+        }
+        let decided = &proof.message;
+        let matches = decided.passed
+            && decided.proposal.key == *key
+            && decided.proposal.status == entry.status
+            && decided.decided_at == entry.at;
+        matches
+            && self
+                .trust
+                .check_finalize(proof, self.config.min_votes)
+                .is_ok()
+    }
+}
