@@ -227,10 +227,7 @@ impl Engine {
         entries: impl IntoIterator<Item = (CheckKey, ResultEntry)>,
         now: DateTime<Utc>,
     ) -> Merged {
-        let skew = TimeDelta::from_std(self.config.max_skew).unwrap_or(TimeDelta::MAX);
-        let latest = now
-            .checked_add_signed(skew)
-            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let latest = self.horizon(now);
         let mut merged = Merged::default();
         for (key, entry) in entries {
             // Decided after now (beyond the clocks' allowance): no honest node has it.
@@ -250,6 +247,14 @@ impl Engine {
             }
         }
         merged
+    }
+
+    /// The latest decision time a node whose clock says `now` can have seen:
+    /// `now + max_skew` (also how much older than the entry in force a decision may be).
+    pub(super) fn horizon(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        let skew = TimeDelta::from_std(self.config.max_skew).unwrap_or(TimeDelta::MAX);
+        now.checked_add_signed(skew)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
     }
 
     /// Loads local results saved before a restart; each counts as a first result.

@@ -4,39 +4,17 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Utc};
-use geodns_consensus::auth::{AuthMode, NodeKey, PublicKey, Rejection, Trust, TrustedNode};
+use geodns_consensus::auth::{AuthMode, PublicKey, Rejection, Trust, TrustedNode};
 use geodns_consensus::engine::{Event, Observation, Outgoing};
 use geodns_consensus::message::{Finalize, Proposal, ProposalId, Signature, Signed, Vote};
 use geodns_consensus::{Engine, EngineConfig, Input, Output};
-use geodns_core::ids::{MemberId, NodeId};
-use geodns_core::model::CheckKind;
-use geodns_core::records::CheckKey;
+use geodns_core::ids::NodeId;
 
-fn id(name: &str) -> NodeId {
-    NodeId::parse(name).unwrap()
-}
-
-fn at(seconds: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp(1_800_000_000 + seconds, 0).unwrap()
-}
-
-fn key_of(byte: u8) -> NodeKey {
-    NodeKey::from_seed([byte; 32])
-}
-
-fn check() -> CheckKey {
-    CheckKey {
-        kind: CheckKind::Site,
-        check: "ping".into(),
-        member: MemberId::parse("Amforc").unwrap(),
-        domain: String::new(),
-        endpoint: String::new(),
-        ipv6: false,
-    }
-}
+use common::{at, check, id, key_of};
 
 /// Monitors M1 (us), M2, M3 with keys 1, 2, 3; DNS-1 (key 4) is trusted but not a monitor.
 fn trust(mode: AuthMode) -> Trust {

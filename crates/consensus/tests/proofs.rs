@@ -4,40 +4,17 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
-use geodns_consensus::auth::{AuthMode, NodeKey, Trust, TrustedNode};
+use geodns_consensus::auth::{AuthMode, Trust, TrustedNode};
 use geodns_consensus::engine::{Merged, Proven};
 use geodns_consensus::message::{Finalize, Proposal, ProposalId, Signed, Vote};
 use geodns_consensus::results::ResultEntry;
 use geodns_consensus::{Engine, EngineConfig};
-use geodns_core::ids::{MemberId, NodeId};
-use geodns_core::model::CheckKind;
-use geodns_core::records::CheckKey;
 
-fn id(name: &str) -> NodeId {
-    NodeId::parse(name).unwrap()
-}
-
-fn at(seconds: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp(1_800_000_000 + seconds, 0).unwrap()
-}
-
-fn key_of(byte: u8) -> NodeKey {
-    NodeKey::from_seed([byte; 32])
-}
-
-fn check() -> CheckKey {
-    CheckKey {
-        kind: CheckKind::Site,
-        check: "ping".into(),
-        member: MemberId::parse("Amforc").unwrap(),
-        domain: String::new(),
-        endpoint: String::new(),
-        ipv6: false,
-    }
-}
+use common::{at, check, id, key_of};
 
 /// A DNS node (an observer) trusting monitors M1..M3 (keys 1..3).
 fn observer(mode: AuthMode) -> Engine {

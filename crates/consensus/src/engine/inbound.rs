@@ -366,12 +366,7 @@ impl Engine {
         let Some(official_at) = self.official.get(&finalize.proposal.key).map(|e| e.at) else {
             return false;
         };
-        let skew =
-            chrono::TimeDelta::from_std(self.config.max_skew).unwrap_or(chrono::TimeDelta::MAX);
-        let latest = finalize
-            .decided_at
-            .checked_add_signed(skew)
-            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let latest = self.horizon(finalize.decided_at);
         if latest >= official_at {
             return false;
         }

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use geodns_core::records::CheckKey;
 
 use super::Engine;
@@ -60,10 +60,7 @@ impl Engine {
         entries: impl IntoIterator<Item = Proven>,
         now: DateTime<Utc>,
     ) -> Merged {
-        let skew = TimeDelta::from_std(self.config.max_skew).unwrap_or(TimeDelta::MAX);
-        let latest = now
-            .checked_add_signed(skew)
-            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let latest = self.horizon(now);
         let mut merged = Merged::default();
         for (key, entry, proof) in entries {
             if entry.at > latest {
