@@ -158,14 +158,16 @@ impl ConsensusSection {
     }
 }
 
-/// Checks `[consensus]`; `embedded_bus` on a `monitor` adds a warning about a lone monitor.
+/// Checks `[consensus]`; `embedded_bus` on a monitor adds a warning about a lone monitor;
+/// on a fleet bus, what a strict node's trust table lacks is a warning.
 pub(super) fn validate_consensus(
     section: &ConsensusSection,
     embedded_bus: bool,
-    monitor: bool,
+    (node, roles): (&str, &[NodeRole]),
     origin: &Origin,
     report: &mut Report,
 ) {
+    let monitor = roles.contains(&NodeRole::Monitor);
     match (section.min_votes, section.single_node) {
         (Some(0), _) => report.error(origin, "consensus.min_votes", "must be at least 1"),
         (Some(1), false) => report.error(
@@ -222,6 +224,36 @@ pub(super) fn validate_consensus(
                 AuthName::Strict => "strict",
                 _ => "compat",
             }
+        ));
+    } else if section.auth == AuthName::Strict {
+        warn_what_the_table_lacks(section, (node, roles), report);
+    }
+}
+
+/// In strict mode, a DNS node needs the monitors it takes official results from, and the
+/// other nodes need a monitor's own entry.
+fn warn_what_the_table_lacks(
+    section: &ConsensusSection,
+    (node, roles): (&str, &[NodeRole]),
+    report: &mut Report,
+) {
+    let listed_monitor = section
+        .nodes
+        .iter()
+        .any(|n| n.roles.contains(&NodeRole::Monitor) && n.id.as_str() != node);
+    if roles.contains(&NodeRole::Dns) && !roles.contains(&NodeRole::Monitor) && !listed_monitor {
+        report.warn(
+            "consensus.nodes: no monitor is listed: in strict mode this DNS node adopts no \
+             official results from its peers (list the monitors; `geodns consensus key -c \
+             FILE` on each prints its entry)"
+                .to_owned(),
+        );
+    }
+    let listed_self = section.nodes.iter().any(|n| n.id.as_str() == node);
+    if roles.contains(&NodeRole::Monitor) && !listed_self {
+        report.warn(format!(
+            "consensus.nodes: this monitor (`{node}`) is not listed: the other nodes need its \
+             entry, the same list everywhere (`geodns consensus key -c FILE` prints it)"
         ));
     }
 }

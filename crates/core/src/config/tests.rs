@@ -308,3 +308,30 @@ fn every_duration_key_rejects_its_maximum() {
         );
     }
 }
+
+#[test]
+fn a_strict_fleet_node_is_told_what_its_trust_table_lacks() {
+    const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let fleet = |id: &str, roles: &str, nodes: &[(&str, &str)]| {
+        let mut text = format!(
+            "[node]\nid = \"{id}\"\nroles = [{roles}]\n[bus]\nmode = \"nats\"\nurls = [\"nats://127.0.0.1:4222\"]\n"
+        );
+        for (node, role) in nodes {
+            text.push_str(&format!(
+                "[[consensus.nodes]]\nid = \"{node}\"\nroles = [\"{role}\"]\npublic_key = \"{KEY}\"\n"
+            ));
+        }
+        build_text(&text).unwrap().warnings.join("\n")
+    };
+    let dns = fleet("dns-1", "\"dns\"", &[("dns-2", "dns")]);
+    assert!(dns.contains("no monitor is listed"), "{dns}");
+    let fine = fleet("dns-1", "\"dns\"", &[("m1", "monitor")]);
+    assert!(!fine.contains("no monitor is listed"), "{fine}");
+    let monitor = fleet("m2", "\"monitor\"", &[("m1", "monitor")]);
+    assert!(
+        monitor.contains("this monitor (`m2`) is not listed"),
+        "{monitor}"
+    );
+    let listed = fleet("m1", "\"monitor\"", &[("m1", "monitor")]);
+    assert!(listed.is_empty(), "{listed}");
+}

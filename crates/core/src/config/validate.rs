@@ -132,7 +132,7 @@ pub fn build(
     super::consensus::validate_consensus(
         &file.consensus,
         file.bus.mode == super::BusMode::Embedded,
-        file.node.roles.contains(&crate::model::NodeRole::Monitor),
+        (file.node.id.as_str(), &file.node.roles),
         origin,
         &mut report,
     );

@@ -126,6 +126,7 @@ async fn a_forged_or_future_sync_reply_changes_nothing_and_a_proven_one_is_adopt
     .await;
     node.stop().await;
     forger.abort();
+    let _ = forger.await;
 
     // The same node, answered with m1's signed decision: adopted, and fresh again.
     let node = Node::start(bus.clone(), &path, DNS_ONLY).await;
@@ -144,7 +145,12 @@ async fn a_forged_or_future_sync_reply_changes_nothing_and_a_proven_one_is_adopt
         german_answer(node.dns()) == "127.0.0.12"
     })
     .await;
-    assert!(!node.handle.report().stale);
+    until(
+        "fresh again: a verified reply confirmed them",
+        Duration::from_secs(5),
+        || !node.handle.report().stale,
+    )
+    .await;
     node.stop().await;
     honest.abort();
 }
