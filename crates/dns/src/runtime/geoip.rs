@@ -1,12 +1,15 @@
 //! The GeoIP databases of the DNS role: opened (memory-mapped) from `[geoip]`, reopened
-//! when a file is replaced, and downloaded from MaxMind when an account is configured.
+//! when a file is replaced (watched every `[geoip] watch`, the file system touched only on
+//! the blocking pool), and downloaded from MaxMind when an account is configured.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::download::{Edition, Fetched, refresh};
 use crate::geo::GeoDb;
 use geodns_core::config::Config;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use geodns_node::LiveConfig;
@@ -20,7 +23,7 @@ fn try_open(config: &Config, generation: u64) -> Result<GeoDb, crate::geo::GeoEr
 
 /// Opens the configured databases again after a file changed; when they cannot be opened
 /// (a broken download, a half-copied file) the running ones stay in use.
-pub(super) fn reopen(config: &Config, generation: u64) -> Option<GeoDb> {
+fn reopen(config: &Config, generation: u64) -> Option<GeoDb> {
     try_open(config, generation)
         .inspect_err(|error| {
             tracing::warn!(%error, "replaced GeoIP database not usable; keeping the running one")
@@ -30,7 +33,7 @@ pub(super) fn reopen(config: &Config, generation: u64) -> Option<GeoDb> {
 
 /// Opens what can be opened; a database that cannot is logged and left out (answers then
 /// use the `unknown_client` policy for every client).
-pub(super) fn open(config: &Config, generation: u64) -> GeoDb {
+fn open(config: &Config, generation: u64) -> GeoDb {
     for (name, path) in [("city", &config.geoip.city), ("asn", &config.geoip.asn)] {
         if let Some(path) = path.as_ref().filter(|p| !p.exists()) {
             tracing::warn!(database = name, path = %path.display(), "GeoIP database missing");
@@ -43,7 +46,7 @@ pub(super) fn open(config: &Config, generation: u64) -> GeoDb {
 }
 
 /// Modification times of the configured files, to notice replacements.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(super) struct Files {
     paths: Vec<PathBuf>,
     seen: Vec<Option<SystemTime>>,
@@ -54,7 +57,7 @@ fn modified(path: &Path) -> Option<SystemTime> {
 }
 
 impl Files {
-    pub(super) fn of(config: &Config) -> Self {
+    fn of(config: &Config) -> Self {
         let paths: Vec<PathBuf> = [&config.geoip.city, &config.geoip.asn]
             .into_iter()
             .flatten()
@@ -65,11 +68,52 @@ impl Files {
     }
 
     /// True if any file changed since the last call.
-    pub(super) fn changed(&mut self) -> bool {
+    fn changed(&mut self) -> bool {
         let now: Vec<Option<SystemTime>> = self.paths.iter().map(|p| modified(p)).collect();
         let changed = now != self.seen;
         self.seen = now;
         changed
+    }
+}
+
+/// Opens the databases and notes the files' modification times, on the blocking pool.
+pub(super) async fn open_watched(config: Arc<Config>) -> (GeoDb, Files) {
+    tokio::task::spawn_blocking(move || (open(&config, 1), Files::of(&config)))
+        .await
+        .unwrap_or_else(|_| (GeoDb::empty(), Files::default()))
+}
+
+/// Checks the files every `[geoip] watch` until `shutdown`; sends the databases opened
+/// again after a file changed (the running ones stay when they cannot be opened).
+pub(super) async fn run_watch(
+    live: LiveConfig,
+    mut files: Files,
+    reopened: mpsc::Sender<GeoDb>,
+    shutdown: CancellationToken,
+) {
+    let mut generation = 1;
+    loop {
+        let wait = live.current().geoip.watch;
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+        let config = live.current();
+        let next = generation + 1;
+        let checked = tokio::task::spawn_blocking(move || {
+            let db = files.changed().then(|| reopen(&config, next)).flatten();
+            (files, db)
+        })
+        .await;
+        let Ok((checked, db)) = checked else { return };
+        files = checked;
+        if let Some(db) = db {
+            generation = next;
+            tracing::info!(generation, "GeoIP databases reloaded");
+            if reopened.send(db).await.is_err() {
+                return;
+            }
+        }
     }
 }
 

@@ -65,7 +65,8 @@ pub async fn start<B: Bus>(
         .await
         .unwrap_or_default();
     let runtime = overrides::initial(&ctx.store, &data_dir).await;
-    let geo = Arc::new(geoip::open(&config, 1));
+    let (geo, files) = geoip::open_watched(config.clone()).await;
+    let geo = Arc::new(geo);
     let mut builder = ViewBuilder::new(serials, runtime, geo);
     let official = consensus.official.borrow().clone();
     let view = Arc::new(ArcSwap::from_pointee(builder.build(&config, &official)));
@@ -114,6 +115,9 @@ pub async fn start<B: Bus>(
         ctx.tasks
             .spawn_cancellable("dns: geoip downloads", downloads);
     }
+    let (geo_tx, geo_rx) = mpsc::channel(1);
+    let watch = geoip::run_watch(ctx.config.clone(), files, geo_tx, shutdown.clone());
+    ctx.tasks.spawn("dns: geoip watch", watch);
     let fallback = official::from_store(consensus.clone(), ctx.store.clone(), shutdown.clone());
     ctx.tasks
         .spawn_cancellable("dns: official results from the store", fallback);
@@ -124,6 +128,7 @@ pub async fn start<B: Bus>(
         view,
         server,
         acme: acme_rx,
+        geo: geo_rx,
         overrides: override_updates,
         data_dir,
     };
@@ -145,6 +150,7 @@ struct ViewLoop {
     view: Arc<ArcSwap<View>>,
     server: Arc<Server>,
     acme: mpsc::Receiver<std::collections::BTreeMap<url::Url, String>>,
+    geo: mpsc::Receiver<crate::geo::GeoDb>,
     overrides: Subscription,
     data_dir: std::path::PathBuf,
 }
@@ -153,17 +159,13 @@ impl ViewLoop {
     async fn run(mut self, mut builder: ViewBuilder, shutdown: CancellationToken) {
         let mut configs = self.live.subscribe();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
-        let mut files = geoip::Files::of(&self.live.current());
-        let mut last_check = tokio::time::Instant::now();
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 Ok(()) = self.official.changed() => {}
-                Ok(()) = configs.changed() => {
-                    files = geoip::Files::of(&self.live.current());
-                    builder.config_changed();
-                }
+                Ok(()) = configs.changed() => builder.config_changed(),
                 Some(fetched) = self.acme.recv() => builder.set_acme(fetched),
+                Some(db) = self.geo.recv() => builder.set_geo(Arc::new(db)),
                 Some(message) = self.overrides.next() => {
                     if !overrides::apply(builder.overrides_mut(), &message.payload, &self.data_dir).await {
                         continue;
@@ -172,20 +174,7 @@ impl ViewLoop {
                 _ = tick.tick() => {
                     let today = usage::today();
                     self.server.shared().day.store(today, std::sync::atomic::Ordering::Relaxed);
-                    let config = self.live.current();
-                    if last_check.elapsed() < config.geoip.watch {
-                        continue;
-                    }
-                    last_check = tokio::time::Instant::now();
-                    if !files.changed() {
-                        continue;
-                    }
-                    let generation = builder.geo().generation + 1;
-                    let Some(db) = geoip::reopen(&config, generation) else {
-                        continue;
-                    };
-                    builder.set_geo(Arc::new(db));
-                    tracing::info!(generation, "GeoIP databases reloaded");
+                    continue;
                 }
             }
             let config = self.live.current();

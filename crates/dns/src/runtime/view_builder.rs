@@ -58,10 +58,6 @@ impl ViewBuilder {
         &mut self.overrides
     }
 
-    pub(super) fn geo(&self) -> &GeoDb {
-        &self.geo
-    }
-
     pub(super) fn set_geo(&mut self, geo: Arc<GeoDb>) {
         self.geo = geo;
     }
