@@ -261,7 +261,15 @@ async fn scenario<B: Bus>(buses: Vec<B>, evil: B, again: B, redis: &str) {
 
     observe_all(&nodes, false, 1).await;
     wait_official(&nodes, false).await;
-    let outages = store.outages(&OutageFilter::default()).await.unwrap();
+    // The collator writes the decision it was handed a moment after it is official.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let outages = loop {
+        let outages = store.outages(&OutageFilter::default()).await.unwrap();
+        if !outages.is_empty() || tokio::time::Instant::now() > deadline {
+            break outages;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(outages.len(), 1, "{outages:?}");
     let votes = &outages[0].votes;
     assert!(
