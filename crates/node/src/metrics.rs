@@ -39,6 +39,11 @@ impl Metrics {
     }
 }
 
+/// Histogram bucket bounds in seconds, from bounds counted in milliseconds.
+pub fn seconds(bounds_ms: &[u64]) -> Vec<f64> {
+    bounds_ms.iter().map(|ms| *ms as f64 / 1e3).collect()
+}
+
 /// The content type of the text format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 

@@ -47,6 +47,9 @@ pub(super) async fn run_message_log(
     }
 }
 
+/// Passes started by override notifications are at least this far apart.
+const NOTIFIED_SPACING: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// What the tables were last written with, so only changes are written.
 #[derive(Default)]
 struct Written {
@@ -88,10 +91,20 @@ pub(super) async fn run(
             written.routes_from = Some((config.clone(), snapshot, runtime_overrides.clone()));
         }
         prune(&store, &config, &mut last_prune).await;
+        let passed = tokio::time::Instant::now();
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(config.collator.tables_interval) => {}
-            Some(_) = override_updates.next() => {}
+            Some(_) = override_updates.next() => {
+                // The message is only a notification (the store is the source), and it
+                // is not authenticated yet: a flood of them makes at most one pass a
+                // second, never a store read each.
+                let wait = NOTIFIED_SPACING.saturating_sub(passed.elapsed());
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(wait) => {}
+                }
+            }
         }
     }
 }

@@ -27,10 +27,7 @@ fn check_families(counters: &Counters) -> Vec<Family> {
         "geodns_check_duration_seconds",
         "How long checks took, by type.",
     );
-    let bounds: Vec<f64> = crate::counters::LATENCY_BUCKETS_MS
-        .iter()
-        .map(|ms| *ms as f64 / 1e3)
-        .collect();
+    let bounds = geodns_node::metrics::seconds(&crate::counters::LATENCY_BUCKETS_MS);
     let snapshot = counters.snapshot();
     for (kind, counts) in &snapshot {
         attempts.push(&[("type", kind)], counts.attempts as f64);

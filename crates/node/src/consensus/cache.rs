@@ -87,19 +87,7 @@ pub fn encode(node: &str, rows: &[Proven], now: DateTime<Utc>) -> Vec<u8> {
                 .and_then(|p| serde_json::from_slice(&encode_finalize(p)).ok()),
         })
         .collect();
-    results.sort_by(|a, b| {
-        let order = |r: &Row| {
-            (
-                r.member.clone(),
-                r.check_type.clone(),
-                r.check_name.clone(),
-                r.domain.clone(),
-                r.endpoint.clone(),
-                r.ipv6,
-            )
-        };
-        order(a).cmp(&order(b))
-    });
+    results.sort_by(|a, b| order(a).cmp(&order(b)));
     let file = CacheFile {
         version: 1,
         node: node.to_owned(),
@@ -107,6 +95,18 @@ pub fn encode(node: &str, rows: &[Proven], now: DateTime<Utc>) -> Vec<u8> {
         results,
     };
     serde_json::to_vec_pretty(&file).unwrap_or_default()
+}
+
+/// The order of rows in the file: by member, then check.
+fn order(row: &Row) -> (&str, &str, &str, &str, &str, bool) {
+    (
+        &row.member,
+        &row.check_type,
+        &row.check_name,
+        &row.domain,
+        &row.endpoint,
+        row.ipv6,
+    )
 }
 
 /// One cached result.

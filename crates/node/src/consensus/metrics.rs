@@ -26,10 +26,7 @@ fn consensus_families(report: &StatusReport) -> Vec<Family> {
         "geodns_consensus_decision_seconds",
         "Time from a proposal reaching this node to its decision here.",
     );
-    let bounds: Vec<f64> = geodns_consensus::engine::DECISION_BUCKETS_MS
-        .iter()
-        .map(|ms| *ms as f64 / 1e3)
-        .collect();
+    let bounds = crate::metrics::seconds(&geodns_consensus::engine::DECISION_BUCKETS_MS);
     if !report.decision_ms.is_empty() {
         let sum = report.decision_ms_sum as f64 / 1e3;
         latency.observe(&[], &bounds, &report.decision_ms, sum);
