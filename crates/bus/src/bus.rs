@@ -1,5 +1,7 @@
 //! The bus seam: publish, subscribe (bounded, counting what it drops), request one reply,
-//! and fan-out gather. [`crate::NatsBus`] and [`crate::MemoryBus`] implement it.
+//! and fan-out gather. [`crate::NatsBus`] and [`crate::MemoryBus`] implement its
+//! transport (`send`, `subscribe_raw`); the provided methods seal what is published and
+//! admit what is received through the node's [`Gate`], when it has one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -9,6 +11,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
+
+use crate::envelope::{Gate, MessageId, Replay};
 
 /// Header naming the sending node on every message geodns publishes.
 pub const SENDER_HEADER: &str = "Geodns-Node";
@@ -25,10 +29,49 @@ pub struct BusMessage {
     pub payload: Bytes,
     /// Where to send a reply, if the sender wants one.
     pub reply: Option<String>,
-    /// Sending node, from [`SENDER_HEADER`] (absent for the original system's nodes).
+    /// Sending node: from [`SENDER_HEADER`] as received; once admitted by a gate, who
+    /// the message is from (verified when `authenticated`; in compat mode, the id an
+    /// unsigned original-shaped body names); `None` for the original's nodes.
     pub sender: Option<String>,
     /// A server status instead of a message (503: nobody subscribes to the request).
     pub status: Option<u16>,
+    /// The envelope header ([`crate::envelope::ENVELOPE_HEADER`]) as received.
+    pub envelope: Option<String>,
+    /// The envelope's message id (a reply names it).
+    pub id: Option<MessageId>,
+    /// True once a gate verified the envelope's signature and the sender's right to send.
+    pub authenticated: bool,
+}
+
+impl BusMessage {
+    /// A message as a transport received it, before any gate.
+    pub fn received(subject: &str, payload: Bytes, reply: Option<String>) -> BusMessage {
+        BusMessage {
+            subject: subject.to_owned(),
+            payload,
+            reply,
+            sender: None,
+            status: None,
+            envelope: None,
+            id: None,
+            authenticated: false,
+        }
+    }
+}
+
+/// A message handed to a transport: the body and what goes in its headers.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// Subject.
+    pub subject: String,
+    /// Reply subject.
+    pub reply: Option<String>,
+    /// Body.
+    pub payload: Bytes,
+    /// The sending node (the [`SENDER_HEADER`]).
+    pub sender: String,
+    /// The envelope header, when the node signs.
+    pub envelope: Option<String>,
 }
 
 /// The server's "no responders" status on a request inbox.
@@ -105,6 +148,13 @@ pub struct Subscription {
     pub(crate) subject: String,
     /// The task that feeds this subscription (NATS), owned here: it ends with it.
     pub(crate) pump: Option<tokio_util::task::AbortOnDropHandle<()>>,
+    /// What admits messages (none: everything is taken as received).
+    gate: Option<Arc<Gate>>,
+    /// On a request's inbox: set, to the request's id when it was sealed (every signed
+    /// reply must name it).
+    expect: Option<Option<MessageId>>,
+    /// The highest message ids seen per sender.
+    replay: Replay,
 }
 
 impl Subscription {
@@ -125,13 +175,38 @@ impl Subscription {
             dropped: dropped.clone(),
             subject: subject.to_owned(),
             pump: None,
+            gate: None,
+            expect: None,
+            replay: Replay::default(),
         };
         (sender, dropped, subscription)
     }
 
-    /// The next message; `None` once the bus is gone.
+    /// The next message the gate admits; `None` once the bus is gone.
     pub async fn next(&mut self) -> Option<BusMessage> {
-        self.receiver.recv().await
+        loop {
+            let mut message = self.receiver.recv().await?;
+            let Some(gate) = &self.gate else {
+                return Some(message);
+            };
+            if gate
+                .admit(&mut message, self.expect, &mut self.replay, gate.now())
+                .is_ok()
+            {
+                return Some(message);
+            }
+        }
+    }
+
+    /// Admits messages through `gate` from now on.
+    pub fn guarded(mut self, gate: Option<Arc<Gate>>) -> Subscription {
+        self.gate = gate;
+        self
+    }
+
+    /// Takes only replies to request `id` (signed ones must name it).
+    pub fn expect_replies_to(&mut self, id: Option<MessageId>) {
+        self.expect = Some(id);
     }
 
     /// Messages dropped because this subscription was full.
@@ -182,19 +257,91 @@ pub trait Bus: Clone + Send + Sync + 'static {
     /// This node's id, sent with every message.
     fn node_id(&self) -> &str;
 
+    /// Transport: hands one message to the bus as it is (headers included).
+    fn send(&self, message: Outgoing) -> impl Future<Output = Result<(), BusError>> + Send;
+
+    /// Transport: subscribes to `subject` (NATS wildcards allowed), ungated.
+    fn subscribe_raw(
+        &self,
+        subject: &str,
+    ) -> impl Future<Output = Result<Subscription, BusError>> + Send;
+
+    /// The gate sealing and admitting this node's messages (none: unsigned, all taken).
+    fn gate(&self) -> Option<&Arc<Gate>> {
+        None
+    }
+
+    /// Publishes `payload` on `subject`, with `reply` as the reply subject if given and,
+    /// on a reply, `re` the request's id; sealed when the node signs. Returns the
+    /// message's id when sealed.
+    fn publish_sealed(
+        &self,
+        (subject, reply): (&str, Option<&str>),
+        re: Option<MessageId>,
+        payload: Bytes,
+    ) -> impl Future<Output = Result<Option<MessageId>, BusError>> + Send {
+        async move {
+            let mut outgoing = Outgoing {
+                subject: subject.to_owned(),
+                reply: reply.map(str::to_owned),
+                payload,
+                sender: self.node_id().to_owned(),
+                envelope: None,
+            };
+            let Some(gate) = self.gate() else {
+                self.send(outgoing).await?;
+                return Ok(None);
+            };
+            // Sealed and queued one at a time: ids rise in the order messages leave.
+            let _order = gate.order().lock().await;
+            let sealed = gate.seal((subject, reply), re, &outgoing.payload, gate.now());
+            let id = sealed.as_ref().map(|sealed| sealed.id);
+            outgoing.envelope = sealed.map(|sealed| sealed.header);
+            self.send(outgoing).await?;
+            Ok(id)
+        }
+    }
+
     /// Publishes `payload` on `subject`, with `reply` as the reply subject if given.
     fn publish_with_reply(
         &self,
         subject: &str,
         reply: Option<&str>,
         payload: Bytes,
-    ) -> impl Future<Output = Result<(), BusError>> + Send;
+    ) -> impl Future<Output = Result<(), BusError>> + Send {
+        async move {
+            self.publish_sealed((subject, reply), None, payload)
+                .await
+                .map(|_| ())
+        }
+    }
 
-    /// Subscribes to `subject` (NATS wildcards allowed).
+    /// Answers `request` with `payload` on `to` (its reply subject, or a broadcast
+    /// subject), naming the request's id.
+    fn reply(
+        &self,
+        request: &BusMessage,
+        to: &str,
+        payload: Bytes,
+    ) -> impl Future<Output = Result<(), BusError>> + Send {
+        let re = request.id;
+        async move {
+            self.publish_sealed((to, None), re, payload)
+                .await
+                .map(|_| ())
+        }
+    }
+
+    /// Subscribes to `subject` (NATS wildcards allowed); what arrives passes the gate.
     fn subscribe(
         &self,
         subject: &str,
-    ) -> impl Future<Output = Result<Subscription, BusError>> + Send;
+    ) -> impl Future<Output = Result<Subscription, BusError>> + Send {
+        async move {
+            let subscription = self.subscribe_raw(subject).await?;
+            Ok(subscription.guarded(self.gate().cloned()))
+        }
+    }
 
     /// A fresh, unique reply subject.
     fn new_inbox(&self) -> String;
@@ -233,8 +380,10 @@ pub trait Bus: Clone + Send + Sync + 'static {
         async move {
             let inbox = self.new_inbox();
             let mut replies = self.subscribe(&inbox).await?;
-            self.publish_with_reply(subject, Some(&inbox), payload)
+            let id = self
+                .publish_sealed((subject, Some(&inbox)), None, payload)
                 .await?;
+            replies.expect_replies_to(id);
             match tokio::time::timeout(timeout, replies.next()).await {
                 Ok(Some(reply)) if reply.status == Some(NO_RESPONDERS) => {
                     Err(BusError::NoResponders {
@@ -267,8 +416,10 @@ pub trait Bus: Clone + Send + Sync + 'static {
         async move {
             let inbox = self.new_inbox();
             let mut replies = self.subscribe(&inbox).await?;
-            self.publish_with_reply(subject, Some(&inbox), payload)
+            let id = self
+                .publish_sealed((subject, Some(&inbox)), None, payload)
                 .await?;
+            replies.expect_replies_to(id);
             let mut gathered = Gathered {
                 missing: expected.clone(),
                 ..Gathered::default()

@@ -9,6 +9,7 @@ pub mod wire;
 mod bus;
 mod cluster;
 pub mod consensus;
+pub mod envelope;
 pub mod membership;
 mod memory;
 mod nats;
@@ -16,8 +17,8 @@ pub mod redis;
 pub mod subjects;
 
 pub use bus::{
-    Bus, BusError, BusMessage, Gathered, NO_RESPONDERS, SENDER_HEADER, SUBSCRIPTION_CAPACITY,
-    Subscription,
+    Bus, BusError, BusMessage, Gathered, NO_RESPONDERS, Outgoing, SENDER_HEADER,
+    SUBSCRIPTION_CAPACITY, Subscription,
 };
 pub use cluster::{Clock, ClusterHandle, SelfInfo, run_membership};
 pub use memory::MemoryBus;

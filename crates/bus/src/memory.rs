@@ -4,10 +4,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use crate::bus::{Bus, BusError, BusMessage, Subscription, deliver};
+use crate::bus::{Bus, BusError, BusMessage, Outgoing, Subscription, deliver};
+use crate::envelope::Gate;
 use crate::subjects::matches;
 
 /// One subscription on the hub: pattern, queue, its dropped counter and its node's.
@@ -33,6 +33,8 @@ pub struct MemoryBus {
     node_id: Arc<str>,
     /// Messages this node's subscriptions dropped.
     dropped: Arc<AtomicU64>,
+    /// Seals what this node publishes and admits what it receives.
+    gate: Option<Arc<Gate>>,
 }
 
 impl MemoryBus {
@@ -52,15 +54,23 @@ impl MemoryBus {
             }),
             node_id: node_id.into(),
             dropped: Arc::default(),
+            gate: None,
         }
     }
 
-    /// Another node on the same hub.
+    /// This handle, sealing and admitting through `gate`.
+    pub fn with_gate(mut self, gate: Arc<Gate>) -> MemoryBus {
+        self.gate = Some(gate);
+        self
+    }
+
+    /// Another node on the same hub (without a gate).
     pub fn join(&self, node_id: &str) -> Self {
         MemoryBus {
             hub: self.hub.clone(),
             node_id: node_id.into(),
             dropped: Arc::default(),
+            gate: None,
         }
     }
 }
@@ -70,19 +80,15 @@ impl Bus for MemoryBus {
         &self.node_id
     }
 
-    async fn publish_with_reply(
-        &self,
-        subject: &str,
-        reply: Option<&str>,
-        payload: Bytes,
-    ) -> Result<(), BusError> {
-        let message = BusMessage {
-            subject: subject.to_owned(),
-            payload,
-            reply: reply.map(str::to_owned),
-            sender: Some(self.node_id.to_string()),
-            status: None,
-        };
+    fn gate(&self) -> Option<&Arc<Gate>> {
+        self.gate.as_ref()
+    }
+
+    async fn send(&self, outgoing: Outgoing) -> Result<(), BusError> {
+        let subject = outgoing.subject.as_str();
+        let mut message = BusMessage::received(subject, outgoing.payload.clone(), outgoing.reply);
+        message.sender = Some(outgoing.sender);
+        message.envelope = outgoing.envelope;
         let mut subscriptions = self
             .hub
             .subscriptions
@@ -94,7 +100,7 @@ impl Bus for MemoryBus {
         Ok(())
     }
 
-    async fn subscribe(&self, subject: &str) -> Result<Subscription, BusError> {
+    async fn subscribe_raw(&self, subject: &str) -> Result<Subscription, BusError> {
         let (sender, dropped, subscription) =
             Subscription::with_capacity(subject, self.hub.capacity);
         self.hub

@@ -19,7 +19,8 @@ use futures_util::StreamExt;
 use geodns_core::secret::redact;
 use tokio_util::task::TaskTracker;
 
-use crate::bus::{Bus, BusError, BusMessage, SENDER_HEADER, Subscription, deliver};
+use crate::bus::{Bus, BusError, BusMessage, Outgoing, SENDER_HEADER, Subscription, deliver};
+use crate::envelope::{ENVELOPE_HEADER, Gate};
 
 /// How to reach and authenticate to NATS.
 #[derive(Clone, Default)]
@@ -102,6 +103,8 @@ pub struct NatsBus {
     /// What the server refused (its permissions), by `publish <subject>` or
     /// `subscribe <subject>`.
     refused: Refused,
+    /// Seals what this node publishes and admits what it receives.
+    gate: Option<Arc<Gate>>,
 }
 
 /// Operations the server refused, by operation and subject.
@@ -157,7 +160,14 @@ impl NatsBus {
             dropped: Arc::default(),
             tasks: tasks.clone(),
             refused,
+            gate: None,
         })
+    }
+
+    /// This bus, sealing and admitting through `gate`.
+    pub fn with_gate(mut self, gate: Arc<Gate>) -> NatsBus {
+        self.gate = Some(gate);
+        self
     }
 
     /// Waits (up to 2 s, and only while connected) until the server has processed
@@ -360,10 +370,21 @@ fn permission_violation(text: &str) -> Option<String> {
     Some(format!("{operation} {subject}"))
 }
 
-fn headers(node_id: &str) -> HeaderMap {
+fn headers(message: &Outgoing) -> HeaderMap {
     let mut headers = HeaderMap::new();
-    headers.insert(SENDER_HEADER, node_id);
+    headers.insert(SENDER_HEADER, message.sender.as_str());
+    if let Some(envelope) = &message.envelope {
+        headers.insert(ENVELOPE_HEADER, envelope.as_str());
+    }
     headers
+}
+
+fn header(message: &async_nats::Message, name: &str) -> Option<String> {
+    message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(name))
+        .map(|v| v.as_str().to_owned())
 }
 
 impl Bus for NatsBus {
@@ -371,18 +392,23 @@ impl Bus for NatsBus {
         &self.node_id
     }
 
-    async fn publish_with_reply(
-        &self,
-        subject: &str,
-        reply: Option<&str>,
-        payload: Bytes,
-    ) -> Result<(), BusError> {
-        let headers = headers(&self.node_id);
+    fn gate(&self) -> Option<&Arc<Gate>> {
+        self.gate.as_ref()
+    }
+
+    async fn send(&self, message: Outgoing) -> Result<(), BusError> {
+        let headers = headers(&message);
+        let Outgoing {
+            subject,
+            reply,
+            payload,
+            ..
+        } = message;
         let published = match reply {
             Some(reply) => {
                 self.queue(self.client.publish_with_reply_and_headers(
-                    subject.to_owned(),
-                    reply.to_owned(),
+                    subject.clone(),
+                    reply,
                     headers,
                     payload,
                 ))
@@ -391,18 +417,15 @@ impl Bus for NatsBus {
             None => {
                 self.queue(
                     self.client
-                        .publish_with_headers(subject.to_owned(), headers, payload),
+                        .publish_with_headers(subject.clone(), headers, payload),
                 )
                 .await
             }
         };
-        published.map_err(|message| BusError::Publish {
-            subject: subject.to_owned(),
-            message,
-        })
+        published.map_err(|message| BusError::Publish { subject, message })
     }
 
-    async fn subscribe(&self, subject: &str) -> Result<Subscription, BusError> {
+    async fn subscribe_raw(&self, subject: &str) -> Result<Subscription, BusError> {
         let mut subscriber = self
             .queue(self.client.subscribe(subject.to_owned()))
             .await
@@ -416,22 +439,18 @@ impl Bus for NatsBus {
         // pump's `Subscriber` unsubscribes from the server.
         let pump = self.tasks.spawn(async move {
             while let Some(message) = subscriber.next().await {
-                let sender_node = message
-                    .headers
-                    .as_ref()
-                    .and_then(|h| h.get(SENDER_HEADER))
-                    .map(|v| v.as_str().to_owned());
-                let converted = BusMessage {
-                    subject: message.subject.to_string(),
-                    payload: message.payload,
-                    reply: message.reply.map(|r| r.to_string()),
-                    sender: sender_node,
-                    // Messages with headers carry status 200; only real statuses count.
-                    status: message
-                        .status
-                        .map(|code| code.as_u16())
-                        .filter(|code| !(200..300).contains(code)),
-                };
+                let mut converted = BusMessage::received(
+                    message.subject.as_str(),
+                    message.payload.clone(),
+                    message.reply.as_ref().map(|r| r.to_string()),
+                );
+                converted.sender = header(&message, SENDER_HEADER);
+                converted.envelope = header(&message, ENVELOPE_HEADER);
+                // Messages with headers carry status 200; only real statuses count.
+                converted.status = message
+                    .status
+                    .map(|code| code.as_u16())
+                    .filter(|code| !(200..300).contains(code));
                 if !deliver(&sender, (&dropped, &total), converted) {
                     break;
                 }

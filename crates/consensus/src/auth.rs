@@ -112,6 +112,18 @@ impl PublicKey {
     pub fn to_base64(&self) -> String {
         base64::engine::general_purpose::STANDARD.encode(self.0.as_bytes())
     }
+
+    /// The 32 key bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        self.0.as_bytes()
+    }
+
+    /// True when `signature` is this key's signature of `bytes` (strict verification:
+    /// no malleable or small-order signatures).
+    pub fn verifies(&self, bytes: &[u8], signature: &[u8; 64]) -> bool {
+        let signature = ed25519_dalek::Signature::from_bytes(signature);
+        self.0.verify_strict(bytes, &signature).is_ok()
+    }
 }
 
 impl fmt::Debug for PublicKey {
@@ -138,6 +150,11 @@ impl NodeKey {
     /// The matching public key.
     pub fn public(&self) -> PublicKey {
         PublicKey(self.0.verifying_key())
+    }
+
+    /// Signs raw bytes (the bus envelope's signed bytes).
+    pub fn sign_bytes(&self, bytes: &[u8]) -> [u8; 64] {
+        self.0.sign(bytes).to_bytes()
     }
 
     /// Signs a message.
@@ -241,7 +258,10 @@ impl Trust {
         }
         match (&signed.signature, node.key, self.mode) {
             (None, _, AuthMode::Strict) => Err(Rejection::Unsigned),
-            (None, _, _) => Ok(()),
+            // Compat: unsigned only from nodes listed without a key (the original's);
+            // a node with a key always signs, so an unsigned message in its name is forged.
+            (None, Some(_), _) => Err(Rejection::Unsigned),
+            (None, None, _) => Ok(()),
             (Some(_), None, AuthMode::Strict) => Err(Rejection::BadSignature),
             (Some(_), None, _) => Ok(()),
             (Some(signature), Some(PublicKey(key)), _) => {

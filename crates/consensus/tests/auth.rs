@@ -17,6 +17,7 @@ use geodns_core::ids::NodeId;
 use common::{at, check, id, key_of};
 
 /// Monitors M1 (us), M2, M3 with keys 1, 2, 3; DNS-1 (key 4) is trusted but not a monitor.
+/// In compat mode M3 is an original node, listed without a key.
 fn trust(mode: AuthMode) -> Trust {
     let mut nodes = BTreeMap::new();
     for (name, byte, monitor) in [
@@ -25,8 +26,9 @@ fn trust(mode: AuthMode) -> Trust {
         ("M3", 3, true),
         ("DNS-1", 4, false),
     ] {
+        let original = mode == AuthMode::Compat && name == "M3";
         let entry = TrustedNode {
-            key: Some(key_of(byte).public()),
+            key: (!original).then(|| key_of(byte).public()),
             monitor,
         };
         nodes.insert(id(name), entry);
@@ -220,8 +222,13 @@ fn compat_mode_accepts_unsigned_original_nodes_but_not_forgeries() {
     let mut engine = monitor(AuthMode::Compat);
     let cases: Vec<(&str, Input, Vec<Rejection>)> = vec![
         (
-            "unsigned proposal from M2",
-            Input::Proposal(Signed::unsigned(proposal("p1", "M2", false))),
+            "unsigned proposal in the name of M2, which has a key",
+            Input::Proposal(Signed::unsigned(proposal("p0", "M2", false))),
+            vec![Rejection::Unsigned],
+        ),
+        (
+            "unsigned proposal from M3, listed without one",
+            Input::Proposal(Signed::unsigned(proposal("p1", "M3", false))),
             vec![],
         ),
         (
@@ -230,8 +237,8 @@ fn compat_mode_accepts_unsigned_original_nodes_but_not_forgeries() {
             vec![Rejection::UnknownNode],
         ),
         (
-            "badly signed vote from M3",
-            Input::Vote(key_of(2).sign(vote("p1", "M3"))),
+            "badly signed vote from M2",
+            Input::Vote(key_of(3).sign(vote("p1", "M2"))),
             vec![Rejection::BadSignature],
         ),
     ];
@@ -242,7 +249,7 @@ fn compat_mode_accepts_unsigned_original_nodes_but_not_forgeries() {
     engine.step(Input::Vote(Signed::unsigned(vote("p1", "M3"))), at(5));
     assert!(
         !official_status(&engine),
-        "unsigned vote from configured M3 counts in compat mode"
+        "unsigned vote from configured keyless M3 counts in compat mode"
     );
 }
 

@@ -91,9 +91,14 @@ async fn connect_and_start(
     tasks: &Tasks,
 ) -> anyhow::Result<()> {
     let config = live.current();
+    let gate = geodns_node::trust::gate(&config, &keys)?;
+    tasks.spawn(
+        "trust table reloader",
+        geodns_node::trust::follow(live.clone(), gate.clone(), tasks.token().clone()),
+    );
     match config.bus.mode {
         BusMode::Embedded => {
-            let bus = MemoryBus::new(config.node.id.as_str());
+            let bus = MemoryBus::new(config.node.id.as_str()).with_gate(gate);
             let state: BusState = Arc::new(|| (true, "in-process bus".to_owned()));
             let ctx = node_ctx(live, (bus, state), (store, keys), tasks);
             start_roles(&ctx).await
@@ -106,7 +111,7 @@ async fn connect_and_start(
             // `connect_timeout` per server, so a signal meanwhile must still stop the node.
             let connecting = NatsBus::connect(config.node.id.as_str(), &nats, tasks.tracker());
             let bus = tokio::select! {
-                bus = connecting => bus.context("cannot start with this NATS bus")?,
+                bus = connecting => bus.context("cannot start with this NATS bus")?.with_gate(gate),
                 () = tasks.token().cancelled() => {
                     tracing::info!("stopped while connecting to NATS");
                     return Ok(());

@@ -102,10 +102,14 @@ pub async fn answer_requests<B, F, Fut>(
             tracing::debug!(subject = %what, "request without a reply subject; ignored");
             continue;
         };
+        let request = message.id;
         let Some(body) = respond(message).await else {
             continue;
         };
-        if let Err(error) = bus.publish(&reply, body.into()).await {
+        let answered = bus
+            .publish_sealed((&reply, None), request, body.into())
+            .await;
+        if let Err(error) = answered {
             tracing::warn!(subject = %what, %error, "cannot answer a request");
         }
     }

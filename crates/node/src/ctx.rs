@@ -112,6 +112,16 @@ impl<B: Bus> Source for NodeFamilies<B> {
                 count as f64,
             );
         }
+        let mut gated = Family::counter(
+            "geodns_bus_messages_refused_total",
+            "Bus messages this node refused before reading them (envelope, sender, role, \
+             freshness, replay, signature), by subject and reason.",
+        );
+        if let Some(gate) = self.bus.gate() {
+            for ((subject, reason), count) in gate.refusals() {
+                gated.push(&[("subject", subject), ("reason", reason)], count as f64);
+            }
+        }
         let (open, idle, most) = self.store.pool_state();
         let open = open as usize;
         vec![
@@ -130,6 +140,7 @@ impl<B: Bus> Source for NodeFamilies<B> {
             )
             .sample(&[], self.bus.dropped() as f64),
             refused,
+            gated,
             Family::counter(
                 "geodns_membership_refused_total",
                 "Joins refused because the membership table was full (of configured nodes).",

@@ -14,18 +14,20 @@ use geodns_core::model::NodeRole;
 
 use crate::consensus::ConsensusError;
 
-/// This node's signing key, loaded once at start (monitors only: they sign what they
-/// publish). Cheap to clone.
+/// This node's signing key, loaded once at start: every node signs what it publishes
+/// unless `auth = "off"` (where monitors still sign their consensus messages). Cheap to
+/// clone.
 #[derive(Debug, Clone, Default)]
 pub struct Keys {
     own: Option<std::sync::Arc<NodeKey>>,
 }
 
 impl Keys {
-    /// Loads (or creates) the key of a monitor, on a blocking thread; other nodes have
-    /// none.
+    /// Loads (or creates) the node's key, on a blocking thread; with `auth = "off"`,
+    /// only a monitor has one.
     pub async fn load(config: &Config) -> Result<Keys, ConsensusError> {
-        if !config.node.roles.contains(&NodeRole::Monitor) {
+        let monitor = config.node.roles.contains(&NodeRole::Monitor);
+        if !monitor && config.consensus.auth == AuthName::Off {
             return Ok(Keys::default());
         }
         let path = key_path(config);
@@ -133,11 +135,7 @@ pub fn trust(config: &Config) -> Result<Trust, ConsensusError> {
 }
 
 fn auth_mode(config: &Config) -> AuthMode {
-    match config.consensus.auth {
-        AuthName::Strict => AuthMode::Strict,
-        AuthName::Compat => AuthMode::Compat,
-        AuthName::Off => AuthMode::Off,
-    }
+    geodns_bus::envelope::auth_mode(config.consensus.auth)
 }
 
 fn trusted_nodes(config: &Config) -> Result<BTreeMap<NodeId, TrustedNode>, ConsensusError> {

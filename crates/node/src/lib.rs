@@ -1,7 +1,7 @@
 //! What every geodns role runs on, and nothing role-specific: the live configuration
 //! ([`live::LiveConfig`]), the clock, the bus and store handles ([`NodeCtx`]), one owner
 //! for every task and thread ([`tasks::Tasks`]), the metrics registry
-//! ([`metrics::Metrics`]), this node's key ([`keys::Keys`]), atomic files in the data
+//! ([`metrics::Metrics`]), this node's key ([`keys::Keys`]) and bus gate ([`trust`]), atomic files in the data
 //! directory ([`fs`]), the one bus request responder ([`bus::answer_requests`]), the
 //! values changed at run time ([`runtime_values`]) and the consensus shell around the
 //! pure engine ([`consensus`]).
@@ -22,6 +22,7 @@ pub mod live;
 pub mod metrics;
 pub mod runtime_values;
 pub mod tasks;
+pub mod trust;
 
 pub use ctx::{BusState, NodeCtx};
 pub use live::LiveConfig;

@@ -94,9 +94,24 @@ pub struct ConsensusSection {
     /// Official and local results are saved to `data_dir` this often (and on shutdown).
     #[serde(default = "default_cache_interval", with = "serde_text")]
     pub cache_interval: Duration,
+    /// How far ahead of this node's clock a message or decision may be dated.
+    #[serde(default = "default_max_skew", with = "serde_text")]
+    pub max_skew: Duration,
+    /// How old a signed bus message may be when it arrives (and how long its id is
+    /// remembered against replays).
+    #[serde(default = "default_max_message_age", with = "serde_text")]
+    pub max_message_age: Duration,
     /// Nodes whose messages are trusted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nodes: Vec<TrustedNodeFile>,
+}
+
+fn default_max_skew() -> Duration {
+    Duration::from_secs(5)
+}
+
+fn default_max_message_age() -> Duration {
+    Duration::from_secs(120)
 }
 
 fn default_percent() -> u8 {
@@ -142,6 +157,8 @@ impl Default for ConsensusSection {
             auth: AuthName::default(),
             key_file: default_key_file(),
             cache_interval: default_cache_interval(),
+            max_skew: default_max_skew(),
+            max_message_age: default_max_message_age(),
             nodes: Vec::new(),
         }
     }

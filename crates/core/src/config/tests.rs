@@ -274,6 +274,8 @@ fn every_duration_key_rejects_its_maximum() {
         ("consensus", "proposal_timeout", "100ms to 1h"),
         ("consensus", "republish_interval", "100ms to 1h"),
         ("consensus", "cache_interval", "1s to 1d"),
+        ("consensus", "max_skew", "0s to 1m"),
+        ("consensus", "max_message_age", "1s to 1h"),
     ];
     for (section, key, range) in sections {
         let text = format!("[node]\nid = \"n1\"\n[{section}]\n{key} = {MAX}\n");

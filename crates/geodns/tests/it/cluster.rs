@@ -10,14 +10,21 @@ use std::time::Duration;
 use geodns_node::clock::Stopwatch;
 use geodns_test_support::NatsServer;
 
-use crate::support::{geodns, stderr, stdout, write};
+use crate::support::{geodns, stderr, stdout, trust_all, write};
+
+/// The fleet of these tests, every node trusted by every other (strict mode).
+const FLEET: [(&str, &[&str]); 3] = [
+    ("node-a", &["monitor"]),
+    ("node-b", &["dns"]),
+    ("node-c", &["collator"]),
+];
 
 fn node_config(dir: &Path, id: &str, role: &str, nats: &str) -> PathBuf {
     let data = dir.join(id);
-    std::fs::create_dir_all(&data).unwrap();
+    let trusted = trust_all(dir, &FLEET);
     let text = format!(
         "[node]\nid = \"{id}\"\nroles = [\"{role}\"]\ndata_dir = \"{}\"\n\n[bus]\nmode = \"nats\"\nurls = [\"{nats}\"]\n\n\
-         [cluster]\nheartbeat = \"1s\"\nactive_window = \"3s\"\npurge_after = \"60s\"\n",
+         [cluster]\nheartbeat = \"1s\"\nactive_window = \"3s\"\npurge_after = \"60s\"\n\n{trusted}",
         data.display()
     );
     write(dir, &format!("{id}.toml"), &text)

@@ -13,7 +13,7 @@ use geodns_store::{ClusterStore as _, SqlStore};
 use geodns_test_support::{Kind, NatsServer, TestDatabase};
 
 use crate::dns::{config_text, german_answer};
-use crate::support::{Process, free_port, write};
+use crate::support::{Process, free_port, trust_all, write};
 
 const TOKEN: &str = "root-token-for-the-maintenance-test";
 
@@ -67,8 +67,14 @@ async fn api_maintenance_and_overrides_reach_a_dns_node_within_a_second_and_surv
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
+    // Both nodes trust each other: the DNS node takes maintenance and overrides only
+    // from a node with the api role.
+    let trusted = trust_all(
+        dir.path(),
+        &[("dns-node", &["dns"]), ("api-node", &["api"])],
+    );
     let extra = format!(
-        "\n[bus]\nmode = \"nats\"\nurls = [\"{}\"]\n[api]\nroot_token_sha256 = \"{digest}\"\n",
+        "\n[bus]\nmode = \"nats\"\nurls = [\"{}\"]\n[api]\nroot_token_sha256 = \"{digest}\"\n{trusted}",
         nats.url()
     );
     let node = |name: &str, roles: &str| {

@@ -186,13 +186,22 @@ fn node_config(
     role: &str,
 ) -> std::path::PathBuf {
     let data = dir.join(id);
-    std::fs::create_dir_all(&data).unwrap();
+    // Strict: every node of the fleet is listed with its key.
+    let trusted = crate::support::trust_all(
+        dir,
+        &[
+            ("mon-1", &["monitor"]),
+            ("dns-1", &["dns"]),
+            ("col-1", &["collator"]),
+            ("api-1", &["api"]),
+        ],
+    );
     let text = format!(
         "[node]\nid = \"{id}\"\nroles = [\"{role}\"]\ndata_dir = \"{}\"\n\n\
          [listen]\ndns = \"127.0.0.1:{}\"\napi = \"127.0.0.1:{}\"\n\n\
          [bus]\nmode = \"nats\"\nurls = [\"{}\"]\nuser = \"{role}\"\npassword = \"{role}-secret\"\n\
          inbox_prefix = \"_INBOX.{role}\"\n\n\
-         [cluster]\nheartbeat = \"1s\"\nactive_window = \"3s\"\npurge_after = \"60s\"\n",
+         [cluster]\nheartbeat = \"1s\"\nactive_window = \"3s\"\npurge_after = \"60s\"\n\n{trusted}",
         data.display(),
         crate::support::free_port(),
         crate::support::free_port(),

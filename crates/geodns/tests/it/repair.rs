@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
-use geodns_bus::{Bus, BusError, BusMessage, MemoryBus, Subscription, run_membership, subjects};
+use geodns_bus::{
+    Bus, BusError, BusMessage, MemoryBus, Outgoing, Subscription, run_membership, subjects,
+};
 use geodns_consensus::engine::Observation;
 use geodns_consensus::message::ProposalId;
 use geodns_node::LiveConfig;
@@ -40,16 +41,11 @@ impl Bus for LossyBus {
         self.hub.node_id()
     }
 
-    async fn publish_with_reply(
-        &self,
-        subject: &str,
-        reply: Option<&str>,
-        payload: Bytes,
-    ) -> Result<(), BusError> {
-        self.hub.publish_with_reply(subject, reply, payload).await
+    async fn send(&self, message: Outgoing) -> Result<(), BusError> {
+        self.hub.send(message).await
     }
 
-    async fn subscribe(&self, subject: &str) -> Result<Subscription, BusError> {
+    async fn subscribe_raw(&self, subject: &str) -> Result<Subscription, BusError> {
         let consensus = [
             subjects::CONSENSUS,
             subjects::PROPOSE,
@@ -70,7 +66,14 @@ impl Bus for LossyBus {
                 // Relayed under the sender's own id, as a network passes it on.
                 let sender = message.sender.as_deref().unwrap_or("relay");
                 let relay = private.join(sender);
-                relay.publish(&message.subject, message.payload).await.ok();
+                let relayed = Outgoing {
+                    subject: message.subject,
+                    reply: message.reply,
+                    payload: message.payload,
+                    sender: sender.to_owned(),
+                    envelope: message.envelope,
+                };
+                relay.send(relayed).await.ok();
             }
         });
         Ok(downstream)

@@ -350,3 +350,22 @@ impl Drop for RunNode {
         let _ = self.child.wait();
     }
 }
+
+/// Creates each node's key where `geodns run` keeps it (`<dir>/<id>/node.key`) and returns
+/// the `[[consensus.nodes]]` list trusting them all, which every node of a strict fleet
+/// carries (the README's upgrade steps).
+pub fn trust_all(dir: &Path, nodes: &[(&str, &[&str])]) -> String {
+    let mut text = String::new();
+    for (id, roles) in nodes {
+        let data = dir.join(id);
+        std::fs::create_dir_all(&data).unwrap();
+        let (key, _) = geodns_node::keys::load_or_create(&data.join("node.key")).unwrap();
+        let roles: Vec<String> = roles.iter().map(|role| format!("\"{role}\"")).collect();
+        text.push_str(&format!(
+            "[[consensus.nodes]]\nid = \"{id}\"\nroles = [{}]\npublic_key = \"{}\"\n\n",
+            roles.join(", "),
+            key.public().to_base64()
+        ));
+    }
+    text
+}

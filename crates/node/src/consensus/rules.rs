@@ -28,6 +28,7 @@ pub fn engine_config(config: &Config) -> EngineConfig {
     engine.proposal_timeout = section.proposal_timeout;
     engine.republish_interval = section.republish_interval;
     engine.max_retries = section.max_retries;
+    engine.max_skew = section.max_skew;
     engine.hysteresis = Hysteresis {
         fall: section.fall,
         rise: section.rise,

@@ -137,6 +137,18 @@ pub(super) fn validate_durations(file: &ConfigFile, origin: &Origin, report: &mu
             SECOND,
             DAY,
         ),
+        rule(
+            "consensus.max_skew",
+            consensus.max_skew,
+            Duration::ZERO,
+            MINUTE,
+        ),
+        rule(
+            "consensus.max_message_age",
+            consensus.max_message_age,
+            SECOND,
+            HOUR,
+        ),
     ];
     check_all(rules, origin, report);
 }
