@@ -372,7 +372,10 @@ fn permission_violation(text: &str) -> Option<String> {
 
 fn headers(message: &Outgoing) -> HeaderMap {
     let mut headers = HeaderMap::new();
-    headers.insert(SENDER_HEADER, message.sender.as_str());
+    // An empty sender is a client without a node id (the original's shape: no header).
+    if !message.sender.is_empty() {
+        headers.insert(SENDER_HEADER, message.sender.as_str());
+    }
     if let Some(envelope) = &message.envelope {
         headers.insert(ENVELOPE_HEADER, envelope.as_str());
     }

@@ -248,7 +248,7 @@ pub(super) fn validate_consensus(
 }
 
 /// In strict mode, a DNS node needs the monitors it takes official results from, and the
-/// other nodes need a monitor's own entry.
+/// other nodes need this node's own entry, with its roles.
 fn warn_what_the_table_lacks(
     section: &ConsensusSection,
     (node, roles): (&str, &[NodeRole]),
@@ -266,12 +266,34 @@ fn warn_what_the_table_lacks(
                 .to_owned(),
         );
     }
-    let listed_self = section.nodes.iter().any(|n| n.id.as_str() == node);
-    if roles.contains(&NodeRole::Monitor) && !listed_self {
-        report.warn(format!(
-            "consensus.nodes: this monitor (`{node}`) is not listed: the other nodes need its \
-             entry, the same list everywhere (`geodns consensus key -c FILE` prints it)"
-        ));
+    let own = section.nodes.iter().find(|n| n.id.as_str() == node);
+    match own {
+        None => report.warn(format!(
+            "consensus.nodes: this node (`{node}`) is not listed: in strict mode the other \
+             nodes refuse everything it publishes (heartbeats, replies{}); add its entry, the \
+             same list everywhere (`geodns consensus key -c FILE` prints it)",
+            if roles.contains(&NodeRole::Monitor) {
+                ", votes"
+            } else if roles.contains(&NodeRole::Api) {
+                ", overrides, maintenance"
+            } else {
+                ""
+            }
+        )),
+        Some(entry) => {
+            let missing: Vec<&str> = roles
+                .iter()
+                .filter(|role| !entry.roles.contains(role))
+                .map(|role| role.as_str())
+                .collect();
+            if !missing.is_empty() {
+                report.warn(format!(
+                    "consensus.nodes: this node's entry lacks its role(s) {}: the other nodes \
+                     refuse what it publishes as them",
+                    missing.join(", ")
+                ));
+            }
+        }
     }
 }
 

@@ -327,13 +327,18 @@ fn a_strict_fleet_node_is_told_what_its_trust_table_lacks() {
     };
     let dns = fleet("dns-1", "\"dns\"", &[("dns-2", "dns")]);
     assert!(dns.contains("no monitor is listed"), "{dns}");
-    let fine = fleet("dns-1", "\"dns\"", &[("m1", "monitor")]);
-    assert!(!fine.contains("no monitor is listed"), "{fine}");
+    assert!(dns.contains("this node (`dns-1`) is not listed"), "{dns}");
+    let fine = fleet("dns-1", "\"dns\"", &[("m1", "monitor"), ("dns-1", "dns")]);
+    assert!(fine.is_empty(), "{fine}");
     let monitor = fleet("m2", "\"monitor\"", &[("m1", "monitor")]);
     assert!(
-        monitor.contains("this monitor (`m2`) is not listed"),
+        monitor.contains("this node (`m2`) is not listed") && monitor.contains("votes"),
         "{monitor}"
     );
+    let api = fleet("api-1", "\"api\"", &[("m1", "monitor")]);
+    assert!(api.contains("overrides, maintenance"), "{api}");
+    let wrong = fleet("api-1", "\"api\"", &[("m1", "monitor"), ("api-1", "dns")]);
+    assert!(wrong.contains("lacks its role(s) api"), "{wrong}");
     let listed = fleet("m1", "\"monitor\"", &[("m1", "monitor")]);
     assert!(listed.is_empty(), "{listed}");
 }

@@ -105,6 +105,17 @@ fn nodes_join_leave_and_time_out() {
         node_config(dir.path(), "node-b", "dns", &server.url()),
         node_config(dir.path(), "node-c", "collator", &server.url()),
     );
+    // Configured as the README's upgrade steps say (every node listed with its key), each
+    // file passes `check-config` without a warning about the trust table.
+    for config in [&a, &b, &c] {
+        let output = geodns(&["check-config", "-c", config.to_str().unwrap()], &[]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert!(
+            !stderr(&output).contains("consensus.nodes"),
+            "{}",
+            stderr(&output)
+        );
+    }
     let mut children = Killer(vec![start(&a)]);
     wait_until(Duration::from_secs(20), || status(&a).is_some())
         .expect("node-a answers status requests");
