@@ -11,7 +11,7 @@ use geodns_bus::{Bus, subjects};
 use geodns_test_support::NatsServer;
 use tokio_util::task::TaskTracker;
 
-use crate::forgery::{FAR, NEAR, NodeFile, client, node_file, provider, unsigned, until_answer};
+use crate::fleet::{FAR, NEAR, NodeFile, client, node_file, provider, unsigned, until_answer};
 use crate::support::{Process, free_port, geodns, stdout, trust_all};
 
 const ORIGINAL: &str = "orig-3";

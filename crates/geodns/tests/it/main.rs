@@ -11,6 +11,7 @@ mod compat;
 mod consensus;
 mod db;
 mod dns;
+mod fleet;
 mod forgery;
 mod import;
 mod maintenance;
