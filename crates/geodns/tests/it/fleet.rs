@@ -74,11 +74,22 @@ pub(crate) fn node_file(
     write(dir, &format!("{}.toml", node.id), &text)
 }
 
-/// A test client on the bus, as node `id`, signing with `key` (none: unsigned).
+/// A test client on the bus, as node `id`, signing with `key` (none: unsigned); it
+/// takes whatever arrives.
 pub(crate) async fn client(
     nats: &NatsServer,
     id: &str,
     key: Option<NodeKey>,
+    tracker: &TaskTracker,
+) -> NatsBus {
+    client_trusting(nats, (id, key), TrustTable::off(), tracker).await
+}
+
+/// A test client that admits what arrives as a node with `table` would.
+pub(crate) async fn client_trusting(
+    nats: &NatsServer,
+    (id, key): (&str, Option<NodeKey>),
+    table: TrustTable,
     tracker: &TaskTracker,
 ) -> NatsBus {
     let bus = NatsBus::connect(id, &NatsConfig::new(vec![nats.url()]), tracker)
@@ -88,7 +99,7 @@ pub(crate) async fn client(
         None => bus,
         Some(key) => {
             let clock: geodns_bus::Clock = Arc::new(geodns_node::clock::now);
-            let gate = Gate::new((id, Some(key)), TrustTable::off(), rand_boot(), clock);
+            let gate = Gate::new((id, Some(key)), table, rand_boot(), clock);
             bus.with_gate(Arc::new(gate))
         }
     }

@@ -154,3 +154,114 @@ async fn a_forged_or_future_sync_reply_changes_nothing_and_a_proven_one_is_adopt
     node.stop().await;
     honest.abort();
 }
+
+/// A lone DNS-only `geodns run` node on NATS, holding m1's signed decision in its cache
+/// file: it answers a peer's sync request with it, but never its own, so nothing confirms
+/// its results and after `max_snapshot_age` it is not ready (503, `snapshot`) and its
+/// official age keeps growing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lone_dns_node_is_not_confirmed_by_its_own_sync_reply() {
+    let nats = geodns_test_support::NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let monitor_key = NodeKey::from_seed([11; 32]);
+    let trusted = crate::support::trust_all(
+        dir.path(),
+        &[("dns-lone", &["dns", "api"]), ("probe", &["dns"])],
+    ) + &format!(
+        "[[consensus.nodes]]\nid = \"m1\"\nroles = [\"monitor\"]\npublic_key = \"{}\"\n",
+        monitor_key.public().to_base64()
+    );
+    let (dns, api) = (crate::support::free_port(), crate::support::free_port());
+    let node = crate::fleet::NodeFile {
+        id: "dns-lone",
+        roles: r#"["dns", "api"]"#,
+        dns,
+        api,
+        consensus: "cache_interval = \"1s\"",
+    };
+    let path = crate::fleet::node_file(dir.path(), &nats.url(), (9, &trusted), &node);
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "sync_interval = \"1s\"",
+        "sync_interval = \"1s\"\nmax_snapshot_age = \"2s\"",
+    );
+    std::fs::write(&path, text).unwrap();
+    let now = geodns_node::clock::now();
+    let held = decision(&monitor_key, now - TimeDelta::seconds(1));
+    let data = dir.path().join("dns-lone");
+    cache::save(&data.join(cache::OFFICIAL), "dns-lone", &[held], now).unwrap();
+    let lone = crate::support::Process::start(&path, &dir.path().join("dns-lone.log"));
+
+    // A listed peer asking gets the held decision: the node does answer sync requests.
+    let tracker = tokio_util::task::TaskTracker::new();
+    let probe_key = geodns_node::keys::load_or_create(&dir.path().join("probe/node.key"))
+        .unwrap()
+        .0;
+    // It checks what arrives as the lone node's own trust table says.
+    let table =
+        geodns_bus::envelope::TrustTable::from_config(&crate::support::load_config(&path).await)
+            .unwrap();
+    let probe =
+        crate::fleet::client_trusting(&nats, ("probe", Some(probe_key)), table, &tracker).await;
+    let watch = geodns_node::clock::Stopwatch::start();
+    let reply = loop {
+        match probe
+            .request(
+                subjects::OFFICIAL_SYNC,
+                Bytes::new(),
+                Duration::from_secs(2),
+            )
+            .await
+        {
+            Ok(reply) => break reply,
+            Err(error) => assert!(watch.elapsed() < Duration::from_secs(30), "{error}"),
+        }
+    };
+    assert_eq!(reply.sender.as_deref(), Some("dns-lone"));
+    assert!(reply.authenticated, "the reply is signed");
+    assert!(String::from_utf8_lossy(&reply.payload).contains("p-near-down"));
+
+    // Its own requests go unanswered by itself: stale, and so not ready.
+    let client = geodns_node::http::client(Duration::from_secs(5)).unwrap();
+    let url = format!("http://127.0.0.1:{api}/ready");
+    let watch = geodns_node::clock::Stopwatch::start();
+    loop {
+        let response = client.get(&url).send().await;
+        if let Ok(response) = response
+            && response.status() == 503
+        {
+            let body = response.text().await.unwrap();
+            let ready: serde_json::Value = serde_json::from_str(&body).unwrap();
+            let snapshot = ready["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|check| check["name"] == "snapshot")
+                .unwrap();
+            if snapshot["ok"] == false {
+                break;
+            }
+        }
+        assert!(
+            watch.elapsed() < Duration::from_secs(20),
+            "never reported stale"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let metrics = client
+        .get(format!("http://127.0.0.1:{api}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let age: f64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("geodns_official_age_seconds "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(age >= 2.0, "official age {age}");
+    lone.stop().await;
+}
