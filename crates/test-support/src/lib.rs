@@ -2,18 +2,17 @@
 //! backend. The MariaDB and PostgreSQL servers are the ones `scripts/services` starts
 //! (`GEODNS_TEST_MYSQL_URL`, `GEODNS_TEST_POSTGRES_URL`); a missing one is a test failure
 //! with a message saying how to start it, never a silent pass. Also nats-server processes
-//! (plain, or with authorization and TLS from credentials made in the test), Redis, and
-//! GeoIP (MaxMind DB) files written from small tables.
+//! (plain, or with authorization and TLS from credentials made in the test), Redis; and,
+//! re-exported from `geodns-fakes`, fake providers and GeoIP files.
 
 #![forbid(unsafe_code)]
 
-pub mod mmdb;
 mod nats;
 mod nats_auth;
-pub mod providers;
 mod proxy;
 mod redis;
 
+pub use geodns_fakes::{mmdb, providers};
 pub use nats::NatsServer;
 pub use nats_auth::{NkeyUser, Operator, TestCa};
 pub use proxy::TcpProxy;

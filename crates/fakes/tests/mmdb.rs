@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use geodns_test_support::mmdb::{self, AsnEntry, CityEntry};
+use geodns_fakes::mmdb::{self, AsnEntry, CityEntry};
 use maxminddb::{Reader, geoip2};
 
 fn city_of<'a>(entries: &'a [CityEntry], network: &str) -> &'a CityEntry {
