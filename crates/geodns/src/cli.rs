@@ -23,6 +23,7 @@ use crate::logging::{self, LogFormat};
 
 mod change;
 mod cluster;
+mod demo;
 mod history;
 mod probe;
 
@@ -64,6 +65,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// See geodns work: a whole cluster on this machine (three monitors voting on three
+    /// fake providers, DNS, collator, API and status page), with a provider broken and
+    /// repaired on schedule. Nothing to install, no traffic off the machine.
+    Demo(demo::DemoArgs),
     /// Start the configured roles.
     Run(RunArgs),
     /// Validate a configuration and print what it contains.
@@ -317,7 +322,10 @@ impl RunArgs {
 /// Entry point used by `main`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(cli.log_format, cli.log.as_deref());
+    // The demo's view is the output: its nodes log only errors unless asked otherwise.
+    let quiet = matches!(cli.command, Command::Demo(_)) && std::env::var_os("RUST_LOG").is_none();
+    let filter = cli.log.as_deref().or(quiet.then_some("error"));
+    logging::init(cli.log_format, filter);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -342,6 +350,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         .context("cannot build the HTTP client")?;
     let env = || overrides_from_env(std::env::vars());
     match command {
+        Command::Demo(args) => demo::demo(http, args).await,
         Command::Run(args) => {
             let mut overrides = env();
             overrides.extend(args.overrides());

@@ -30,6 +30,16 @@ const STORE_CLOSE: Duration = Duration::from_millis(400);
 /// Runs until `shutdown` is cancelled. Fails at start if the configuration is invalid or
 /// a role cannot start (then everything started is stopped first).
 pub async fn run(loader: Loader, shutdown: CancellationToken) -> anyhow::Result<()> {
+    run_on(loader, shutdown, None).await
+}
+
+/// [`run`], with an embedded bus that joins `hub` (several nodes in one process, as
+/// `geodns demo` runs them) instead of a hub of its own.
+pub async fn run_on(
+    loader: Loader,
+    shutdown: CancellationToken,
+    hub: Option<MemoryBus>,
+) -> anyhow::Result<()> {
     let config = loader
         .load()
         .await
@@ -48,7 +58,7 @@ pub async fn run(loader: Loader, shutdown: CancellationToken) -> anyhow::Result<
         "config reloader",
         run_reloader(loader, live.clone(), shutdown.clone()),
     );
-    let started = connect_and_start(&live, (store.clone(), keys), &tasks).await;
+    let started = connect_and_start(&live, (store.clone(), keys), &tasks, hub).await;
     if let Err(error) = &started {
         tracing::error!(error = format!("{error:#}"), "start failed; stopping");
     } else {
@@ -89,6 +99,7 @@ async fn connect_and_start(
     live: &LiveConfig,
     (store, keys): (SqlStore, Keys),
     tasks: &Tasks,
+    hub: Option<MemoryBus>,
 ) -> anyhow::Result<()> {
     let config = live.current();
     let gate = geodns_node::trust::gate(&config, &keys)?;
@@ -98,7 +109,10 @@ async fn connect_and_start(
     );
     match config.bus.mode {
         BusMode::Embedded => {
-            let bus = MemoryBus::new(config.node.id.as_str()).with_gate(gate);
+            let id = config.node.id.as_str();
+            let bus = hub
+                .map_or_else(|| MemoryBus::new(id), |hub| hub.join(id))
+                .with_gate(gate);
             let state: BusState = Arc::new(|| (true, "in-process bus".to_owned()));
             let ctx = node_ctx(live, (bus, state), (store, keys), tasks);
             start_roles(&ctx).await

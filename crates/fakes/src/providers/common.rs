@@ -60,7 +60,11 @@ pub trait Observed {
     }
 }
 
-/// A running accept loop on 127.0.0.1. Dropping it aborts the loop, and with it every
+/// 127.0.0.1, any port.
+pub(crate) const ANY_LOOPBACK_PORT: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
+
+/// A running accept loop on a loopback address. Dropping it aborts the loop, and with it every
 /// connection task (they live in the loop's `JoinSet`).
 #[derive(Debug)]
 pub(crate) struct Serving {
@@ -70,15 +74,28 @@ pub(crate) struct Serving {
 
 impl Serving {
     /// Binds 127.0.0.1:0 and runs `connection` for every accepted TCP stream.
-    pub(crate) async fn start<F, Fut>(mut connection: F) -> Serving
+    pub(crate) async fn start<F, Fut>(connection: F) -> Serving
     where
         F: FnMut(TcpStream) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let listener = TcpListener::bind("127.0.0.1:0")
+        Serving::start_at(ANY_LOOPBACK_PORT, connection)
             .await
-            .expect("bind a fake provider on 127.0.0.1");
-        let addr = listener.local_addr().expect("fake provider address");
+            .expect("bind a fake provider on 127.0.0.1")
+    }
+
+    /// Binds `addr` (a loopback address) and runs `connection` for every accepted TCP
+    /// stream.
+    pub(crate) async fn start_at<F, Fut>(
+        addr: SocketAddr,
+        mut connection: F,
+    ) -> std::io::Result<Serving>
+    where
+        F: FnMut(TcpStream) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
         let task = tokio::spawn(async move {
             let mut connections = JoinSet::new();
             loop {
@@ -94,24 +111,24 @@ impl Serving {
                 }
             }
         });
-        Serving { addr, task }
+        Ok(Serving { addr, task })
     }
 
     /// Like [`Serving::start`], for a server that speaks TLS when given `tls` (recording
     /// the SNI in `seen`) and plain TCP otherwise: `serve` gets either stream, boxed, with
     /// the server's `shared` state.
     pub(crate) async fn start_maybe_tls<T, F, Fut>(
-        tls: Option<Arc<rustls::ServerConfig>>,
+        (addr, tls): (SocketAddr, Option<Arc<rustls::ServerConfig>>),
         shared: Arc<T>,
         seen: SeenHandle,
         serve: F,
-    ) -> Serving
+    ) -> std::io::Result<Serving>
     where
         T: Send + Sync + 'static,
         F: Fn(ClientStream, Arc<T>) -> Fut + Copy + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        Serving::start(move |stream| {
+        Serving::start_at(addr, move |stream| {
             let (tls, shared, seen) = (tls.clone(), Arc::clone(&shared), Arc::clone(&seen));
             async move {
                 let stream: ClientStream = match tls {

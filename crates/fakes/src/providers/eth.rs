@@ -11,7 +11,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::common::{
-    Observed, RpcError, Seen, SeenHandle, Serving, accept_websocket, answer_rpc, hex_quantity, lock,
+    ANY_LOOPBACK_PORT, Observed, RpcError, Seen, SeenHandle, Serving, accept_websocket, answer_rpc,
+    hex_quantity, lock,
 };
 use super::http1::{read_request, write_response};
 
@@ -80,19 +81,21 @@ impl EthNode {
             }),
         });
         let http = Serving::start_maybe_tls(
-            tls.clone(),
+            (ANY_LOOPBACK_PORT, tls.clone()),
             Arc::clone(&shared),
             Arc::clone(&shared.seen),
             |stream, shared| async move { serve_http(stream, &shared).await },
         )
-        .await;
+        .await
+        .expect("bind a fake provider on 127.0.0.1");
         let ws = Serving::start_maybe_tls(
-            tls,
+            (ANY_LOOPBACK_PORT, tls),
             Arc::clone(&shared),
             Arc::clone(&shared.seen),
             |stream, shared| async move { serve_ws(stream, &shared).await },
         )
-        .await;
+        .await
+        .expect("bind a fake provider on 127.0.0.1");
         EthNode { http, ws, shared }
     }
 

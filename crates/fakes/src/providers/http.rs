@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::common::{Observed, Seen, SeenHandle, Serving, lock};
+use super::common::{ANY_LOOPBACK_PORT, Observed, Seen, SeenHandle, Serving, lock};
 use super::http1::{hold_until_closed, read_request, write_response};
 
 /// A running fake HTTP endpoint on 127.0.0.1; it stops when dropped.
@@ -47,12 +47,13 @@ impl HttpEndpoint {
             }),
         });
         let serving = Serving::start_maybe_tls(
-            tls,
+            (ANY_LOOPBACK_PORT, tls),
             Arc::clone(&shared),
             Arc::clone(&shared.seen),
             |stream, shared| async move { serve(stream, &shared).await },
         )
-        .await;
+        .await
+        .expect("bind a fake provider on 127.0.0.1");
         HttpEndpoint { serving, shared }
     }
 

@@ -11,7 +11,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::common::{
-    Observed, RpcError, Seen, SeenHandle, Serving, accept_websocket, answer_rpc, hex_quantity, lock,
+    ANY_LOOPBACK_PORT, Observed, RpcError, Seen, SeenHandle, Serving, accept_websocket, answer_rpc,
+    hex_quantity, lock,
 };
 
 /// The best block a new node reports first.
@@ -61,7 +62,19 @@ impl SubstrateNode {
 
     /// A plain `ws://` node for `chain` whose genesis header has `genesis_state_root`.
     pub async fn start(chain: &str, genesis_state_root: &str) -> SubstrateNode {
-        SubstrateNode::start_with(chain, genesis_state_root, None).await
+        SubstrateNode::start_with((ANY_LOOPBACK_PORT, None), chain, genesis_state_root)
+            .await
+            .expect("bind a fake provider on 127.0.0.1")
+    }
+
+    /// A plain `ws://` node listening on `addr` (a loopback address: several providers
+    /// can share a port on 127.0.0.x, as real ones share the service's port).
+    pub async fn start_at(
+        addr: SocketAddr,
+        chain: &str,
+        genesis_state_root: &str,
+    ) -> std::io::Result<SubstrateNode> {
+        SubstrateNode::start_with((addr, None), chain, genesis_state_root).await
     }
 
     /// A `wss://` node presenting `config`'s certificate.
@@ -70,14 +83,16 @@ impl SubstrateNode {
         genesis_state_root: &str,
         config: Arc<rustls::ServerConfig>,
     ) -> SubstrateNode {
-        SubstrateNode::start_with(chain, genesis_state_root, Some(config)).await
+        SubstrateNode::start_with((ANY_LOOPBACK_PORT, Some(config)), chain, genesis_state_root)
+            .await
+            .expect("bind a fake provider on 127.0.0.1")
     }
 
     async fn start_with(
+        (addr, tls): (SocketAddr, Option<Arc<rustls::ServerConfig>>),
         chain: &str,
         genesis_state_root: &str,
-        tls: Option<Arc<rustls::ServerConfig>>,
-    ) -> SubstrateNode {
+    ) -> std::io::Result<SubstrateNode> {
         let shared = Arc::new(Shared {
             chain: chain.to_owned(),
             genesis_state_root: genesis_state_root.to_owned(),
@@ -89,13 +104,13 @@ impl SubstrateNode {
             }),
         });
         let serving = Serving::start_maybe_tls(
-            tls,
+            (addr, tls),
             Arc::clone(&shared),
             Arc::clone(&shared.seen),
             |stream, shared| async move { serve_connection(stream, &shared).await },
         )
-        .await;
-        SubstrateNode { serving, shared }
+        .await?;
+        Ok(SubstrateNode { serving, shared })
     }
 
     /// Switches how the node answers from the next request on.

@@ -10,6 +10,7 @@ mod collator;
 mod compat;
 mod consensus;
 mod db;
+mod demo;
 mod dns;
 mod fleet;
 mod forgery;

@@ -283,7 +283,7 @@ async fn answers_show_in_the_request_routes_once_flushed() {
 
 /// Headless Chromium with everything that could reach beyond this machine turned off
 /// (and every host name but 127.0.0.1 unresolvable).
-fn chromium(dir: &Path, args: &[&str]) -> std::process::Output {
+pub(crate) fn chromium(dir: &Path, args: &[&str]) -> std::process::Output {
     let binary = std::env::var("GEODNS_TEST_CHROMIUM").expect(
         "GEODNS_TEST_CHROMIUM is not set: run the tests through scripts/test \
          (scripts/services installs chromium)",
