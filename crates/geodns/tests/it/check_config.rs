@@ -336,3 +336,48 @@ fn the_shipped_example_is_valid() {
     assert_eq!(summary["zones"], 1);
     assert_eq!(summary["checks"], 3);
 }
+
+/// The one-machine example (made by `import-ibp`) passes `check-config` without a warning.
+#[test]
+fn the_one_machine_example_is_valid() {
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/one-machine.toml"
+    );
+    let output = geodns(&["check-config", "-c", example], &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).is_empty(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("(monitor, dns, collator, api)"));
+}
+
+/// The fleet examples pass `check-config` without a warning: every node is listed with
+/// its key and roles, the DNS nodes list the monitors (the README's fleet steps).
+#[test]
+fn the_fleet_examples_are_valid_and_trust_each_other() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/fleet");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 7, "{files:?}");
+    for file in files {
+        let output = geodns(
+            &["check-config", "-c", file.to_str().unwrap()],
+            &[("GEODNS_BUS__PASSWORD", "secret")],
+        );
+        assert!(
+            output.status.success(),
+            "{}: {}",
+            file.display(),
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).is_empty(),
+            "{}: {}",
+            file.display(),
+            stderr(&output)
+        );
+    }
+}
