@@ -95,6 +95,13 @@ enum Command {
     /// Set, remove or clear country overrides, cluster-wide, through a node's API.
     #[command(subcommand)]
     Override(change::OverrideCommand),
+    /// Print the shell completion script for SHELL (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), generated from the command-line definition.
+    Manpage,
 }
 
 #[derive(Debug, Subcommand)]
@@ -377,6 +384,23 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Override(command) => change::override_(http, command).await,
         Command::Consensus(command) => cluster::consensus(http, command).await,
         Command::Probe(args) => probe::probe(http, args).await,
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            // Into memory first: clap_complete panics when its writer fails.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "geodns", &mut script);
+            std::io::stdout()
+                .write_all(&script)
+                .context("cannot write the completion script")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Manpage => {
+            let command = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(command)
+                .render(&mut std::io::stdout())
+                .context("cannot write the manual page")?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
