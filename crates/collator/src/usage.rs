@@ -93,8 +93,9 @@ pub async fn last_collected<S: ClusterStore>(
     Ok(out)
 }
 
-/// Stores one node's answer under `node` (whatever node ids the rows carried) in replace
-/// mode and, if every row was taken, records that the node was collected at `asked_at`.
+/// Stores one node's answer under `node` (whatever node ids the rows carried), keeping
+/// the larger of each stored and collected total (a node writing its own rows to this
+/// store is never set back by an older copy; asking again changes nothing) and, if every row was taken, records that the node was collected at `asked_at`.
 /// Returns the number of rows stored, or why the node must be asked again.
 pub async fn store_answer<S: UsageStore + ClusterStore>(
     store: &S,
@@ -106,7 +107,7 @@ pub async fn store_answer<S: UsageStore + ClusterStore>(
         row.key.node = node.clone();
     }
     let report = store
-        .write_usage(&rows, WriteMode::Replace)
+        .write_usage(&rows, WriteMode::Max)
         .await
         .map_err(|e| format!("cannot store its usage: {e}"))?;
     if let Some(failed) = report.failed.first() {

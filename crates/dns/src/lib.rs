@@ -22,6 +22,7 @@ pub mod runtime;
 pub mod serial;
 pub mod server;
 pub mod usage;
+pub mod usage_totals;
 pub mod view;
 pub mod wire;
 pub mod zone;

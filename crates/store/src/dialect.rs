@@ -98,6 +98,22 @@ impl Backend {
         }
     }
 
+    /// `INSERT … ` tail that keeps the larger of the existing and the new `column`.
+    pub(crate) fn upsert_max(self, table: &str, conflict: &str, column: &str) -> String {
+        match self {
+            Backend::MySql => {
+                format!(" ON DUPLICATE KEY UPDATE {column} = GREATEST({column}, VALUES({column}))")
+            }
+            Backend::Postgres => format!(
+                " ON CONFLICT ({conflict}) DO UPDATE SET {column} = GREATEST({table}.{column}, excluded.{column})"
+            ),
+            // SQLite's two-argument MAX is the scalar maximum.
+            Backend::Sqlite => format!(
+                " ON CONFLICT ({conflict}) DO UPDATE SET {column} = MAX({table}.{column}, excluded.{column})"
+            ),
+        }
+    }
+
     /// A condition that `column` starts with the bound text (case-sensitive everywhere).
     pub(crate) fn starts_with(self, column: &str) -> String {
         match self {

@@ -29,6 +29,10 @@ pub enum WriteMode {
     Add,
     /// `hits = n`: importing a node's totals; replaying the same period is harmless.
     Replace,
+    /// `hits = max(hits, n)`: a cumulative total (a DNS node's own, or one a collator
+    /// collected). Writing it again, or an older copy of it, changes nothing, so two
+    /// writers of the same counter never lower each other's total.
+    Max,
 }
 
 /// A row that was not written, and why; the caller keeps it to retry.
@@ -216,6 +220,7 @@ fn insert_sql(backend: Backend, rows: usize, mode: WriteMode) -> String {
     let tail = match mode {
         WriteMode::Add => backend.upsert_add("requests", "row_key", "hits"),
         WriteMode::Replace => backend.upsert_set("row_key", &["hits"]),
+        WriteMode::Max => backend.upsert_max("requests", "row_key", "hits"),
     };
     backend
         .sql(&format!(
@@ -243,7 +248,7 @@ fn bind_row<'q>(
         .bind(hits)
 }
 
-/// Merges rows with equal keys (sum for `Add`, last for `Replace`) and sorts them, so one
+/// Merges rows with equal keys (sum for `Add`, last for `Replace`, largest for `Max`) and sorts them, so one
 /// statement never touches a key twice and concurrent writers lock keys in one order.
 fn merge(
     rows: Vec<UsageRow>,
@@ -256,6 +261,7 @@ fn merge(
         let next = match mode {
             WriteMode::Add => entry.0.checked_add(row.hits),
             WriteMode::Replace => Some(row.hits),
+            WriteMode::Max => Some(entry.0.max(row.hits)),
         };
         match next {
             Some(value) => {

@@ -171,6 +171,10 @@ pub struct DnsSection {
     /// How often usage counts are written to the database.
     #[serde(default = "default_usage_flush", with = "serde_text")]
     pub usage_flush: Duration,
+    /// How often counts not yet in the database are appended to the usage journal in
+    /// the data directory (what a crash can lose at most).
+    #[serde(default = "default_usage_journal", with = "serde_text")]
+    pub usage_journal: Duration,
     /// How often the official results are compared with a peer's (anti-entropy).
     #[serde(default = "default_sync_interval", with = "serde_text")]
     pub sync_interval: Duration,
@@ -218,6 +222,10 @@ fn default_usage_flush() -> Duration {
     Duration::from_secs(300)
 }
 
+fn default_usage_journal() -> Duration {
+    Duration::from_secs(1)
+}
+
 fn default_sync_interval() -> Duration {
     Duration::from_secs(60)
 }
@@ -244,6 +252,7 @@ impl Default for DnsSection {
             tcp_idle_timeout: default_tcp_idle(),
             usage: true,
             usage_flush: default_usage_flush(),
+            usage_journal: default_usage_journal(),
             sync_interval: default_sync_interval(),
             max_snapshot_age: default_max_snapshot_age(),
             acme_refresh: default_acme_refresh(),
@@ -269,6 +278,7 @@ impl DnsSection {
         }
         for (key, value) in [
             ("dns.usage_flush", self.usage_flush),
+            ("dns.usage_journal", self.usage_journal),
             ("dns.sync_interval", self.sync_interval),
             ("dns.acme_refresh", self.acme_refresh),
             ("dns.tcp_idle_timeout", self.tcp_idle_timeout),

@@ -6,6 +6,7 @@
 mod acme;
 pub mod backend;
 mod geoip;
+mod journal;
 mod metrics;
 mod official;
 mod overrides;

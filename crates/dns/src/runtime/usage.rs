@@ -1,105 +1,279 @@
 //! Usage statistics of the DNS role: the workers' counters are collected every
-//! `[dns] usage_flush` and at shutdown and added to the store under this node's id; rows
-//! the store did not take stay pending for the next flush (nothing lost, nothing counted
-//! twice). `dns.usage.getUsage` is answered from the store in the original's shape.
+//! `[dns] usage_journal` into cumulative totals (`crate::usage_totals`), appended to the
+//! journal in the data directory, and written to the store every `[dns] usage_flush`
+//! keeping the larger total (`WriteMode::Max`), so a write repeated after an unknown
+//! outcome, or a collator's older copy, changes nothing and a crash
+//! loses at most one journal interval. At start the journal is replayed and the store's
+//! own rows taken where larger; at shutdown the last counts go to the journal first, then
+//! to the store if it answers in time. `dns.usage.getUsage` is answered from the store in
+//! the original's shape.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::server::Server;
-use crate::usage::{day_of, rows, to_rows};
+use crate::usage::{day_of, rows};
+use crate::usage_totals::Totals;
 use chrono::NaiveDate;
 use geodns_bus::wire::{UsageRecord, UsageRequest, UsageResponse, decode};
 use geodns_bus::{Bus, Subscription};
 use geodns_core::ids::NodeId;
-use geodns_core::records::UsageKey;
+use geodns_core::records::{UsageKey, UsageRow};
 use geodns_store::{SqlStore, StoreError, UsageFilter, UsageStore, WriteMode};
 use tokio_util::sync::CancellationToken;
 
 use geodns_node::LiveConfig;
 
+use super::journal::Journal;
 use super::metrics::{DnsCounters, Flush};
 
 /// How long a collection waits for the UDP workers.
 const COLLECT_WAIT: Duration = Duration::from_secs(2);
 
-/// How long the flush at shutdown may take (the node stops within 3 s of SIGTERM).
-const LAST_FLUSH: Duration = Duration::from_millis(1500);
+/// How long the write at shutdown may take (the node stops within 3 s of SIGTERM); what
+/// it does not write stays in the journal for the next start.
+const LAST_FLUSH: Duration = Duration::from_millis(1000);
 
-/// How often the workers' counters are collected between flushes.
-const COLLECT_EVERY: Duration = Duration::from_secs(5);
+/// Counters the totals hold at most (about 200 bytes each); beyond, the oldest days go.
+const MAX_COUNTERS: usize = 500_000;
+
+/// Written counters are kept this many days back (so a late increment finds its total).
+const KEEP_DAYS: i64 = 2;
 
 /// Today (UTC) as a day number.
 pub fn today() -> i32 {
     day_of(geodns_node::clock::now().date_naive())
 }
 
-/// Flushes every `[dns] usage_flush` until `shutdown`, then once more with what the
-/// workers counted last. The workers' counters are collected more often (every
-/// [`COLLECT_EVERY`]) so `/metrics` is at most that far behind.
+/// The store operation in flight: reading this node's stored totals, or a write.
+type Writing = Pin<Box<dyn Future<Output = Done> + Send>>;
+
+/// What a store operation did.
+enum Done {
+    /// The store's totals of this node (`None`: it did not answer).
+    Seeded(Option<Vec<UsageRow>>),
+    /// A write.
+    Wrote(Written),
+}
+
+/// What a write did: the rows the store took, and how many it did not.
+struct Written {
+    taken: Vec<UsageRow>,
+    failed: usize,
+}
+
+/// Collects, journals and writes usage until `shutdown`, then journals the workers'
+/// last counts and writes once more if the store answers in time.
 pub(super) async fn run_flusher(
     (server, counters): (Arc<Server>, DnsCounters),
     live: LiveConfig,
     store: SqlStore,
     shutdown: CancellationToken,
 ) {
-    let node = live.current().node.id.clone();
-    let mut pending: BTreeMap<UsageKey, i64> = BTreeMap::new();
-    let mut since_flush = Duration::ZERO;
-    // A flush cut short by the shutdown may have written part of its rows: those are
-    // then not offered to the store again (reported unwritten rather than counted twice).
-    let mut interrupted = false;
+    let config = live.current();
+    let node = config.node.id.clone();
+    let journal = Journal::new(&config.node.data_dir);
+    let mut totals = journal.load().await;
+    compact(&journal, &totals).await;
+    let mut seeded = false;
+    let mut collect_tick = tokio::time::interval(config.dns.usage_journal);
+    let mut flush_tick = tokio::time::interval(config.dns.usage_flush);
+    for tick in [&mut collect_tick, &mut flush_tick] {
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    }
+    let mut writing: Option<Writing> = None;
     loop {
-        let every = live.current().dns.usage_flush;
-        let wait = COLLECT_EVERY.min(every.saturating_sub(since_flush));
         tokio::select! {
             () = shutdown.cancelled() => break,
-            () = tokio::time::sleep(wait) => {}
-        }
-        since_flush += wait;
-        let counts = server.collect(COLLECT_WAIT).await;
-        add(&counts, &node, &mut pending, &counters);
-        if since_flush >= every {
-            since_flush = Duration::ZERO;
-            tokio::select! {
-                () = shutdown.cancelled() => {
-                    interrupted = true;
-                    break;
+            _ = collect_tick.tick() => {
+                let counts = server.collect(COLLECT_WAIT).await;
+                journal_increments(&journal, &mut totals, increments(&counts, &node, &counters)).await;
+            }
+            _ = flush_tick.tick(), if writing.is_none() => {
+                writing = next_operation(&store, &node, &mut totals, (seeded, &counters));
+            }
+            done = in_flight(&mut writing), if writing.is_some() => {
+                writing = None;
+                match done {
+                    Done::Seeded(Some(stored)) => {
+                        totals.seed(stored);
+                        seeded = true;
+                        writing = next_operation(&store, &node, &mut totals, (seeded, &counters));
+                    }
+                    Done::Seeded(None) => {}
+                    Done::Wrote(written) => taken(&journal, &mut totals, written, &counters).await,
                 }
-                flushed = flush(&store, &mut pending) => counters.flush(flushed),
             }
         }
     }
-    // The workers stop on the same token: wait for their last counters.
+    // A write cut here may have committed part of its rows: harmless in max mode.
+    drop(writing);
     let last = server.stop(COLLECT_WAIT).await;
-    add(&last, &node, &mut pending, &counters);
-    if !interrupted {
-        match tokio::time::timeout(LAST_FLUSH, flush(&store, &mut pending)).await {
-            Ok(flushed) => counters.flush(flushed),
+    journal_increments(&journal, &mut totals, increments(&last, &node, &counters)).await;
+    if totals.has_dirty() {
+        let last_write = async {
+            if !seeded {
+                let stored = seed(store.clone(), node.clone(), seed_days(&totals)).await?;
+                totals.seed(stored);
+            }
+            Some(write(store.clone(), totals.to_write()).await)
+        };
+        match tokio::time::timeout(LAST_FLUSH, last_write).await {
+            Ok(Some(written)) => taken(&journal, &mut totals, written, &counters).await,
+            Ok(None) => {}
             Err(_) => {
                 tracing::warn!(limit = ?LAST_FLUSH, "the store did not take the last usage in time")
             }
         }
     }
-    if !pending.is_empty() {
-        let hits: i64 = pending.values().sum();
-        counters.unwritten(pending.len(), hits);
+    let (rows, hits) = totals.unwritten();
+    if rows > 0 {
+        counters.unwritten(rows, 0);
+        tracing::warn!(rows, hits, path = %super::journal::FILE, "usage not in the store at shutdown: kept in the journal, written at the next start");
+    }
+}
+
+/// What to do with the store next: read this node's stored totals first (once), then
+/// write the dirty totals. Runs as the operation in flight, so shutdown never waits on a
+/// slow store.
+fn next_operation(
+    store: &SqlStore,
+    node: &NodeId,
+    totals: &mut Totals,
+    (seeded, counters): (bool, &DnsCounters),
+) -> Option<Writing> {
+    if !seeded {
+        let read = seed(store.clone(), node.clone(), seed_days(totals));
+        return Some(Box::pin(async move { Done::Seeded(read.await) }));
+    }
+    if !totals.has_dirty() {
+        return None;
+    }
+    prune(totals, counters);
+    let written = write(store.clone(), totals.to_write());
+    Some(Box::pin(async move { Done::Wrote(written.await) }))
+}
+
+/// The operation in flight (never polled without one: the select's guard).
+async fn in_flight(writing: &mut Option<Writing>) -> Done {
+    match writing.as_mut() {
+        Some(write) => write.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Adds increments to the totals and appends them to the journal.
+async fn journal_increments(
+    journal: &Journal,
+    totals: &mut Totals,
+    increments: BTreeMap<UsageKey, i64>,
+) {
+    if increments.is_empty() {
+        return;
+    }
+    totals.add(&increments);
+    if let Err(error) = journal.append(Totals::increments_line(&increments)).await {
+        tracing::error!(%error, "cannot append to the usage journal: a crash now would lose these counts");
+    }
+}
+
+/// Marks what the store took as written, and rewrites the journal as one snapshot.
+async fn taken(journal: &Journal, totals: &mut Totals, written: Written, counters: &DnsCounters) {
+    totals.written(&written.taken);
+    let kept = totals.unwritten().0;
+    let flush = if written.taken.is_empty() && written.failed > 0 {
+        Flush::Failed { kept }
+    } else {
+        Flush::Done {
+            written: written.taken.len() as u64,
+            kept,
+        }
+    };
+    counters.flush(flush);
+    compact(journal, totals).await;
+}
+
+async fn compact(journal: &Journal, totals: &Totals) {
+    if let Err(error) = journal.compact(totals.snapshot_line()).await {
+        tracing::error!(%error, "cannot rewrite the usage journal");
+    }
+}
+
+/// The days to read the store's totals of: those held, and the last [`KEEP_DAYS`].
+fn seed_days(totals: &Totals) -> (NaiveDate, NaiveDate) {
+    let today = geodns_node::clock::now().date_naive();
+    let days = totals.days();
+    let from = days
+        .first()
+        .copied()
+        .unwrap_or(today)
+        .min(today - chrono::TimeDelta::days(KEEP_DAYS));
+    (from, today.max(days.last().copied().unwrap_or(today)))
+}
+
+/// This node's stored totals of the days `(from, to)`, read before the first write so a
+/// lost or old journal cannot make the node write less than the store holds; `None`
+/// when the store did not answer (nothing is written until it does).
+async fn seed(
+    store: SqlStore,
+    node: NodeId,
+    (from, to): (NaiveDate, NaiveDate),
+) -> Option<Vec<UsageRow>> {
+    let filter = UsageFilter {
+        nodes: vec![node.to_string()],
+        ..UsageFilter::between(from, to)
+    };
+    match store.usage_totals(&filter).await {
+        Ok(stored) => Some(
+            stored
+                .into_iter()
+                .map(|total| UsageRow {
+                    key: UsageKey {
+                        date: total.date,
+                        node: node.clone(),
+                        domain: total.domain,
+                        member: total.member,
+                        asn: total.asn,
+                        network: total.network,
+                        country_code: total.country_code,
+                        country_name: total.country_name,
+                        ipv6: total.ipv6,
+                    },
+                    hits: total.hits,
+                })
+                .collect(),
+        ),
+        Err(error) => {
+            tracing::warn!(%error, "cannot read this node's stored usage yet; writing waits for it");
+            None
+        }
+    }
+}
+
+/// Drops written counters older than [`KEEP_DAYS`], and whole old days beyond
+/// [`MAX_COUNTERS`] (counted and logged: those hits are lost).
+fn prune(totals: &mut Totals, counters: &DnsCounters) {
+    let today = geodns_node::clock::now().date_naive();
+    let dropped = totals.prune(today - chrono::TimeDelta::days(KEEP_DAYS), MAX_COUNTERS);
+    if dropped.unwritten_rows > 0 {
+        counters.unwritten(0, dropped.unwritten_hits);
         tracing::error!(
-            rows = pending.len(),
-            hits,
-            "usage not written at shutdown: the store did not take it"
+            rows = dropped.unwritten_rows,
+            hits = dropped.unwritten_hits,
+            "usage of the oldest days dropped unwritten: the store has been unreachable too long"
         );
     }
 }
 
-/// Adds collected counters to the pending rows and the metrics.
-fn add(
+/// The workers' counts as increments per counter, added to the metrics.
+fn increments(
     counts: &crate::usage::Counts,
     node: &NodeId,
-    pending: &mut BTreeMap<UsageKey, i64>,
     counters: &DnsCounters,
-) {
+) -> BTreeMap<UsageKey, i64> {
     if counts.fallback > 0 {
         tracing::warn!(
             answers = counts.fallback,
@@ -107,48 +281,40 @@ fn add(
         );
     }
     counters.add(counts);
-    for (key, hits) in rows(&counts.hits, node) {
-        *pending.entry(key).or_insert(0) += hits;
-    }
+    rows(&counts.hits, node)
 }
 
-/// Writes pending rows in add mode; keeps those the store did not take (except invalid
-/// ones, which would never be taken: they are logged and dropped).
-pub(super) async fn flush(store: &SqlStore, pending: &mut BTreeMap<UsageKey, i64>) -> Flush {
-    if pending.is_empty() {
-        return Flush::Done {
-            written: 0,
-            kept: 0,
-        };
-    }
-    let batch = to_rows(pending);
-    match store.write_usage(&batch, WriteMode::Add).await {
+/// Writes `rows` (cumulative totals) keeping the larger of stored and written. Rows the store can never take are logged and
+/// counted as taken (retrying them would never end).
+async fn write(store: SqlStore, rows: Vec<UsageRow>) -> Written {
+    match store.write_usage(&rows, WriteMode::Max).await {
         Ok(report) => {
-            pending.clear();
-            for failed in report.failed {
-                if let StoreError::InvalidRecord { .. } = failed.error {
-                    tracing::error!(error = %failed.error, "usage row dropped");
+            let mut failed = std::collections::BTreeSet::new();
+            for row in report.failed {
+                if let StoreError::InvalidRecord { .. } = row.error {
+                    tracing::error!(error = %row.error, "usage row dropped");
                     continue;
                 }
-                *pending.entry(failed.row.key).or_insert(0) += failed.row.hits;
+                failed.insert(row.row.key);
             }
-            tracing::debug!(
-                written = report.written,
-                kept = pending.len(),
-                "usage flushed"
-            );
-            if !pending.is_empty() {
-                tracing::warn!(rows = pending.len(), "usage rows kept for the next flush");
+            let failed_count = failed.len();
+            if failed_count > 0 {
+                tracing::warn!(rows = failed_count, "usage rows kept for the next write");
             }
-            Flush::Done {
-                written: report.written as u64,
-                kept: pending.len(),
+            let taken = rows
+                .into_iter()
+                .filter(|row| !failed.contains(&row.key))
+                .collect();
+            Written {
+                taken,
+                failed: failed_count,
             }
         }
         Err(error) => {
-            tracing::warn!(%error, rows = pending.len(), "usage flush failed; kept for the next one");
-            Flush::Failed {
-                kept: pending.len(),
+            tracing::warn!(%error, rows = rows.len(), "usage write failed; kept for the next one");
+            Written {
+                taken: Vec::new(),
+                failed: rows.len(),
             }
         }
     }

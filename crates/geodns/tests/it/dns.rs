@@ -308,7 +308,7 @@ fn raw_query(id: u16, name: &str) -> Vec<u8> {
     packet
 }
 
-fn send_queries(server: SocketAddr, count: u16) {
+pub(crate) fn send_queries(server: SocketAddr, count: u16) {
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     socket
         .set_read_timeout(Some(Duration::from_secs(2)))
@@ -323,7 +323,7 @@ fn send_queries(server: SocketAddr, count: u16) {
     }
 }
 
-async fn stored_hits(store: &SqlStore) -> i64 {
+pub(crate) async fn stored_hits(store: &SqlStore) -> i64 {
     let today = geodns_node::clock::now().date_naive();
     let filter = UsageFilter::between(today.pred_opt().unwrap(), today);
     store.usage_summary(&filter).await.unwrap().total_hits

@@ -34,3 +34,4 @@ mod support;
 mod sync;
 mod tidy;
 mod usage_collection;
+mod usage_journal;

@@ -33,6 +33,7 @@ suite!(
     harness::health_probe_round_trips,
     usage::add_accumulates,
     usage::replace_is_idempotent,
+    usage::max_keeps_the_larger_total,
     usage::batch_merges_duplicate_keys,
     usage::invalid_rows_are_reported_and_the_rest_written,
     usage::large_batches_span_chunks,

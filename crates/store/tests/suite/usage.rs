@@ -69,6 +69,28 @@ pub async fn replace_is_idempotent(store: SqlStore, _: Kind) {
     assert_eq!(total(&store).await, 103);
 }
 
+/// Cumulative totals from two writers (a DNS node and a collator's older copy): the
+/// larger stays, whatever the order, and writing one again changes nothing.
+pub async fn max_keeps_the_larger_total(store: SqlStore, _: Kind) {
+    let k = key(day(20), "Amforc", "DE");
+    for hits in [10, 25, 12, 25, 25] {
+        store
+            .write_usage(&[row(k.clone(), hits)], WriteMode::Max)
+            .await
+            .unwrap();
+    }
+    assert_eq!(total(&store).await, 25);
+    store
+        .write_usage(&[row(k.clone(), 30), row(k, 28)], WriteMode::Max)
+        .await
+        .unwrap();
+    assert_eq!(
+        total(&store).await,
+        30,
+        "the larger of equal keys in one batch"
+    );
+}
+
 pub async fn batch_merges_duplicate_keys(store: SqlStore, _: Kind) {
     let k = key(day(21), "Amforc", "DE");
     let report = store
