@@ -33,6 +33,10 @@ struct View<'a, W> {
     answers: [Vec<IpAddr>; 3],
     health: [Option<bool>; 3],
     decided: BTreeSet<String>,
+    /// Open proposals seen: id → (member, proposed up).
+    proposals: std::collections::BTreeMap<String, (String, bool)>,
+    /// Votes already shown: (proposal, voter).
+    votes: BTreeSet<(String, String)>,
     episode: Option<Episode>,
     failovers: Vec<Duration>,
 }
@@ -59,11 +63,14 @@ pub async fn show<B: Bus, W: Write>(
         answers: Default::default(),
         health: [None; 3],
         decided: BTreeSet::new(),
+        proposals: std::collections::BTreeMap::new(),
+        votes: BTreeSet::new(),
         episode: None,
         failovers: Vec::new(),
     };
     intro(&mut view, world, options);
-    let Ok(mut finalizes) = bus.subscribe(subjects::FINALIZE).await else {
+    // One subscription: proposals, votes and decisions in the order each monitor sent them.
+    let Ok(mut consensus) = bus.subscribe(subjects::CONSENSUS).await else {
         view.line("cannot watch the decisions; stopping");
         shutdown.cancel();
         return;
@@ -79,8 +86,13 @@ pub async fn show<B: Bus, W: Write>(
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
-            message = finalizes.next() => match message {
-                Some(message) => decision(&mut view, &message.payload),
+            message = consensus.next() => match message {
+                Some(message) => match message.subject.as_str() {
+                    subjects::PROPOSE => proposal(&mut view, &message.payload),
+                    subjects::VOTE => vote(&mut view, &message.payload),
+                    subjects::FINALIZE => decision(&mut view, &message.payload),
+                    _ => {}
+                },
                 None => break,
             },
             _ = tick.tick() => {
@@ -142,6 +154,42 @@ fn intro<W: Write>(view: &mut View<'_, W>, world: &World, options: &Options) {
         ));
     }
     let _ = writeln!(view.out, "{text}");
+}
+
+fn proposal<W: Write>(view: &mut View<'_, W>, payload: &[u8]) {
+    let Ok(signed) = geodns_bus::consensus::decode_proposal(payload) else {
+        return;
+    };
+    let proposal = signed.message;
+    if view.proposals.len() >= 10_000 {
+        view.proposals.clear();
+        view.votes.clear();
+    }
+    view.proposals.insert(
+        proposal.id.as_str().to_owned(),
+        (proposal.key.member.to_string(), proposal.status),
+    );
+}
+
+/// Each monitor's vote, once per proposal: yes when its own result agrees.
+fn vote<W: Write>(view: &mut View<'_, W>, payload: &[u8]) {
+    let Ok(signed) = geodns_bus::consensus::decode_vote(payload) else {
+        return;
+    };
+    let vote = signed.message;
+    let id = vote.proposal.as_str().to_owned();
+    let Some((member, up)) = view.proposals.get(&id).cloned() else {
+        return;
+    };
+    if !view.votes.insert((id, vote.voter.to_string())) {
+        return;
+    }
+    view.line(&format!(
+        "  vote: {} {} on {member} {}",
+        vote.voter,
+        if vote.agree { "yes" } else { "no" },
+        if up { "UP" } else { "DOWN" }
+    ));
 }
 
 fn decision<W: Write>(view: &mut View<'_, W>, payload: &[u8]) {

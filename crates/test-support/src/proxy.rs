@@ -3,9 +3,17 @@
 //! server. While cut, every forwarded connection is closed and new ones are closed on
 //! accept, as a client sees a server that went away. While stalled, connections stay open
 //! and nothing passes, as a client sees a host that stopped answering (packets dropped).
+//! Armed with [`TcpProxy::cut_after`], once a request containing a marker (the text of
+//! an `INSERT`, which drivers send when they prepare it) has passed, it forwards the
+//! client's next request (the execution) to the server and then closes the connection
+//! before the reply can pass: the statement runs and commits, and the client cannot know
+//! it did (an unknown commit outcome).
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -16,6 +24,29 @@ pub struct TcpProxy {
     /// What the proxy does now; every connection task watches it.
     mode: watch::Sender<Mode>,
     accept: tokio::task::JoinHandle<()>,
+    cuts: Arc<Cuts>,
+}
+
+/// The armed cuts: requests containing `marker` are forwarded, then the connection is
+/// closed before the reply, `armed` more times; `done` counts the cuts made.
+#[derive(Debug, Default)]
+struct Cuts {
+    marker: Mutex<Vec<u8>>,
+    armed: AtomicUsize,
+    done: AtomicUsize,
+}
+
+impl Cuts {
+    /// True (and one cut reserved) when `chunk` holds the marker and a cut is armed.
+    fn reserve(&self, chunk: &[u8]) -> bool {
+        let marker = self.marker.lock().unwrap_or_else(PoisonError::into_inner);
+        if marker.is_empty() || !chunk.windows(marker.len()).any(|w| w == marker.as_slice()) {
+            return false;
+        }
+        self.armed
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    }
 }
 
 impl TcpProxy {
@@ -26,6 +57,8 @@ impl TcpProxy {
             .expect("bind the proxy on 127.0.0.1");
         let addr = listener.local_addr().expect("proxy address");
         let (mode, watching) = watch::channel(Mode::Forward);
+        let cuts = Arc::new(Cuts::default());
+        let cutting = cuts.clone();
         let accept = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let now = *watching.borrow();
@@ -35,12 +68,34 @@ impl TcpProxy {
                         tokio::spawn(hold(client, watching.clone()));
                     }
                     Mode::Forward => {
-                        tokio::spawn(forward(client, target, watching.clone()));
+                        tokio::spawn(forward(client, target, watching.clone(), cutting.clone()));
                     }
                 }
             }
         });
-        TcpProxy { addr, mode, accept }
+        TcpProxy {
+            addr,
+            mode,
+            accept,
+            cuts,
+        }
+    }
+
+    /// Arms `times` cuts: after each of the next requests containing `marker`, the
+    /// client's next request is forwarded to the server, then the connection is closed
+    /// before the reply passes.
+    pub fn cut_after(&self, marker: &[u8], times: usize) {
+        *self
+            .cuts
+            .marker
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = marker.to_vec();
+        self.cuts.armed.store(times, Ordering::SeqCst);
+    }
+
+    /// Cuts made by [`TcpProxy::cut_after`] so far.
+    pub fn cuts_made(&self) -> usize {
+        self.cuts.done.load(Ordering::SeqCst)
     }
 
     /// Where clients connect.
@@ -80,17 +135,54 @@ enum Mode {
     Stall,
 }
 
-async fn forward(mut client: TcpStream, target: SocketAddr, mut mode: watch::Receiver<Mode>) {
+async fn forward(
+    mut client: TcpStream,
+    target: SocketAddr,
+    mut mode: watch::Receiver<Mode>,
+    cuts: Arc<Cuts>,
+) {
     let Ok(mut server) = TcpStream::connect(target).await else {
         return;
     };
     let stopped = tokio::select! {
-        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => return,
+        () = pump(&mut client, &mut server, &cuts) => return,
         stopped = mode.wait_for(|mode| *mode != Mode::Forward) => stopped.map(|m| *m),
     };
     if matches!(stopped, Ok(Mode::Stall)) {
         drop(server);
         hold(client, mode).await;
+    }
+}
+
+/// Copies both ways until either side closes, or an armed cut: after a request holding
+/// the marker, the next request reaches the server, then both connections close before
+/// any reply passes.
+async fn pump(client: &mut TcpStream, server: &mut TcpStream, cuts: &Cuts) {
+    let (mut up, mut down) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
+    let mut cut_next = false;
+    loop {
+        tokio::select! {
+            read = client.read(&mut up) => {
+                let Ok(n @ 1..) = read else { return };
+                if server.write_all(&up[..n]).await.is_err() {
+                    return;
+                }
+                if cut_next {
+                    let _ = server.flush().await;
+                    // The server has the statement; give it time to run, then hang up.
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    cuts.done.fetch_add(1, Ordering::SeqCst);
+                    return;
+                }
+                cut_next = cuts.reserve(&up[..n]);
+            }
+            read = server.read(&mut down) => {
+                let Ok(n @ 1..) = read else { return };
+                if client.write_all(&down[..n]).await.is_err() {
+                    return;
+                }
+            }
+        }
     }
 }
 

@@ -401,7 +401,7 @@ async fn every_query_is_counted_once_across_a_database_outage() {
     database.drop_now().await;
 }
 
-async fn until_hits(store: &SqlStore, want: i64) {
+pub(crate) async fn until_hits(store: &SqlStore, want: i64) {
     for _ in 0..100 {
         if stored_hits(store).await >= want {
             return;

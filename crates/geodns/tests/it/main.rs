@@ -34,4 +34,5 @@ mod support;
 mod sync;
 mod tidy;
 mod usage_collection;
+mod usage_cuts;
 mod usage_journal;

@@ -189,18 +189,33 @@ pub async fn mysql_behind_proxy() -> (
     geodns_test_support::TcpProxy,
     url::Url,
 ) {
+    database_behind_proxy(geodns_test_support::Kind::MySql).await
+}
+
+/// A fresh, migrated database of `kind`, reached through a [`geodns_test_support::TcpProxy`]
+/// (the URL points at the proxy).
+pub async fn database_behind_proxy(
+    kind: geodns_test_support::Kind,
+) -> (
+    geodns_test_support::TestDatabase,
+    geodns_test_support::TcpProxy,
+    url::Url,
+) {
     use std::net::ToSocketAddrs;
-    let database =
-        geodns_test_support::TestDatabase::create(geodns_test_support::Kind::MySql).await;
+    let database = geodns_test_support::TestDatabase::create(kind).await;
     geodns_store::SqlStore::open(database.store_config())
         .await
         .expect("migrate the test database")
         .close()
         .await;
     let mut url = url::Url::parse(&database.url).expect("test database URL");
+    let default_port = match kind {
+        geodns_test_support::Kind::Postgres => 5432,
+        _ => 3306,
+    };
     let server = (
         url.host_str().expect("host").to_owned(),
-        url.port().unwrap_or(3306),
+        url.port().unwrap_or(default_port),
     )
         .to_socket_addrs()
         .expect("resolve the database host")
@@ -209,6 +224,10 @@ pub async fn mysql_behind_proxy() -> (
     let proxy = geodns_test_support::TcpProxy::start(server).await;
     url.set_port(Some(proxy.addr().port()))
         .expect("a URL with a port");
+    if matches!(kind, geodns_test_support::Kind::Postgres) {
+        // Plain text, so the proxy sees the statements it is asked to cut after.
+        url.query_pairs_mut().append_pair("sslmode", "disable");
+    }
     (database, proxy, url)
 }
 
