@@ -76,7 +76,15 @@ pub(crate) async fn demo(http: reqwest::Client, args: DemoArgs) -> anyhow::Resul
         let node = shutdown.child_token();
         let id = id.clone();
         let hub = hub.join(&id);
-        async move { (id, crate::run::run_on(loader, node, Some(hub)).await) }
+        // A node that cannot start (a port in use) ends the demo at once.
+        let everything = shutdown.clone();
+        async move {
+            let result = crate::run::run_on(loader, node, Some(hub)).await;
+            if result.is_err() {
+                everything.cancel();
+            }
+            (id, result)
+        }
     }));
     let mut stdout = std::io::stdout();
     let view = geodns_demo::show(

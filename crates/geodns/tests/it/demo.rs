@@ -162,3 +162,37 @@ fn the_demo_breaks_a_provider_fails_over_within_4_s_and_recovers() {
     assert!(exit.success(), "{exit:?}\n{stderr}");
     assert!(watch.elapsed() < Duration::from_secs(5), "slow exit");
 }
+
+/// A port already in use ends the demo at once, naming the node, the port and why.
+#[test]
+fn a_port_in_use_ends_the_demo_at_once_with_the_reason() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let api = taken.local_addr().unwrap().to_string();
+    let dns = format!("127.0.0.1:{}", free_port());
+    let watch = geodns_node::clock::Stopwatch::start();
+    let output = Command::new(env!("CARGO_BIN_EXE_geodns"))
+        .args([
+            "demo",
+            "--duration",
+            "60s",
+            "--dns-listen",
+            &dns,
+            "--api-listen",
+            &api,
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        watch.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        watch.elapsed()
+    );
+    assert!(
+        stderr.contains(&format!(
+            "edge: cannot start Api: cannot listen for the API on {api}"
+        )),
+        "{stderr}"
+    );
+}
