@@ -10,11 +10,11 @@ use crate::world::{HOSTNAME, REGIONS, STATE_ROOT, ZONE, io};
 use crate::{DemoError, Options};
 
 /// The nodes: id and roles.
-pub const NODES: [(&str, &str); 4] = [
-    ("mon-1", r#"["monitor"]"#),
-    ("mon-2", r#"["monitor"]"#),
-    ("mon-3", r#"["monitor"]"#),
-    ("edge", r#"["dns", "collator", "api"]"#),
+pub const NODES: [(&str, &[&str]); 4] = [
+    ("mon-1", &["monitor"]),
+    ("mon-2", &["monitor"]),
+    ("mon-3", &["monitor"]),
+    ("edge", &["dns", "collator", "api"]),
 ];
 
 /// Writes each node's key (created once) and configuration; returns (id, file).
@@ -28,11 +28,8 @@ pub fn write_all(
         let key_file = dir.join(id).join("node.key");
         let (key, _) = geodns_node::keys::load_or_create(&key_file)
             .map_err(|error| DemoError::Key(error.to_string()))?;
-        let _ = write!(
-            trusted,
-            "\n[[consensus.nodes]]\nid = \"{id}\"\nroles = {roles}\npublic_key = \"{}\"\n",
-            key.public().to_base64()
-        );
+        trusted.push('\n');
+        trusted.push_str(&geodns_node::keys::entry_text(id, roles, &key.public()));
     }
     let mut files = Vec::new();
     for (id, roles) in NODES {
@@ -44,8 +41,10 @@ pub fn write_all(
     Ok(files)
 }
 
-fn node_text(dir: &Path, (id, roles): (&str, &str), options: &Options, port: u16) -> String {
+fn node_text(dir: &Path, (id, roles): (&str, &[&str]), options: &Options, port: u16) -> String {
     let data = dir.join(id);
+    let roles: Vec<String> = roles.iter().map(|role| format!("\"{role}\"")).collect();
+    let roles = format!("[{}]", roles.join(", "));
     let mut text = format!(
         r#"# geodns demo: node {id}
 [node]

@@ -49,7 +49,8 @@ impl<W: Write> View<'_, W> {
     }
 }
 
-/// Runs the view (and the chaos) over `bus`, a handle on the nodes' in-process bus.
+/// Runs the view (and the chaos) over `bus`, a handle on the nodes' in-process bus whose
+/// gate admits only the listed monitors' signed, fresh consensus messages.
 pub async fn show<B: Bus, W: Write>(
     world: &World,
     bus: B,

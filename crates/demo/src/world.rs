@@ -5,6 +5,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+use geodns_core::geo::GeoPoint;
 use geodns_fakes::mmdb::{self, AsnEntry, CityEntry};
 use geodns_fakes::providers::SubstrateNode;
 
@@ -157,12 +158,11 @@ impl World {
 
 /// The region nearest a client, by great-circle distance (as the DNS server picks).
 pub fn nearest(client: &Client) -> Region {
-    let distance = |region: &Region| {
-        let (la1, lo1) = (client.latitude.to_radians(), client.longitude.to_radians());
-        let (la2, lo2) = (region.latitude.to_radians(), region.longitude.to_radians());
-        let a = ((la2 - la1) / 2.0).sin().powi(2)
-            + la1.cos() * la2.cos() * ((lo2 - lo1) / 2.0).sin().powi(2);
-        a.sqrt().asin()
+    let point = |latitude, longitude| GeoPoint::new(latitude, longitude).ok();
+    let from = point(client.latitude, client.longitude);
+    let distance = |region: &Region| match (from, point(region.latitude, region.longitude)) {
+        (Some(from), Some(to)) => from.distance_km(&to),
+        _ => f64::INFINITY,
     };
     let mut regions = REGIONS;
     regions.sort_by(|a, b| distance(a).total_cmp(&distance(b)));

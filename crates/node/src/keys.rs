@@ -138,44 +138,43 @@ fn auth_mode(config: &Config) -> AuthMode {
     geodns_bus::envelope::auth_mode(config.consensus.auth)
 }
 
+/// The consensus view of the bus gate's table: one parse of `[[consensus.nodes]]`.
 fn trusted_nodes(config: &Config) -> Result<BTreeMap<NodeId, TrustedNode>, ConsensusError> {
+    let table = crate::trust::table(config)?;
     let mut nodes = BTreeMap::new();
-    for (index, node) in config.consensus.nodes.iter().enumerate() {
-        let key = node
-            .public_key
-            .as_deref()
-            .map(PublicKey::from_base64)
-            .transpose()
-            .map_err(|e| ConsensusError::TrustedKey {
-                index,
-                reason: e.to_string(),
-            })?;
-        let trusted = TrustedNode {
-            key,
-            monitor: node.roles.contains(&NodeRole::Monitor),
+    for (id, peer) in table.nodes {
+        let Ok(id) = NodeId::parse(&id) else {
+            continue;
         };
-        nodes.insert(node.id.clone(), trusted);
+        let trusted = TrustedNode {
+            key: peer.key.map(|(key, _)| key),
+            monitor: peer.roles.contains(&NodeRole::Monitor),
+        };
+        nodes.insert(id, trusted);
     }
     Ok(nodes)
+}
+
+/// A `[[consensus.nodes]]` entry, as every node's file lists it.
+pub fn entry_text(id: &str, roles: &[&str], key: &PublicKey) -> String {
+    let roles: Vec<String> = roles.iter().map(|role| format!("\"{role}\"")).collect();
+    format!(
+        "[[consensus.nodes]]\nid = \"{id}\"\nroles = [{}]\npublic_key = \"{}\"\n",
+        roles.join(", "),
+        key.to_base64()
+    )
 }
 
 /// This node's `[[consensus.nodes]]` entry, for the other nodes' configuration.
 pub fn trusted_entry(config: &Config) -> Result<String, ConsensusError> {
     let path = key_path(config);
     let (key, created) = load_or_create(&path)?;
-    let roles: Vec<String> = config
-        .node
-        .roles
-        .iter()
-        .map(|role| format!("\"{}\"", role.as_str()))
-        .collect();
+    let roles: Vec<&str> = config.node.roles.iter().map(|role| role.as_str()).collect();
     Ok(format!(
-        "# {} {}\n[[consensus.nodes]]\nid = \"{}\"\nroles = [{}]\npublic_key = \"{}\"\n",
+        "# {} {}\n{}",
         if created { "created" } else { "read" },
         path.display(),
-        config.node.id,
-        roles.join(", "),
-        key.public().to_base64()
+        entry_text(config.node.id.as_str(), &roles, &key.public())
     ))
 }
 

@@ -25,7 +25,8 @@ pub fn gate(config: &Config, keys: &Keys) -> Result<Arc<Gate>, ConsensusError> {
     )))
 }
 
-fn table(config: &Config) -> Result<TrustTable, ConsensusError> {
+/// The trust table of `[consensus]` (its keys checked as ed25519 points).
+pub fn table(config: &Config) -> Result<TrustTable, ConsensusError> {
     TrustTable::from_config(config).map_err(|(index, error)| ConsensusError::TrustedKey {
         index,
         reason: error.to_string(),

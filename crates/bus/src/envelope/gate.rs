@@ -207,7 +207,10 @@ impl Gate {
         let reply = reply_to.is_some();
         let envelope = message.envelope.as_deref().map(Envelope::decode);
         message.authenticated = false;
-        message.id = envelope.clone().flatten().map(|envelope| envelope.id);
+        message.id = envelope
+            .as_ref()
+            .and_then(Option::as_ref)
+            .map(|envelope| envelope.id);
         let rule = if reply {
             Rule::Reply
         } else {

@@ -5,11 +5,13 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
 use geodns_bus::MemoryBus;
+use geodns_bus::envelope::Gate;
 use geodns_demo::{Options, World};
 use tokio_util::sync::CancellationToken;
 
@@ -86,14 +88,9 @@ pub(crate) async fn demo(http: reqwest::Client, args: DemoArgs) -> anyhow::Resul
             (id, result)
         }
     }));
+    let viewer = viewer(&http, &world, &hub).await?;
     let mut stdout = std::io::stdout();
-    let view = geodns_demo::show(
-        &world,
-        hub.join("demo-view"),
-        &options,
-        &mut stdout,
-        shutdown.clone(),
-    );
+    let view = geodns_demo::show(&world, viewer, &options, &mut stdout, shutdown.clone());
     tokio::pin!(nodes);
     let results = tokio::select! {
         results = &mut nodes => results,
@@ -111,4 +108,22 @@ pub(crate) async fn demo(http: reqwest::Client, args: DemoArgs) -> anyhow::Resul
         failed.join("\n")
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The view's handle on the nodes' hub: it reads only what the nodes' own trust table
+/// admits (monitors' signed, fresh consensus messages), as any node would.
+async fn viewer(
+    http: &reqwest::Client,
+    world: &World,
+    hub: &MemoryBus,
+) -> anyhow::Result<MemoryBus> {
+    let (_, edge) = world.nodes.last().context("the demo has no nodes")?;
+    let config = Loader::new(http.clone(), edge.clone(), Vec::new())
+        .load()
+        .await
+        .context("cannot read the demo's edge configuration")?;
+    let table = geodns_node::trust::table(&config)?;
+    let clock: geodns_bus::Clock = Arc::new(geodns_node::clock::now);
+    let gate = Gate::new(("demo-view", None), table, 0, clock);
+    Ok(hub.join("demo-view").with_gate(Arc::new(gate)))
 }

@@ -200,8 +200,9 @@ pub(crate) fn logs(dir: &Path) -> String {
     text
 }
 
-/// `geodns_bus_messages_refused_total{subject, reason}` on the node serving `api`.
-pub(crate) async fn refused(api: u16, subject: &str, reason: &str) -> u64 {
+/// The value of the sample `series` (name and labels, as `/metrics` prints them) on the
+/// node serving its API on `api`; `None` when it has no such sample.
+pub(crate) async fn metric(api: u16, series: &str) -> Option<f64> {
     let client = geodns_node::http::client(Duration::from_secs(5)).unwrap();
     let text = client
         .get(format!("http://127.0.0.1:{api}/metrics"))
@@ -211,11 +212,17 @@ pub(crate) async fn refused(api: u16, subject: &str, reason: &str) -> u64 {
         .text()
         .await
         .unwrap();
-    let wanted =
-        format!("geodns_bus_messages_refused_total{{subject=\"{subject}\",reason=\"{reason}\"}} ");
+    let wanted = format!("{series} ");
     text.lines()
         .find_map(|line| line.strip_prefix(&wanted))
-        .map_or(0, |value| value.trim().parse::<f64>().unwrap() as u64)
+        .map(|value| value.trim().parse::<f64>().unwrap())
+}
+
+/// `geodns_bus_messages_refused_total{subject, reason}` on the node serving `api`.
+pub(crate) async fn refused(api: u16, subject: &str, reason: &str) -> u64 {
+    let series =
+        format!("geodns_bus_messages_refused_total{{subject=\"{subject}\",reason=\"{reason}\"}}");
+    metric(api, &series).await.map_or(0, |value| value as u64)
 }
 
 /// Waits until the node serving `api` counted a refusal of `subject` for `reason`.

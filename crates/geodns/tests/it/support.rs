@@ -379,12 +379,8 @@ pub fn trust_all(dir: &Path, nodes: &[(&str, &[&str])]) -> String {
         let data = dir.join(id);
         std::fs::create_dir_all(&data).unwrap();
         let (key, _) = geodns_node::keys::load_or_create(&data.join("node.key")).unwrap();
-        let roles: Vec<String> = roles.iter().map(|role| format!("\"{role}\"")).collect();
-        text.push_str(&format!(
-            "[[consensus.nodes]]\nid = \"{id}\"\nroles = [{}]\npublic_key = \"{}\"\n\n",
-            roles.join(", "),
-            key.public().to_base64()
-        ));
+        text.push_str(&geodns_node::keys::entry_text(id, roles, &key.public()));
+        text.push('\n');
     }
     text
 }

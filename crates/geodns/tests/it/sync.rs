@@ -247,21 +247,9 @@ async fn a_lone_dns_node_is_not_confirmed_by_its_own_sync_reply() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let metrics = client
-        .get(format!("http://127.0.0.1:{api}/metrics"))
-        .send()
+    let age = crate::fleet::metric(api, "geodns_official_age_seconds")
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let age: f64 = metrics
-        .lines()
-        .find_map(|line| line.strip_prefix("geodns_official_age_seconds "))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+        .expect("the official age is reported");
     assert!(age >= 2.0, "official age {age}");
     lone.stop().await;
 }
