@@ -84,6 +84,9 @@ fn operation<N>(route: &Route<N>) -> Value {
         "parameters": parameters,
         "responses": responses,
     });
+    if let Some(description) = doc.description {
+        operation["description"] = json!(description);
+    }
     if let Some(request) = doc.request {
         operation["requestBody"] = json!({
             "required": true,

@@ -49,6 +49,8 @@ pub struct Doc {
     pub tag: &'static str,
     /// One line.
     pub summary: &'static str,
+    /// More, when one line is not enough.
+    pub description: Option<&'static str>,
     /// Parameters.
     pub params: &'static [Param],
     /// The JSON request body, described; `None` without one.
@@ -165,10 +167,14 @@ const MAINTENANCE_ERRORS: &[(u16, &str)] =
     &[BAD, DENIED[0], DENIED[1], (404, "No such member."), STORE];
 const CHANGE_ERRORS: &[(u16, &str)] = &[BAD, DENIED[0], DENIED[1], STORE];
 
+/// Where the usage routes read from (their OpenAPI description).
+const USAGE_SOURCE: &str = "Read from the store's usage table, which holds one cumulative count per UTC day, DNS node and key (hostname, member, network, country, family). Each DNS node writes its own rows there every `[dns] usage_flush`; a collator stores each DNS node's collected copy (`dns.usage.getUsage`, every `[collator] usage_every`) under that node in the same rows, keeping the larger total. So where a collator runs, these are the collected copies (merged with the nodes' own writes when they share the store), and where none runs, the DNS nodes' own rows. Either way each query is counted once, on a node with every role too; a node's count lags by at most its `usage_flush` or the collator's `usage_every`.";
+
 const fn doc(tag: &'static str, summary: &'static str) -> Doc {
     Doc {
         tag,
         summary,
+        description: None,
         params: &[],
         request: None,
         errors: &[],
@@ -311,6 +317,7 @@ pub fn routes<N: Node>() -> Vec<Route<N>> {
             "/api/members/stats",
             get(stats::member_stats::<N>),
             Doc {
+                description: Some(USAGE_SOURCE),
                 params: MEMBER_STATS,
                 errors: &[BAD, (404, "No such member."), STORE],
                 ..doc(
@@ -324,6 +331,7 @@ pub fn routes<N: Node>() -> Vec<Route<N>> {
             "/api/requests/country",
             get(requests::by_country::<N>),
             Doc {
+                description: Some(USAGE_SOURCE),
                 params: FILTERS,
                 errors: &[BAD, STORE],
                 ..doc("collator", "Requests per day and country.")
@@ -334,6 +342,7 @@ pub fn routes<N: Node>() -> Vec<Route<N>> {
             "/api/requests/asn",
             get(requests::by_asn::<N>),
             Doc {
+                description: Some(USAGE_SOURCE),
                 params: FILTERS,
                 errors: &[BAD, STORE],
                 ..doc("collator", "Requests per day and network (ASN).")
@@ -344,6 +353,7 @@ pub fn routes<N: Node>() -> Vec<Route<N>> {
             "/api/requests/service",
             get(requests::by_service::<N>),
             Doc {
+                description: Some(USAGE_SOURCE),
                 params: FILTERS,
                 errors: &[BAD, STORE],
                 ..doc(
@@ -357,6 +367,7 @@ pub fn routes<N: Node>() -> Vec<Route<N>> {
             "/api/requests/member",
             get(requests::by_member::<N>),
             Doc {
+                description: Some(USAGE_SOURCE),
                 params: FILTERS,
                 errors: &[BAD, STORE],
                 ..doc("collator", "Requests per day and member.")
@@ -367,6 +378,7 @@ pub fn routes<N: Node>() -> Vec<Route<N>> {
             "/api/requests/summary",
             get(requests::summary::<N>),
             Doc {
+                description: Some(USAGE_SOURCE),
                 params: DAYS,
                 errors: &[BAD, STORE],
                 ..doc(

@@ -26,6 +26,18 @@ async fn the_document_lists_every_route_and_validates() {
     ] {
         assert!(paths[path][method].is_object(), "{method} {path}");
     }
+    // The usage routes say where they read from.
+    for path in [
+        "/api/requests/country",
+        "/api/requests/summary",
+        "/api/members/stats",
+    ] {
+        let description = paths[path]["get"]["description"].as_str().unwrap();
+        assert!(
+            description.contains("collected copies") && description.contains("own rows"),
+            "{path}: {description}"
+        );
+    }
     let maintenance = &paths["/api/members/{name}/maintenance"]["put"];
     assert_eq!(maintenance["security"][0]["bearer"], serde_json::json!([]));
     assert_eq!(maintenance["parameters"][0]["in"], "path");

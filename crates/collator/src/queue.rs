@@ -7,6 +7,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -31,6 +32,8 @@ pub struct CollatorQueue {
     pub(crate) wake: Arc<Notify>,
     /// The last usage collection's report.
     collection: Arc<Mutex<Option<CollectionReport>>>,
+    /// Usage collections that ran: every node stored, and some missing or failed.
+    collections: Arc<[AtomicU64; 2]>,
 }
 
 impl CollatorQueue {
@@ -40,6 +43,7 @@ impl CollatorQueue {
             queue: Arc::new(Mutex::new(RetryQueue::new(limit))),
             wake: Arc::new(Notify::new()),
             collection: Arc::default(),
+            collections: Arc::default(),
         }
     }
 
@@ -73,10 +77,19 @@ impl CollatorQueue {
 
     /// Records the report of a usage collection.
     pub fn collected(&self, report: CollectionReport) {
+        let complete = report.missing.is_empty() && report.failed.is_empty();
+        self.collections[usize::from(!complete)].fetch_add(1, Ordering::Relaxed);
         *self
             .collection
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(report);
+    }
+}
+
+impl CollatorQueue {
+    /// Usage collections that ran since start: `[complete, incomplete]`.
+    pub fn collections(&self) -> [u64; 2] {
+        [0, 1].map(|i| self.collections[i].load(Ordering::Relaxed))
     }
 }
 

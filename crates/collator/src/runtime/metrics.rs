@@ -1,5 +1,5 @@
 //! The collator's metric families: outage decisions stored, retried, refused or dropped,
-//! Matrix alerts, and events published to Redis Streams.
+//! Matrix alerts, events published to Redis Streams, and usage collections.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -67,6 +67,11 @@ impl Source for CollatorFamilies {
         ] {
             outages.push(&[("result", result)], count as f64);
         }
+        let [complete, incomplete] = self.queue.collections();
+        let last = queue
+            .last_collection
+            .and_then(|run| run.at)
+            .map_or(0.0, |at| at.timestamp_millis() as f64 / 1000.0);
         vec![
             matrix,
             waiting,
@@ -77,6 +82,17 @@ impl Source for CollatorFamilies {
             .sample(&[("result", "published")], self.deliveries.load(0))
             .sample(&[("result", "failed")], self.deliveries.load(1)),
             outages,
+            Family::counter(
+                "geodns_usage_collections_total",
+                "Usage collections by result (complete: every DNS node stored; incomplete).",
+            )
+            .sample(&[("result", "complete")], complete as f64)
+            .sample(&[("result", "incomplete")], incomplete as f64),
+            Family::gauge(
+                "geodns_usage_last_collection_timestamp_seconds",
+                "When the last usage collection ran (Unix time; 0: not yet).",
+            )
+            .sample(&[], last),
         ]
     }
 }

@@ -1,5 +1,5 @@
-//! Usage collection over the bus: at the top of every UTC hour (and on demand, `geodns
-//! collect usage`) ask every active DNS node for its rows with `dns.usage.getUsage`, wait
+//! Usage collection over the bus: at every multiple of `[collator] usage_every` (the top
+//! of every UTC hour by default; and on demand, `geodns collect usage`) ask every active DNS node for its rows with `dns.usage.getUsage`, wait
 //! until each answered or the timeout passed, and store each node's rows under that node
 //! (see `geodns_collator::usage` for the days asked and the replace-mode rules).
 
@@ -11,7 +11,7 @@ use crate::usage::{
     CollectionReport, LAST_RUN, Window, fan_out_window, last_collected, store_answer,
 };
 use bytes::Bytes;
-use chrono::{DateTime, NaiveDate, TimeDelta, Timelike, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use geodns_bus::wire::{UsageRecord, UsageRequest, UsageResponse, WireRole, decode};
 use geodns_bus::{Bus, ClusterHandle, subjects};
 use geodns_core::ids::NodeId;
@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use geodns_node::LiveConfig;
 
-/// Runs a collection at the top of every UTC hour until `shutdown`.
+/// Runs a collection at every multiple of `[collator] usage_every` until `shutdown`.
 pub(super) async fn run_hourly<B: Bus>(
     bus: B,
     (cluster, store): (ClusterHandle, SqlStore),
@@ -30,7 +30,10 @@ pub(super) async fn run_hourly<B: Bus>(
     shutdown: CancellationToken,
 ) {
     loop {
-        let wait = until_next_hour(geodns_node::clock::now());
+        let wait = until_next(
+            geodns_node::clock::now(),
+            live.current().collator.usage_every,
+        );
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(wait) => {}
@@ -53,14 +56,13 @@ pub(super) async fn run_hourly<B: Bus>(
     }
 }
 
-/// How long from `now` until the next top of an hour (at least a second).
-pub fn until_next_hour(now: DateTime<Utc>) -> Duration {
-    let into_hour = TimeDelta::seconds(i64::from(now.minute() * 60 + now.second()))
-        + TimeDelta::nanoseconds(i64::from(now.nanosecond() % 1_000_000_000));
-    (TimeDelta::hours(1) - into_hour)
-        .to_std()
-        .unwrap_or(Duration::ZERO)
-        .max(Duration::from_secs(1))
+/// How long from `now` until the next multiple of `every` since the Unix epoch (for an
+/// hour, the next top of a UTC hour), at least a second.
+pub fn until_next(now: DateTime<Utc>, every: Duration) -> Duration {
+    let every_ns = every.as_nanos().max(1);
+    let since_epoch = u128::try_from(now.timestamp_nanos_opt().unwrap_or(0)).unwrap_or(0);
+    let left = every_ns - since_epoch % every_ns;
+    Duration::from_nanos(u64::try_from(left).unwrap_or(u64::MAX)).max(Duration::from_secs(1))
 }
 
 /// One collection from `nodes` at `now`: the days each needs (or `window`, when given),
@@ -220,8 +222,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_next_collection_is_at_the_top_of_the_hour() {
+    fn the_next_collection_is_at_the_next_multiple_of_the_interval() {
         let at = |text: &str| DateTime::parse_from_rfc3339(text).unwrap().to_utc();
+        const HOUR: Duration = Duration::from_secs(3600);
+        let until_next_hour = |now| until_next(now, HOUR);
         assert_eq!(
             until_next_hour(at("2026-12-07T10:59:30Z")),
             Duration::from_secs(30)
@@ -234,6 +238,16 @@ mod tests {
             until_next_hour(at("2026-12-07T10:59:59.500Z")),
             Duration::from_secs(1),
             "at least a second"
+        );
+        let minute = Duration::from_secs(60);
+        assert_eq!(
+            until_next(at("2026-12-07T10:17:45Z"), minute),
+            Duration::from_secs(15)
+        );
+        assert_eq!(
+            until_next(at("2026-12-07T10:17:45Z"), 6 * HOUR),
+            Duration::from_secs(3600 + 42 * 60 + 15),
+            "multiples of six hours are 00, 06, 12 and 18 UTC"
         );
     }
 }

@@ -336,7 +336,11 @@ pub struct MemberToken {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CollatorSection {
-    /// How long an hourly usage collection waits for the DNS nodes to answer.
+    /// How often usage is collected from the DNS nodes, at multiples of it since the Unix
+    /// epoch (the default, an hour, is the top of every UTC hour, as the original).
+    #[serde(default = "default_usage_every", with = "serde_text")]
+    pub usage_every: Duration,
+    /// How long a usage collection waits for the DNS nodes to answer.
     #[serde(default = "default_usage_timeout", with = "serde_text")]
     pub usage_timeout: Duration,
     /// How long consensus messages stay in the message log.
@@ -345,6 +349,10 @@ pub struct CollatorSection {
     /// How often membership, runtime config and routes are written to the cluster tables.
     #[serde(default = "default_tables_interval", with = "serde_text")]
     pub tables_interval: Duration,
+}
+
+fn default_usage_every() -> Duration {
+    Duration::from_secs(3600)
 }
 
 fn default_usage_timeout() -> Duration {
@@ -362,6 +370,7 @@ fn default_tables_interval() -> Duration {
 impl Default for CollatorSection {
     fn default() -> Self {
         CollatorSection {
+            usage_every: default_usage_every(),
             usage_timeout: default_usage_timeout(),
             message_retention: default_message_retention(),
             tables_interval: default_tables_interval(),

@@ -258,6 +258,22 @@ fn secrets_are_redacted_in_debug_output() {
 /// Every duration key, given the largest value the parser accepts, is a clear error
 /// naming the key and its range (never an overflow later).
 #[test]
+fn a_usage_collection_ends_before_the_next_is_due() {
+    let text = "[node]\nid = \"n1\"\n[collator]\nusage_every = \"1m\"\nusage_timeout = \"1m\"\n";
+    let error = build_text(text).unwrap_err();
+    assert!(
+        error.contains("collator.usage_timeout: 1m is not shorter than collator.usage_every (1m)"),
+        "{error}"
+    );
+    let text = "[node]\nid = \"n1\"\n[collator]\nusage_every = \"1m\"\nusage_timeout = \"20s\"\n";
+    let config = build_text(text).unwrap();
+    assert_eq!(
+        config.collator.usage_every,
+        std::time::Duration::from_secs(60)
+    );
+}
+
+#[test]
 fn every_duration_key_rejects_its_maximum() {
     const MAX: &str = "\"18446744073709551615\"";
     let sections = [
@@ -276,6 +292,8 @@ fn every_duration_key_rejects_its_maximum() {
         ("consensus", "cache_interval", "1s to 1d"),
         ("consensus", "max_skew", "0s to 1m"),
         ("consensus", "max_message_age", "1s to 1h"),
+        ("collator", "usage_every", "10s to 1d"),
+        ("collator", "usage_timeout", "1s to 1h"),
     ];
     for (section, key, range) in sections {
         let text = format!("[node]\nid = \"n1\"\n[{section}]\n{key} = {MAX}\n");

@@ -353,12 +353,21 @@ async fn every_query_is_counted_once_across_a_database_outage() {
     tokio::task::spawn_blocking(move || send_queries(server, 200))
         .await
         .unwrap();
-    // At least two flushes fail while the database is unreachable.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Two writes fail while the database is unreachable; the hits wait for it.
+    let failed = || node.metric("geodns_usage_flushes_total{result=\"failed\"}");
+    until("two failed usage writes", Duration::from_secs(60), || {
+        failed().unwrap_or(0.0) >= 2.0
+    })
+    .await;
     assert_eq!(stored_hits(&direct).await, 300);
     proxy.restore();
     until_hits(&direct, 500).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Nothing is left to write (no later write can change the count): counted once.
+    let pending = || node.metric("geodns_usage_rows_pending");
+    until("no usage row pending", Duration::from_secs(30), || {
+        pending() == Some(0.0)
+    })
+    .await;
     assert_eq!(stored_hits(&direct).await, 500, "nothing counted twice");
 
     // Another DNS node's rows in the same table are not this node's usage.

@@ -33,6 +33,7 @@ mod shutdown;
 mod support;
 mod sync;
 mod tidy;
+mod usage_api;
 mod usage_collection;
 mod usage_cuts;
 mod usage_journal;

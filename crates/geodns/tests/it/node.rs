@@ -39,6 +39,7 @@ pub struct Node {
     dns: Option<SocketAddr>,
     pub shutdown: CancellationToken,
     pub tasks: Tasks,
+    metrics: geodns_node::metrics::Metrics,
 }
 
 impl Node {
@@ -82,12 +83,22 @@ impl Node {
             dns,
             shutdown: ctx.shutdown().clone(),
             tasks: ctx.tasks.clone(),
+            metrics: ctx.metrics.clone(),
         }
     }
 
     /// The DNS server's address (a node started with the DNS role).
     pub fn dns(&self) -> SocketAddr {
         self.dns.expect("started with the DNS role")
+    }
+
+    /// The value of `series` (a metric name with its labels, as `/metrics` writes it).
+    pub fn metric(&self, series: &str) -> Option<f64> {
+        let text = geodns_node::metrics::encode(&self.metrics.families());
+        let wanted = format!("{series} ");
+        text.lines()
+            .find_map(|line| line.strip_prefix(&wanted))
+            .and_then(|value| value.trim().parse().ok())
     }
 
     /// Asks the node's tasks to stop without waiting.

@@ -82,7 +82,7 @@ pub(crate) async fn get_json(client: &reqwest::Client, url: &str) -> Option<Valu
 }
 
 /// Every family point 1 of the issue lists, by name.
-const FAMILIES: [&str; 26] = [
+const FAMILIES: [&str; 28] = [
     "geodns_outages_open",
     "geodns_store_connections",
     "geodns_dns_queries_total",
@@ -107,6 +107,8 @@ const FAMILIES: [&str; 26] = [
     "geodns_official_results",
     "geodns_official_age_seconds",
     "geodns_collator_decisions_total",
+    "geodns_usage_collections_total",
+    "geodns_usage_last_collection_timestamp_seconds",
     "geodns_node_roles",
     "geodns_usage_rows_pending",
 ];

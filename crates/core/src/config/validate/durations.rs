@@ -47,6 +47,12 @@ pub(super) fn validate_durations(file: &ConfigFile, origin: &Origin, report: &mu
             DAY,
         ),
         rule(
+            "collator.usage_every",
+            collator.usage_every,
+            10 * SECOND,
+            DAY,
+        ),
+        rule(
             "collator.usage_timeout",
             collator.usage_timeout,
             SECOND,
@@ -151,6 +157,17 @@ pub(super) fn validate_durations(file: &ConfigFile, origin: &Origin, report: &mu
         ),
     ];
     check_all(rules, origin, report);
+    if collator.usage_timeout >= collator.usage_every {
+        report.error(
+            origin,
+            "collator.usage_timeout",
+            format!(
+                "{} is not shorter than collator.usage_every ({}): a collection would still wait when the next is due",
+                format(collator.usage_timeout),
+                format(collator.usage_every)
+            ),
+        );
+    }
 }
 
 /// Checks the durations of the check at `checks[index]`.
