@@ -355,38 +355,58 @@ impl SqlStore {
         Ok(report)
     }
 
+    /// Writes one chunk in one statement. When the statement fails for its data (a
+    /// database error that is not a lock conflict), the rows are tried one by one so one
+    /// bad row does not hold back the others; when the database cannot be reached (a
+    /// connection, pool or lock error, after the retries), every row of the chunk fails
+    /// at once and the error is returned, so the caller fails the rest without trying.
     async fn write_chunk(
         &self,
         chunk: &[(&UsageKey, &(i64, Vec<UsageRow>))],
         mode: WriteMode,
         report: &mut BatchReport,
-    ) {
+    ) -> Option<sqlx::Error> {
         let values: Vec<(&UsageKey, i64)> =
             chunk.iter().map(|(key, (hits, _))| (*key, *hits)).collect();
         let sql = insert_sql(self.backend, values.len(), mode);
-        match self.execute_with_retry(&sql, &values).await {
-            Ok(()) => report.written += values.len(),
-            Err(error) => {
-                tracing::warn!(%error, rows = values.len(), "batched usage write failed; retrying row by row");
-                let single = insert_sql(self.backend, 1, mode);
-                for (key, (hits, originals)) in chunk {
-                    match self.execute_with_retry(&single, &[(*key, *hits)]).await {
-                        Ok(()) => report.written += 1,
-                        Err(source) => {
-                            for row in originals {
-                                let error = StoreError::Database {
-                                    operation: "write usage",
-                                    source: clone_error(&source),
-                                };
-                                report.failed.push(FailedRow {
-                                    row: row.clone(),
-                                    error,
-                                });
-                            }
-                        }
-                    }
-                }
+        let error = match self.execute_with_retry(&sql, &values).await {
+            Ok(()) => {
+                report.written += values.len();
+                return None;
             }
+            Err(error) => error,
+        };
+        if !matches!(error, sqlx::Error::Database(_)) || is_transient(&error) {
+            fail_chunk(chunk, &error, report);
+            return Some(error);
+        }
+        tracing::warn!(%error, rows = values.len(), "batched usage write failed; retrying row by row");
+        let single = insert_sql(self.backend, 1, mode);
+        for (key, (hits, originals)) in chunk {
+            match self.execute_with_retry(&single, &[(*key, *hits)]).await {
+                Ok(()) => report.written += 1,
+                Err(source) => fail_chunk(&[(key, &(*hits, originals.clone()))], &source, report),
+            }
+        }
+        None
+    }
+}
+
+/// Every original row of `chunk` failed with `error`.
+fn fail_chunk(
+    chunk: &[(&UsageKey, &(i64, Vec<UsageRow>))],
+    error: &sqlx::Error,
+    report: &mut BatchReport,
+) {
+    for (_, (_, originals)) in chunk {
+        for row in originals {
+            report.failed.push(FailedRow {
+                row: row.clone(),
+                error: StoreError::Database {
+                    operation: "write usage",
+                    source: clone_error(error),
+                },
+            });
         }
     }
 }
@@ -429,8 +449,15 @@ impl UsageStore for SqlStore {
                     let mine: Vec<_> = chunks.iter().skip(lane).step_by(lanes).copied().collect();
                     async move {
                         let mut lane_report = BatchReport::default();
+                        let mut unreachable = None;
                         for chunk in mine {
-                            self.write_chunk(chunk, mode, &mut lane_report).await;
+                            match &unreachable {
+                                Some(error) => fail_chunk(chunk, error, &mut lane_report),
+                                None => {
+                                    unreachable =
+                                        self.write_chunk(chunk, mode, &mut lane_report).await;
+                                }
+                            }
                         }
                         lane_report
                     }

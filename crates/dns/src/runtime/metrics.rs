@@ -88,6 +88,11 @@ impl DnsCounters {
         }
     }
 
+    /// Sets the usage rows waiting for a write (after a collection).
+    pub fn pending(&self, rows: usize) {
+        self.totals().rows_pending = rows;
+    }
+
     /// Counts usage the store did not take before the node stopped.
     pub fn unwritten(&self, rows: usize, hits: i64) {
         let mut dns = self.totals();

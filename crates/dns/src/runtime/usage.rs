@@ -75,9 +75,9 @@ pub(super) async fn run_flusher(
 ) {
     let config = live.current();
     let node = config.node.id.clone();
-    let journal = Journal::new(&config.node.data_dir);
+    let mut journal = Journal::new(&config.node.data_dir);
     let mut totals = journal.load().await;
-    compact(&journal, &totals).await;
+    compact(&mut journal, &totals).await;
     let mut seeded = false;
     let mut collect_tick = tokio::time::interval(config.dns.usage_journal);
     let mut flush_tick = tokio::time::interval(config.dns.usage_flush);
@@ -90,7 +90,13 @@ pub(super) async fn run_flusher(
             () = shutdown.cancelled() => break,
             _ = collect_tick.tick() => {
                 let counts = server.collect(COLLECT_WAIT).await;
-                journal_increments(&journal, &mut totals, increments(&counts, &node, &counters)).await;
+                journal_increments(&mut journal, &mut totals, increments(&counts, &node, &counters)).await;
+                counters.pending(totals.unwritten().0);
+                if journal.grown() {
+                    // The store has not taken a write for long: keep the file bounded.
+                    prune(&mut totals, &counters);
+                    compact(&mut journal, &totals).await;
+                }
             }
             _ = flush_tick.tick(), if writing.is_none() => {
                 writing = next_operation(&store, &node, &mut totals, (seeded, &counters));
@@ -104,7 +110,7 @@ pub(super) async fn run_flusher(
                         writing = next_operation(&store, &node, &mut totals, (seeded, &counters));
                     }
                     Done::Seeded(None) => {}
-                    Done::Wrote(written) => taken(&journal, &mut totals, written, &counters).await,
+                    Done::Wrote(written) => taken(&mut journal, &mut totals, written, &counters).await,
                 }
             }
         }
@@ -112,7 +118,12 @@ pub(super) async fn run_flusher(
     // A write cut here may have committed part of its rows: harmless in max mode.
     drop(writing);
     let last = server.stop(COLLECT_WAIT).await;
-    journal_increments(&journal, &mut totals, increments(&last, &node, &counters)).await;
+    journal_increments(
+        &mut journal,
+        &mut totals,
+        increments(&last, &node, &counters),
+    )
+    .await;
     if totals.has_dirty() {
         let last_write = async {
             if !seeded {
@@ -122,7 +133,7 @@ pub(super) async fn run_flusher(
             Some(write(store.clone(), totals.to_write()).await)
         };
         match tokio::time::timeout(LAST_FLUSH, last_write).await {
-            Ok(Some(written)) => taken(&journal, &mut totals, written, &counters).await,
+            Ok(Some(written)) => taken(&mut journal, &mut totals, written, &counters).await,
             Ok(None) => {}
             Err(_) => {
                 tracing::warn!(limit = ?LAST_FLUSH, "the store did not take the last usage in time")
@@ -167,7 +178,7 @@ async fn in_flight(writing: &mut Option<Writing>) -> Done {
 
 /// Adds increments to the totals and appends them to the journal.
 async fn journal_increments(
-    journal: &Journal,
+    journal: &mut Journal,
     totals: &mut Totals,
     increments: BTreeMap<UsageKey, i64>,
 ) {
@@ -181,7 +192,12 @@ async fn journal_increments(
 }
 
 /// Marks what the store took as written, and rewrites the journal as one snapshot.
-async fn taken(journal: &Journal, totals: &mut Totals, written: Written, counters: &DnsCounters) {
+async fn taken(
+    journal: &mut Journal,
+    totals: &mut Totals,
+    written: Written,
+    counters: &DnsCounters,
+) {
     totals.written(&written.taken);
     let kept = totals.unwritten().0;
     let flush = if written.taken.is_empty() && written.failed > 0 {
@@ -196,7 +212,7 @@ async fn taken(journal: &Journal, totals: &mut Totals, written: Written, counter
     compact(journal, totals).await;
 }
 
-async fn compact(journal: &Journal, totals: &Totals) {
+async fn compact(journal: &mut Journal, totals: &Totals) {
     if let Err(error) = journal.compact(totals.snapshot_line()).await {
         tracing::error!(%error, "cannot rewrite the usage journal");
     }

@@ -117,29 +117,74 @@ async fn powerdns_in_front_answers_what_geodns_decides() {
     assert_eq!(big.lines().count(), 30, "every static TXT: {big}");
 
     // One client query through PowerDNS is one hit, though PowerDNS asks geodns twice.
+    // Hits of yesterday and today, so the test holds across midnight (UTC).
     let client = geodns_node::http::client(Duration::from_secs(5)).unwrap();
-    let far = format!("{}/api/requests/member?member=Far", node.api);
+    let today = geodns_node::clock::now().date_naive();
+    let far = format!(
+        "{}/api/requests/member?member=Far&start={}&end={today}",
+        node.api,
+        today.pred_opt().unwrap()
+    );
     let hits = || async {
         let body = crate::observe::get_json(&client, &far)
             .await
             .unwrap_or_default();
-        body[0]["requests"].as_i64().unwrap_or(0)
+        let rows = body.as_array().cloned().unwrap_or_default();
+        rows.iter()
+            .filter_map(|row| row["requests"].as_i64())
+            .sum::<i64>()
     };
-    // Usage is flushed every second: let the queries above settle first.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    let before = hits().await;
+    let before = settled(&client, &node.api).await;
+    let hits_before = hits().await;
     let american = ["rpc.geo.example", "A", "+subnet=12.0.1.0/24", "+short"];
     assert_eq!(kdig(pdns.address(), &american).trim(), "127.0.0.12");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while hits().await == before {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the hit never counted"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert_eq!(hits().await, before + 1, "counted once");
+    // Both of PowerDNS's lookups were answered before kdig's: once the node collected
+    // them and wrote what it holds, the count is final.
+    let after = settled(&client, &node.api).await;
+    assert!(
+        after >= before + 2,
+        "PowerDNS asked {} times",
+        after - before
+    );
+    assert_eq!(hits().await, hits_before + 1, "counted once");
     drop(pdns);
     node.process.stop().await;
+}
+
+/// The node's query count once its usage is settled: the count stopped moving over a
+/// collection (1 s) and no usage row waits to be written.
+async fn settled(client: &reqwest::Client, api: &str) -> u64 {
+    let read = || async {
+        let text = client
+            .get(format!("{api}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let value = |series: &str| {
+            text.lines()
+                .find_map(|line| line.strip_prefix(&format!("{series} ")))
+                .map_or(0.0, |value| value.trim().parse::<f64>().unwrap())
+        };
+        (
+            value("geodns_dns_queries_total") as u64,
+            value("geodns_usage_rows_pending") as u64,
+        )
+    };
+    let watch = geodns_node::clock::Stopwatch::start();
+    let mut last = read().await;
+    loop {
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let now = read().await;
+        if now == last && now.1 == 0 {
+            return now.0;
+        }
+        assert!(
+            watch.elapsed() < Duration::from_secs(30),
+            "usage never settled: {now:?}"
+        );
+        last = now;
+    }
 }
