@@ -371,20 +371,7 @@ async fn every_query_is_counted_once_across_a_database_outage() {
     assert_eq!(stored_hits(&direct).await, 500, "nothing counted twice");
 
     // Another DNS node's rows in the same table are not this node's usage.
-    let other = geodns_core::records::UsageRow {
-        key: geodns_core::records::UsageKey {
-            date: geodns_node::clock::now().date_naive(),
-            node: geodns_core::ids::NodeId::parse("dns-other").unwrap(),
-            domain: "rpc.geo.example".into(),
-            member: "Far".into(),
-            asn: String::new(),
-            network: String::new(),
-            country_code: "??".into(),
-            country_name: "Unknown".into(),
-            ipv6: false,
-        },
-        hits: 7,
-    };
+    let other = unknown_row("dns-other", "rpc.geo.example", 7);
     let written = direct
         .write_usage(&[other], geodns_store::WriteMode::Add)
         .await
@@ -408,6 +395,24 @@ async fn every_query_is_counted_once_across_a_database_outage() {
     node.stop().await;
     direct.close().await;
     database.drop_now().await;
+}
+
+/// A usage row of today for `node` and `domain`, answered by Far to an unknown client.
+pub(crate) fn unknown_row(node: &str, domain: &str, hits: i64) -> geodns_core::records::UsageRow {
+    geodns_core::records::UsageRow {
+        key: geodns_core::records::UsageKey {
+            date: geodns_node::clock::now().date_naive(),
+            node: geodns_core::ids::NodeId::parse(node).unwrap(),
+            domain: domain.into(),
+            member: "Far".into(),
+            asn: String::new(),
+            network: String::new(),
+            country_code: "??".into(),
+            country_name: "Unknown".into(),
+            ipv6: false,
+        },
+        hits,
+    }
 }
 
 pub(crate) async fn until_hits(store: &SqlStore, want: i64) {

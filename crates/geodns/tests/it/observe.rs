@@ -16,6 +16,7 @@ use crate::support::{Process, free_port, write};
 pub(crate) struct FullNode {
     pub process: Process,
     pub api: String,
+    pub api_port: u16,
     pub dns: SocketAddr,
     _far: tokio::task::JoinHandle<()>,
 }
@@ -51,6 +52,7 @@ impl FullNode {
         let node = FullNode {
             process,
             api: format!("http://127.0.0.1:{api_port}"),
+            api_port,
             dns: ([127, 0, 0, 1], dns_port).into(),
             _far: far,
         };

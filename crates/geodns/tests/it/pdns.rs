@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::dns::kdig;
+use crate::fleet::metric;
 use crate::observe::FullNode;
 use crate::support::free_port;
 
@@ -134,13 +135,13 @@ async fn powerdns_in_front_answers_what_geodns_decides() {
             .filter_map(|row| row["requests"].as_i64())
             .sum::<i64>()
     };
-    let before = settled(&client, &node.api).await;
+    let before = settled(node.api_port).await;
     let hits_before = hits().await;
     let american = ["rpc.geo.example", "A", "+subnet=12.0.1.0/24", "+short"];
     assert_eq!(kdig(pdns.address(), &american).trim(), "127.0.0.12");
     // Both of PowerDNS's lookups were answered before kdig's: once the node collected
     // them and wrote what it holds, the count is final.
-    let after = settled(&client, &node.api).await;
+    let after = settled(node.api_port).await;
     assert!(
         after >= before + 2,
         "PowerDNS asked {} times",
@@ -153,24 +154,12 @@ async fn powerdns_in_front_answers_what_geodns_decides() {
 
 /// The node's query count once its usage is settled: the count stopped moving over a
 /// collection (1 s) and no usage row waits to be written.
-async fn settled(client: &reqwest::Client, api: &str) -> u64 {
+async fn settled(api: u16) -> u64 {
     let read = || async {
-        let text = client
-            .get(format!("{api}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let value = |series: &str| {
-            text.lines()
-                .find_map(|line| line.strip_prefix(&format!("{series} ")))
-                .map_or(0.0, |value| value.trim().parse::<f64>().unwrap())
-        };
+        let value = |series| async move { metric(api, series).await.unwrap_or(0.0) as u64 };
         (
-            value("geodns_dns_queries_total") as u64,
-            value("geodns_usage_rows_pending") as u64,
+            value("geodns_dns_queries_total").await,
+            value("geodns_usage_rows_pending").await,
         )
     };
     let watch = geodns_node::clock::Stopwatch::start();

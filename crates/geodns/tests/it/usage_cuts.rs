@@ -11,7 +11,7 @@ use geodns_bus::MemoryBus;
 use geodns_store::{SqlStore, StoreConfig};
 use geodns_test_support::Kind;
 
-use crate::dns::{DNS_ONLY, config_text, send_queries, stored_hits, until_hits};
+use crate::dns::{DNS_ONLY, config_text, send_queries, stored_hits, unknown_row, until_hits};
 use crate::node::Node;
 use crate::support::{database_behind_proxy, until, write};
 
@@ -87,8 +87,6 @@ async fn writes_cut_in_flight_count_once_on_postgres() {
 /// the outage lasted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_to_an_unreachable_database_fails_at_once() {
-    use geodns_core::ids::NodeId;
-    use geodns_core::records::{UsageKey, UsageRow};
     use geodns_store::{HealthCheck, UsageStore, WriteMode};
 
     let (database, proxy, url) = database_behind_proxy(Kind::MySql).await;
@@ -96,22 +94,8 @@ async fn a_write_to_an_unreachable_database_fails_at_once() {
     config.pool.acquire_timeout = Duration::from_millis(200);
     config.pool.min_idle = 0;
     let store = SqlStore::connect(config).await.unwrap();
-    let today = geodns_node::clock::now().date_naive();
-    let rows: Vec<UsageRow> = (0..600)
-        .map(|i| UsageRow {
-            key: UsageKey {
-                date: today,
-                node: NodeId::parse("dns-cut").unwrap(),
-                domain: format!("h{i}.geo.example"),
-                member: "Far".into(),
-                asn: String::new(),
-                network: String::new(),
-                country_code: "??".into(),
-                country_name: "Unknown".into(),
-                ipv6: false,
-            },
-            hits: 1,
-        })
+    let rows: Vec<_> = (0..600)
+        .map(|i| unknown_row("dns-cut", &format!("h{i}.geo.example"), 1))
         .collect();
     // The pooled connections die; new ones hang (a database host gone silent), so every
     // try ends in the pool's acquire timeout.
