@@ -2,6 +2,9 @@
 //! them, under an increasing index. A node starting with no cache file replays it into
 //! its official state (the latest decision of every check wins).
 //!
+//! Kept in full for `[collator] log_retention` (400 days); beyond it only the latest
+//! decision of each check (`compact`, once a day from the tables pass).
+//!
 //! Several collators append to one database: each decision is claimed by its proposal id
 //! in the same transaction as its entry (a message row `log/<proposal>`, unique), so it
 //! is logged once; two appends racing for one index retry with the next.
@@ -207,6 +210,60 @@ pub async fn read<S: ClusterStore>(
     Ok(out)
 }
 
+/// What a compaction did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Compacted {
+    /// Entries read.
+    pub read: usize,
+    /// Entries older than the retention that a later decision of their check superseded,
+    /// deleted.
+    pub deleted: u64,
+}
+
+/// Compacts the log: every entry decided at or after `keep_from` stays, and of the older
+/// ones only the latest decision of each check (what a replay takes). Entries that cannot
+/// be read are kept.
+pub async fn compact<S: ClusterStore>(
+    store: &S,
+    keep_from: DateTime<Utc>,
+) -> Result<Compacted, StoreError> {
+    let Some(last) = store.last_log_index().await? else {
+        return Ok(Compacted::default());
+    };
+    let mut latest: std::collections::HashMap<CheckKey, (DateTime<Utc>, u64)> =
+        std::collections::HashMap::new();
+    let mut old = Vec::new();
+    let mut read = 0;
+    let mut start = 1;
+    while start <= last {
+        let end = start.saturating_add(PAGE - 1).min(last);
+        for LogEntry { index, entry, .. } in store.logs(start, end).await? {
+            read += 1;
+            let Ok(entry) = serde_json::from_value::<Entry>(entry) else {
+                continue;
+            };
+            let Ok(key) = entry.key() else { continue };
+            let newest = latest
+                .entry(key.clone())
+                .or_insert((entry.decided_at, index));
+            if (entry.decided_at, index) > *newest {
+                *newest = (entry.decided_at, index);
+            }
+            if entry.decided_at < keep_from {
+                old.push((index, key));
+            }
+        }
+        start = end + 1;
+    }
+    let superseded: Vec<u64> = old
+        .into_iter()
+        .filter(|(index, key)| latest.get(key).is_some_and(|(_, newest)| newest != index))
+        .map(|(index, _)| index)
+        .collect();
+    let deleted = store.delete_logs(&superseded).await?;
+    Ok(Compacted { read, deleted })
+}
+
 /// The official state the log describes: for every check, its latest decision.
 pub fn replay<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Vec<(CheckKey, ResultEntry)> {
     let mut latest: std::collections::BTreeMap<CheckKey, &Entry> = Default::default();
@@ -231,4 +288,90 @@ pub fn replay<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Vec<(CheckKey
             (key, result)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use chrono::TimeDelta;
+    use geodns_consensus::message::ProposalId;
+    use geodns_store::{SqlStore, StoreConfig};
+
+    use super::*;
+
+    fn decision(member: &str, proposal: &str, healthy: bool, at: DateTime<Utc>) -> Decision {
+        Decision {
+            proposal: ProposalId::parse(proposal).unwrap(),
+            key: CheckKey {
+                kind: CheckKind::Site,
+                check: "ping".into(),
+                member: MemberId::parse(member).unwrap(),
+                domain: String::new(),
+                endpoint: String::new(),
+                ipv6: false,
+            },
+            healthy,
+            decided_at: at,
+            decided_by: NodeId::parse("m1").unwrap(),
+            error: String::new(),
+            votes: geodns_core::records::Votes::new(),
+            data: Map::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn compaction_keeps_the_retention_and_each_checks_latest_decision() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/log.db", dir.path().display());
+        let store = SqlStore::open(StoreConfig::new(url)).await.unwrap();
+        let now = DateTime::parse_from_rfc3339("2026-12-07T12:00:00Z")
+            .unwrap()
+            .to_utc();
+        let days = |n: i64| now - TimeDelta::days(n);
+        // (member, proposal, healthy, decided days ago).
+        let log = [
+            ("A", "a1", false, 500),
+            ("B", "b1", false, 500),
+            ("A", "a2", true, 450),
+            ("B", "b2", true, 420),
+            ("A", "a3", false, 10),
+            ("C", "c1", false, 5),
+        ];
+        for (member, proposal, healthy, ago) in log {
+            let decided = decision(member, proposal, healthy, days(ago));
+            append(&store, &decided, days(ago)).await.unwrap();
+        }
+        let entries = |read: Vec<(u64, Result<Entry, String>)>| -> Vec<Entry> {
+            read.into_iter().map(|(_, e)| e.unwrap()).collect()
+        };
+        let before = replay(&entries(read(&store, 1).await.unwrap()));
+
+        let done = compact(&store, days(400)).await.unwrap();
+        assert_eq!(
+            done,
+            Compacted {
+                read: 6,
+                deleted: 3
+            }
+        );
+        let left = entries(read(&store, 1).await.unwrap());
+        let proposals: Vec<&str> = left.iter().map(|e| e.proposal.as_str()).collect();
+        assert_eq!(
+            proposals,
+            ["b2", "a3", "c1"],
+            "B's latest is kept, however old"
+        );
+        assert_eq!(replay(&left), before, "a replay sees the same state");
+        // Again: nothing more to do.
+        let again = compact(&store, days(400)).await.unwrap();
+        assert_eq!(
+            again,
+            Compacted {
+                read: 3,
+                deleted: 0
+            }
+        );
+        store.close().await;
+    }
 }

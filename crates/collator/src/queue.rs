@@ -16,6 +16,7 @@ use tokio::sync::Notify;
 
 use crate::decision::Decision;
 use crate::usage::CollectionReport;
+use crate::writer::ChangeKind;
 
 /// First retry delay after a failed write.
 pub(crate) const FIRST_RETRY: Duration = Duration::from_secs(1);
@@ -34,7 +35,13 @@ pub struct CollatorQueue {
     collection: Arc<Mutex<Option<CollectionReport>>>,
     /// Usage collections that ran: every node stored, and some missing or failed.
     collections: Arc<[AtomicU64; 2]>,
+    /// Changes of outage history this collator's writes made, by [`HISTORY_CHANGES`].
+    history: Arc<[AtomicU64; 4]>,
 }
+
+/// The kinds of history change, in the order [`CollatorQueue::history_changes`] counts
+/// them.
+pub const HISTORY_CHANGES: [&str; 4] = ["opened", "closed", "dropped", "recorded"];
 
 impl CollatorQueue {
     /// An empty queue holding at most `limit` decisions.
@@ -44,6 +51,7 @@ impl CollatorQueue {
             wake: Arc::new(Notify::new()),
             collection: Arc::default(),
             collections: Arc::default(),
+            history: Arc::default(),
         }
     }
 
@@ -87,6 +95,22 @@ impl CollatorQueue {
 }
 
 impl CollatorQueue {
+    /// Counts a change of outage history this collator made.
+    pub fn changed(&self, kind: &ChangeKind) {
+        let index = match kind {
+            ChangeKind::Opened { .. } => 0,
+            ChangeKind::Closed { dropped: false, .. } => 1,
+            ChangeKind::Closed { dropped: true, .. } => 2,
+            ChangeKind::Recorded { .. } => 3,
+        };
+        self.history[index].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Changes of outage history this collator made since start, by [`HISTORY_CHANGES`].
+    pub fn history_changes(&self) -> [u64; 4] {
+        [0, 1, 2, 3].map(|i| self.history[i].load(Ordering::Relaxed))
+    }
+
     /// Usage collections that ran since start: `[complete, incomplete]`.
     pub fn collections(&self) -> [u64; 2] {
         [0, 1].map(|i| self.collections[i].load(Ordering::Relaxed))

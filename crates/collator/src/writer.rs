@@ -106,6 +106,9 @@ pub async fn run<S: OutageStore + ClusterStore>(
                 }
                 Err(error) => tracing::debug!(%error, "cannot sweep the waiting closes"),
             }
+            if let Err(error) = writer.store.expire_tombstones(now).await {
+                tracing::debug!(%error, "cannot sweep the expired flap tombstones");
+            }
         }
     }
     let pending = writer.queue.report().pending;
@@ -166,6 +169,7 @@ impl<S: OutageStore + ClusterStore> Writer<S> {
             self.open(decision).await?
         };
         if let Some(change) = change {
+            self.queue.changed(&change.kind);
             tracing::info!(check = %change.decision.key, change = ?change.kind, votes = change.decision.votes.len(), "outage history changed");
             if let Err(error) = self.changes.try_send(change) {
                 tracing::error!(%error, "alert channel full: an alert and its event are dropped");
@@ -216,7 +220,8 @@ impl<S: OutageStore + ClusterStore> Writer<S> {
                 }),
                 OpenOutcome::AlreadyOpen { .. }
                 | OpenOutcome::AlreadyRecorded { .. }
-                | OpenOutcome::Stale { .. } => None,
+                | OpenOutcome::Stale { .. }
+                | OpenOutcome::Tombstoned { .. } => None,
             });
         };
         let end = close.decided_at;

@@ -43,5 +43,6 @@ pub fn store_config(
         pool,
         connect_retry: storage.connect_retry,
         drop_outages_shorter_than: (!minimum.is_zero()).then_some(minimum),
+        flap_tombstone: config.collator.flap_tombstone,
     })
 }

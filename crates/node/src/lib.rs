@@ -17,6 +17,7 @@ pub mod consensus;
 mod ctx;
 pub mod fs;
 pub mod http;
+pub mod journal;
 pub mod keys;
 pub mod live;
 pub mod metrics;

@@ -371,6 +371,30 @@ impl ClusterStore for SqlStore {
         )
     }
 
+    async fn delete_logs(&self, indices: &[u64]) -> Result<u64> {
+        self.counted(
+            async {
+                let mut deleted = 0;
+                for chunk in indices.chunks(500) {
+                    let marks = vec!["?"; chunk.len()].join(", ");
+                    let sql =
+                        format!("DELETE FROM cluster_consensus_log WHERE log_index IN ({marks})");
+                    let mut delete = query(self.backend, &sql);
+                    for index in chunk {
+                        delete = delete.bind(to_i64("index", *index)?);
+                    }
+                    let done = delete
+                        .execute(&self.pool)
+                        .await
+                        .map_err(db("compact log"))?;
+                    deleted += done.rows_affected();
+                }
+                Ok(deleted)
+            }
+            .await,
+        )
+    }
+
     async fn put_route(&self, destination: &str, route: Value) -> Result<()> {
         self.counted(
             async {

@@ -42,6 +42,9 @@ impl Default for PoolSettings {
     }
 }
 
+/// How long a flap's tombstone is kept by default (as `[collator] flap_tombstone`).
+pub(crate) const FLAP_TOMBSTONE: Duration = Duration::from_secs(7 * 86_400);
+
 /// Everything needed to open a store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreConfig {
@@ -53,6 +56,9 @@ pub struct StoreConfig {
     pub connect_retry: Duration,
     /// Outages shorter than this are deleted when they end (`None`: keep all).
     pub drop_outages_shorter_than: Option<Duration>,
+    /// How long a deleted flap's tombstone is kept after its end, so a late copy of its
+    /// open does not store it again.
+    pub flap_tombstone: Duration,
 }
 
 impl StoreConfig {
@@ -63,6 +69,7 @@ impl StoreConfig {
             pool: PoolSettings::default(),
             connect_retry: pool_defaults::CONNECT_RETRY,
             drop_outages_shorter_than: None,
+            flap_tombstone: FLAP_TOMBSTONE,
         }
     }
 

@@ -48,6 +48,13 @@ pub enum OpenOutcome {
         /// The later row's id.
         id: i64,
     },
+    /// A flap of this check (deleted, or never stored, for being shorter than the flap
+    /// threshold) was at or after this time: a late copy of its open, which must not
+    /// bring it back. Nothing changed.
+    Tombstoned {
+        /// The flap's row id (0 when it was never stored).
+        id: i64,
+    },
 }
 
 /// What closing did.
@@ -159,6 +166,7 @@ const SELECT: &str = "SELECT id, check_type, check_name, member_name, domain_nam
     start_ms, end_ms, error, vote_data, additional_data FROM member_events";
 
 mod history;
+mod tombstones;
 
 fn check_key_digest(key: &CheckKey) -> Vec<u8> {
     Sha256::digest(key.canonical().as_bytes()).to_vec()
@@ -368,6 +376,12 @@ impl OutageStore for SqlStore {
                     .execute(&mut *tx)
                     .await
                     .map_err(db("close outage"))?;
+                if flap {
+                    self.tombstone(&digest, (start, end), id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db("leave a flap's tombstone"))?;
+                }
                 tx.commit().await.map_err(db("commit"))?;
                 Ok(if flap {
                     CloseOutcome::Dropped { id, duration }
@@ -385,6 +399,10 @@ impl OutageStore for SqlStore {
         end: DateTime<Utc>,
     ) -> Result<RecordOutcome> {
         self.counted(async { self.record_closed(outage, end).await }.await)
+    }
+
+    async fn expire_tombstones(&self, now: DateTime<Utc>) -> Result<u64> {
+        self.counted(self.delete_expired_tombstones(now).await)
     }
 
     async fn outages(&self, filter: &OutageFilter) -> Result<Vec<Outage>> {

@@ -59,6 +59,9 @@ pub trait OutageStore: Send + Sync {
         outage: &OutageStart,
         end: DateTime<Utc>,
     ) -> impl Future<Output = Result<RecordOutcome>> + Send;
+    /// Deletes the tombstones of flaps that expired by `now` (see
+    /// `StoreConfig::flap_tombstone`); returns how many.
+    fn expire_tombstones(&self, now: DateTime<Utc>) -> impl Future<Output = Result<u64>> + Send;
     /// Outages matching `filter`, newest first.
     fn outages(&self, filter: &OutageFilter) -> impl Future<Output = Result<Vec<Outage>>> + Send;
     /// Outages still open.
@@ -118,6 +121,8 @@ pub trait ClusterStore: Send + Sync {
     fn logs(&self, from: u64, to: u64) -> impl Future<Output = Result<Vec<LogEntry>>> + Send;
     /// The highest index in the log.
     fn last_log_index(&self) -> impl Future<Output = Result<Option<u64>>> + Send;
+    /// Deletes the log entries at `indices` (compaction); returns how many.
+    fn delete_logs(&self, indices: &[u64]) -> impl Future<Output = Result<u64>> + Send;
     /// Sets the route to `destination` (a JSON object).
     fn put_route(&self, destination: &str, route: Value)
     -> impl Future<Output = Result<()>> + Send;

@@ -67,6 +67,16 @@ impl Source for CollatorFamilies {
         ] {
             outages.push(&[("result", result)], count as f64);
         }
+        let mut history = Family::counter(
+            "geodns_collator_history_changes_total",
+            "Changes of outage history this collator's writes made (each alerts once).",
+        );
+        for (change, count) in crate::queue::HISTORY_CHANGES
+            .iter()
+            .zip(self.queue.history_changes())
+        {
+            history.push(&[("change", change)], count as f64);
+        }
         let [complete, incomplete] = self.queue.collections();
         let last = queue
             .last_collection
@@ -82,6 +92,7 @@ impl Source for CollatorFamilies {
             .sample(&[("result", "published")], self.deliveries.load(0))
             .sample(&[("result", "failed")], self.deliveries.load(1)),
             outages,
+            history,
             Family::counter(
                 "geodns_usage_collections_total",
                 "Usage collections by result (complete: every DNS node stored; incomplete).",

@@ -5,6 +5,7 @@
 //! against one database: every write is idempotent and only the writer that changed the
 //! history alerts.
 
+pub mod journal;
 mod metrics;
 mod notify;
 mod reader;
@@ -47,6 +48,8 @@ pub async fn start<B: Bus>(
     let config = ctx.config.current();
     let shutdown = ctx.shutdown().clone();
     let queue = CollatorQueue::default();
+    let decisions = journal::Decisions::open(&config.node.data_dir);
+    decisions.restore(&queue).await;
     let reported = queue.clone();
     consensus.parts.add(
         "collator",
@@ -98,15 +101,22 @@ pub async fn start<B: Bus>(
     );
     ctx.tasks
         .spawn_cancellable("collator: usage collection", hourly);
-    let reading = read(tapped, (queue.clone(), log_tx), shutdown);
+    let settler = journal::run_settler(decisions.clone(), queue.clone(), shutdown.clone());
+    ctx.tasks.spawn("collator: decision journal", settler);
+    let reading = read(tapped, (queue.clone(), decisions, log_tx), shutdown);
     ctx.tasks.spawn("collator: reader", reading);
     Ok(queue)
 }
 
-/// Reads accepted consensus messages until `shutdown`, dropping expired cache entries.
+/// Reads accepted consensus messages until `shutdown`, journaling and queueing their
+/// decisions and dropping expired cache entries.
 async fn read(
     mut tapped: Tapped,
-    (queue, log): (CollatorQueue, mpsc::Sender<geodns_store::Message>),
+    (queue, decisions, log): (
+        CollatorQueue,
+        journal::Decisions,
+        mpsc::Sender<geodns_store::Message>,
+    ),
     shutdown: CancellationToken,
 ) {
     let mut cache = ProposalCache::new(CacheLimits::default());
@@ -121,7 +131,9 @@ async fn read(
             accepted = tapped.recv() => match accepted {
                 Some(accepted) => {
                     let now = geodns_node::clock::now();
-                    reader::on_message(&mut cache, accepted, (&queue, &log), now);
+                    if let Some(decision) = reader::on_message(&mut cache, accepted, &log, now) {
+                        decisions.push(&queue, decision).await;
+                    }
                 }
                 None => return,
             },

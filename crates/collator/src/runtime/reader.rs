@@ -1,7 +1,8 @@
 //! The collator's reader of the consensus messages its node's shell accepted (verified
 //! there, once) or published: every message goes to the message log (through a bounded
 //! channel, so a slow database never stalls reading); proposals and votes feed the
-//! proposal cache; a passed finalize becomes one decision for the writer.
+//! proposal cache; a passed finalize becomes one decision, which the caller journals and
+//! queues for the writer.
 
 use chrono::{DateTime, Utc};
 use geodns_consensus::proposal_cache::ProposalCache;
@@ -9,27 +10,24 @@ use geodns_node::consensus::{Accepted, AcceptedMessage};
 use geodns_store::Message;
 use tokio::sync::mpsc;
 
-use crate::{CollatorQueue, Decision};
+use crate::Decision;
 
-/// Handles one accepted message at `now`.
+/// Handles one accepted message at `now`; returns the decision it made, if any.
 pub(super) fn on_message(
     cache: &mut ProposalCache,
     accepted: Accepted,
-    (queue, log): (&CollatorQueue, &mpsc::Sender<Message>),
+    log: &mpsc::Sender<Message>,
     now: DateTime<Utc>,
-) {
+) -> Option<Decision> {
     if log.try_send(log_row(&accepted, now)).is_err() {
         tracing::debug!("message log behind: a consensus message is not logged");
     }
     match accepted.message {
         AcceptedMessage::Proposal(p) => cache.on_proposal(&p.message, now),
         AcceptedMessage::Vote(v) => cache.on_vote(&v.message, now),
-        AcceptedMessage::Finalize(f) => {
-            if let Some(decision) = Decision::from_finalize(cache, f, now) {
-                queue.push(decision);
-            }
-        }
+        AcceptedMessage::Finalize(f) => return Decision::from_finalize(cache, f, now),
     }
+    None
 }
 
 /// The message log row of a message: one id per proposal, per vote and per finalize of
@@ -99,7 +97,7 @@ mod tests {
     #[test]
     fn votes_are_cached_and_a_passed_finalize_is_one_decision() {
         let now = DateTime::UNIX_EPOCH;
-        let (queue, (log, mut logged)) = (CollatorQueue::default(), mpsc::channel(16));
+        let (log, mut logged) = mpsc::channel(16);
         let mut cache = ProposalCache::new(CacheLimits::default());
         let p = proposal(now);
         let incoming = [
@@ -127,14 +125,15 @@ mod tests {
                 })),
             ),
         ];
-        for message in incoming {
-            on_message(&mut cache, message, (&queue, &log), now);
-        }
+        let decisions: Vec<Decision> = incoming
+            .into_iter()
+            .filter_map(|message| on_message(&mut cache, message, &log, now))
+            .collect();
         let ids: Vec<String> = std::iter::from_fn(|| logged.try_recv().ok())
             .map(|m| m.id)
             .collect();
         assert_eq!(ids, ["propose/p-1", "vote/p-1/m2", "finalize/p-1/m1"]);
-        let report = queue.report();
-        assert_eq!(report.pending, 1, "one decision: {report:?}");
+        assert_eq!(decisions.len(), 1, "one decision: {decisions:?}");
+        assert_eq!(decisions[0].votes.len(), 1);
     }
 }

@@ -1,4 +1,5 @@
-//! The cluster tables the collator keeps: the message log (with its retention), node
+//! The cluster tables the collator keeps: the message log (with its retention), the
+//! consensus log's compaction (daily, `[collator] log_retention`), node
 //! state (cluster membership) and routes (for every service hostname and country, which
 //! member answers now, computed with the DNS role's own selection from the configuration,
 //! the official results and the country overrides saved in the runtime config). Written
@@ -72,6 +73,7 @@ pub(super) async fn run(
     let mut written = Written::default();
     let countries = countries::all();
     let mut last_prune = None;
+    let mut next_compaction = None;
     let mut runtime_overrides = CountryOverrides::new();
     loop {
         let config = live.current();
@@ -91,6 +93,7 @@ pub(super) async fn run(
             written.routes_from = Some((config.clone(), snapshot, runtime_overrides.clone()));
         }
         prune(&store, &config, &mut last_prune).await;
+        compact_log(&store, &config, &mut next_compaction).await;
         let passed = tokio::time::Instant::now();
         tokio::select! {
             () = shutdown.cancelled() => return,
@@ -125,6 +128,36 @@ async fn prune(
     match store.prune_messages(now - retention).await {
         Ok(pruned) => tracing::debug!(pruned, "message log pruned"),
         Err(error) => tracing::warn!(%error, "cannot prune the message log"),
+    }
+}
+
+/// Compacts the consensus log an hour after start, then once a day (`next`: when).
+async fn compact_log(
+    store: &SqlStore,
+    config: &Config,
+    next: &mut Option<chrono::DateTime<chrono::Utc>>,
+) {
+    let now = geodns_node::clock::now();
+    let Some(due) = *next else {
+        *next = Some(now + chrono::TimeDelta::hours(1));
+        return;
+    };
+    if now < due {
+        return;
+    }
+    *next = Some(now + chrono::TimeDelta::days(1));
+    let retention = chrono::TimeDelta::from_std(config.collator.log_retention)
+        .unwrap_or(chrono::TimeDelta::MAX);
+    let keep_from = now
+        .checked_sub_signed(retention)
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+    match crate::history::compact(store, keep_from).await {
+        Ok(done) => tracing::info!(
+            read = done.read,
+            deleted = done.deleted,
+            "consensus log compacted"
+        ),
+        Err(error) => tracing::warn!(%error, "cannot compact the consensus log"),
     }
 }
 

@@ -349,6 +349,14 @@ pub struct CollatorSection {
     /// How often membership, runtime config and routes are written to the cluster tables.
     #[serde(default = "default_tables_interval", with = "serde_text")]
     pub tables_interval: Duration,
+    /// How long a flap (an outage shorter than `[monitor] minimum_offline`, deleted when
+    /// it ends) leaves a tombstone, so a late copy of its open does not store it again.
+    #[serde(default = "default_flap_tombstone", with = "serde_text")]
+    pub flap_tombstone: Duration,
+    /// How long every consensus log entry is kept; beyond, only the latest decision of
+    /// each check (`geodns cluster history`, a fresh node's replay).
+    #[serde(default = "default_log_retention", with = "serde_text")]
+    pub log_retention: Duration,
 }
 
 fn default_usage_every() -> Duration {
@@ -363,6 +371,14 @@ fn default_message_retention() -> Duration {
     Duration::from_secs(7 * 86_400)
 }
 
+fn default_log_retention() -> Duration {
+    Duration::from_secs(400 * 86_400)
+}
+
+fn default_flap_tombstone() -> Duration {
+    Duration::from_secs(7 * 86_400)
+}
+
 fn default_tables_interval() -> Duration {
     Duration::from_secs(30)
 }
@@ -374,6 +390,8 @@ impl Default for CollatorSection {
             usage_timeout: default_usage_timeout(),
             message_retention: default_message_retention(),
             tables_interval: default_tables_interval(),
+            flap_tombstone: default_flap_tombstone(),
+            log_retention: default_log_retention(),
         }
     }
 }

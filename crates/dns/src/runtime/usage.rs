@@ -27,8 +27,8 @@ use tokio_util::sync::CancellationToken;
 
 use geodns_node::LiveConfig;
 
-use super::journal::Journal;
 use super::metrics::{DnsCounters, Flush};
+use geodns_node::journal::Journal;
 
 /// How long a collection waits for the UDP workers.
 const COLLECT_WAIT: Duration = Duration::from_secs(2);
@@ -75,8 +75,8 @@ pub(super) async fn run_flusher(
 ) {
     let config = live.current();
     let node = config.node.id.clone();
-    let mut journal = Journal::new(&config.node.data_dir);
-    let mut totals = journal.load().await;
+    let mut journal = super::journal::open(&config.node.data_dir);
+    let mut totals = super::journal::load(&journal).await;
     compact(&mut journal, &totals).await;
     let mut seeded = false;
     let mut collect_tick = tokio::time::interval(config.dns.usage_journal);

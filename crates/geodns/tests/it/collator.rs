@@ -256,3 +256,68 @@ async fn a_failed_finalize_first_does_not_hide_the_passed_one() {
     store.close().await;
     database.drop_now().await;
 }
+
+/// Decisions queued while the database is unreachable survive a restart of the
+/// collator: they are journaled before they are queued and queued again at start, and
+/// stored once when the database is back. Closes the window where a restart during a
+/// database outage lost every decision waiting in the in-memory queue.
+#[tokio::test(flavor = "multi_thread")]
+async fn decisions_queued_during_a_database_outage_survive_a_restart() {
+    let (database, proxy, url) = mysql_behind_proxy().await;
+    let config = || {
+        let mut config = StoreConfig::new(url.to_string());
+        config.pool.min_idle = 0;
+        config.pool.acquire_timeout = Duration::from_secs(1);
+        config
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let collator = Collator::start(SqlStore::connect(config()).await.unwrap(), dir.path()).await;
+    let (queue, monitor) = (&collator.queue, &collator.monitor);
+    proxy.cut();
+    let votes = [("m1", true), ("m2", true), ("m3", false)];
+    let (down, mut up) = (down_proposal("p-r-down"), down_proposal("p-r-up"));
+    up.status = true;
+    let t0 = geodns_node::clock::now();
+    monitor.propose_and_vote(&down, &votes).await;
+    monitor.finalize_at(&down, "m1", true, t0).await;
+    monitor.propose_and_vote(&up, &votes).await;
+    let back = t0 + chrono::TimeDelta::seconds(90);
+    monitor.finalize_at(&up, "m1", true, back).await;
+    wait_for("both decisions queued", queue, |r| r.pending >= 2).await;
+    collator.stop().await;
+
+    proxy.restore();
+    let restarted = Collator::start(SqlStore::connect(config()).await.unwrap(), dir.path()).await;
+    wait_for("the journaled decisions stored", &restarted.queue, |r| {
+        r.pending == 0 && r.stored >= 3
+    })
+    .await;
+    let direct = SqlStore::connect(database.store_config()).await.unwrap();
+    let outages = direct
+        .outages(&geodns_store::OutageFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(outages.len(), 1, "one outage, stored once: {outages:?}");
+    let ms = |at: chrono::DateTime<chrono::Utc>| at.timestamp_millis();
+    assert_eq!(
+        (ms(outages[0].start), outages[0].end.map(ms)),
+        (ms(t0), Some(ms(back)))
+    );
+    let logged = geodns_collator::history::read(&direct, 1).await.unwrap();
+    let mut proposals: Vec<String> = logged
+        .into_iter()
+        .map(|(_, entry)| entry.unwrap().proposal)
+        .filter(|p| p.starts_with("p-r-"))
+        .collect();
+    proposals.sort();
+    assert_eq!(proposals, ["p-r-down", "p-r-up"], "each logged once");
+    let journal = dir.path().join(geodns_collator::runtime::journal::FILE);
+    until("the journal emptied", Duration::from_secs(10), || {
+        std::fs::metadata(&journal).is_ok_and(|m| m.len() == 0)
+    })
+    .await;
+
+    restarted.stop().await;
+    direct.close().await;
+    database.drop_now().await;
+}

@@ -12,6 +12,7 @@ mod consensus;
 mod db;
 mod demo;
 mod dns;
+mod flaps;
 mod fleet;
 mod forgery;
 mod import;

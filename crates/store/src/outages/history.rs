@@ -5,7 +5,7 @@
 //! Every decision carries the time it was decided, so a copy of it (another monitor's
 //! finalize, another collator's write) is recognised by its check and its time: an open
 //! by `(check_key, start_ms)` (unique in the schema), a close by a closed row spanning
-//! its time.
+//! its time. A flap's tombstone counts as its row (`tombstones.rs`).
 
 use std::time::Duration;
 
@@ -20,15 +20,29 @@ use crate::time::to_ms;
 use crate::traits::Result;
 
 impl SqlStore {
-    /// The id of the first row matching `condition` (binds: digest, then `times`).
+    /// The id of the latest outage of this check matching `condition` (binds: digest,
+    /// then `times`).
     async fn first_row(
         &self,
         condition: &str,
         digest: &[u8],
         times: &[i64],
     ) -> Result<Option<i64>> {
+        self.latest_id(("member_events", "id"), condition, digest, times)
+            .await
+    }
+
+    /// The `column` of the latest row of `table` for this check matching `condition`
+    /// (binds: digest, then `times`).
+    pub(super) async fn latest_id(
+        &self,
+        (table, column): (&str, &str),
+        condition: &str,
+        digest: &[u8],
+        times: &[i64],
+    ) -> Result<Option<i64>> {
         let sql = format!(
-            "SELECT id FROM member_events WHERE check_key = ? AND {condition} \
+            "SELECT {column} FROM {table} WHERE check_key = ? AND {condition} \
              ORDER BY start_ms DESC LIMIT 1"
         );
         let mut query =
@@ -40,7 +54,7 @@ impl SqlStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(db("read outage history"))?;
-        row.map(|r| r.try_get::<i64, _>("id").map_err(db("decode outage id")))
+        row.map(|r| r.try_get::<i64, _>(column).map_err(db("decode outage id")))
             .transpose()
     }
 
@@ -64,7 +78,11 @@ impl SqlStore {
         let later = self
             .first_row("(start_ms > ? OR end_ms >= ?)", digest, &[ms, ms])
             .await?;
-        Ok(later.map(|id| OpenOutcome::Stale { id }))
+        if let Some(id) = later {
+            return Ok(Some(OpenOutcome::Stale { id }));
+        }
+        let flap = self.tombstone_past(digest, start).await?;
+        Ok(flap.map(|id| OpenOutcome::Tombstoned { id }))
     }
 
     /// A close found no open outage: it is a copy of a stored close, or it overtook its
@@ -78,7 +96,10 @@ impl SqlStore {
         let spanning = self
             .first_row("start_ms <= ? AND end_ms >= ?", digest, &[ms, ms])
             .await?;
-        Ok(match spanning {
+        if let Some(id) = spanning {
+            return Ok(CloseOutcome::AlreadyClosed { id });
+        }
+        Ok(match self.tombstone_spanning(digest, end).await? {
             Some(id) => CloseOutcome::AlreadyClosed { id },
             None => CloseOutcome::NothingToClose,
         })
@@ -102,14 +123,20 @@ impl SqlStore {
             });
         }
         let duration = (end - outage.start).to_std().unwrap_or(Duration::ZERO);
+        let digest = check_key_digest(&outage.key);
         if self
             .config
             .drop_outages_shorter_than
             .is_some_and(|minimum| duration < minimum)
         {
+            // Never stored, but tombstoned: another collator's copy of its open alone
+            // must not store it either.
+            self.tombstone(&digest, (outage.start, end), 0)
+                .execute(&self.pool)
+                .await
+                .map_err(db("leave a flap's tombstone"))?;
             return Ok(RecordOutcome::TooShort { duration });
         }
-        let digest = check_key_digest(&outage.key);
         // This outage, or another copy of it (a finalize of another monitor, with its own
         // decision time), overlaps the span: it is recorded already.
         let overlapping = self

@@ -167,6 +167,17 @@ pub async fn consensus_log_is_unique_per_term_and_index(store: SqlStore, _: Kind
             .kind(),
         ErrorKind::InvalidRecord
     );
+    // Compaction deletes by index (every term), and nothing else.
+    assert_eq!(store.delete_logs(&[2, 3, 42]).await.unwrap(), 3);
+    let left: Vec<u64> = store
+        .logs(1, 5)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.index)
+        .collect();
+    assert_eq!(left, [1, 4, 5]);
+    assert_eq!(store.delete_logs(&[]).await.unwrap(), 0);
 }
 
 pub async fn routes_and_runtime_config(store: SqlStore, _: Kind) {

@@ -57,6 +57,7 @@ suite!(
     ordering::a_late_open_does_not_reopen_or_end_newer_history,
     ordering::a_close_before_its_open_records_a_closed_outage,
     ordering::short_closed_outages_follow_the_flap_rule,
+    ordering::a_flap_leaves_a_tombstone_a_late_open_cannot_pass,
     ordering::old_messages_are_pruned,
     cluster::messages_store_read_list,
     cluster::state_prefix_is_case_sensitive_and_literal,

@@ -129,6 +129,66 @@ pub async fn short_closed_outages_follow_the_flap_rule(_: SqlStore, kind: Kind) 
     finish(store, database).await;
 }
 
+/// A flap deleted when it ended leaves a tombstone: a late copy of its open (another
+/// monitor's finalize, a lagging collator) stores nothing until the tombstone expires, and
+/// a late copy of its close is recognised. A flap never stored (its close came first)
+/// leaves one too.
+pub async fn a_flap_leaves_a_tombstone_a_late_open_cannot_pass(_: SqlStore, kind: Kind) {
+    let (store, database) = fresh(kind, |c| {
+        c.drop_outages_shorter_than = Some(Duration::from_secs(120));
+        c.flap_tombstone = Duration::from_secs(3600);
+    })
+    .await;
+    let none = OutageFilter::default();
+    let key = check("Amforc", "polkadot.dotters.network");
+    let OpenOutcome::Opened { id } = store.open_outage(&start(key.clone(), 10)).await.unwrap()
+    else {
+        panic!("first open must open")
+    };
+    let dropped = store.close_outage(&key, at(11)).await.unwrap();
+    assert!(
+        matches!(dropped, CloseOutcome::Dropped { .. }),
+        "{dropped:?}"
+    );
+    // The same open again, another monitor's copy decided a little later or earlier.
+    for minute in [10, 11, 9] {
+        let late = store
+            .open_outage(&start(key.clone(), minute))
+            .await
+            .unwrap();
+        assert_eq!(late, OpenOutcome::Tombstoned { id }, "open at {minute}");
+    }
+    let close = store.close_outage(&key, at(11)).await.unwrap();
+    assert_eq!(close, CloseOutcome::AlreadyClosed { id });
+    assert!(store.outages(&none).await.unwrap().is_empty());
+    // A later outage is a new one.
+    assert!(matches!(
+        store.open_outage(&start(key.clone(), 20)).await.unwrap(),
+        OpenOutcome::Opened { .. }
+    ));
+
+    // A flap whose close came first: never stored, tombstoned all the same.
+    let other = check("Amforc", "kusama.dotters.network");
+    let too_short = store
+        .record_closed_outage(&start(other.clone(), 30), at(31))
+        .await
+        .unwrap();
+    assert!(matches!(too_short, RecordOutcome::TooShort { .. }));
+    let late = store.open_outage(&start(other.clone(), 30)).await.unwrap();
+    assert_eq!(late, OpenOutcome::Tombstoned { id: 0 });
+
+    // Expired (an hour after their ends), the tombstones go; nothing else does.
+    assert_eq!(store.expire_tombstones(at(40)).await.unwrap(), 0);
+    let expired = at(31) + TimeDelta::hours(1) + TimeDelta::seconds(1);
+    assert_eq!(store.expire_tombstones(expired).await.unwrap(), 2);
+    assert!(matches!(
+        store.open_outage(&start(other, 30)).await.unwrap(),
+        OpenOutcome::Opened { .. }
+    ));
+    assert_eq!(store.outages(&none).await.unwrap().len(), 2);
+    finish(store, database).await;
+}
+
 pub async fn old_messages_are_pruned(store: SqlStore, _: Kind) {
     for minute in [0, 10, 20] {
         let message = Message {

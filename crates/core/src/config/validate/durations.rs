@@ -53,6 +53,18 @@ pub(super) fn validate_durations(file: &ConfigFile, origin: &Origin, report: &mu
             DAY,
         ),
         rule(
+            "collator.log_retention",
+            collator.log_retention,
+            DAY,
+            36500 * DAY,
+        ),
+        rule(
+            "collator.flap_tombstone",
+            collator.flap_tombstone,
+            MINUTE,
+            3650 * DAY,
+        ),
+        rule(
             "collator.usage_timeout",
             collator.usage_timeout,
             SECOND,
