@@ -192,10 +192,21 @@ pub async fn read<S: ClusterStore>(
     store: &S,
     from: u64,
 ) -> Result<Vec<(u64, Result<Entry, String>)>, StoreError> {
-    let Some(last) = store.last_log_index().await? else {
-        return Ok(Vec::new());
-    };
     let mut out = Vec::new();
+    for_each(store, from, |index, entry| out.push((index, entry))).await?;
+    Ok(out)
+}
+
+/// Calls `f` with every entry from index `from` on, in index order, read a page at a
+/// time (so memory does not grow with the log).
+async fn for_each<S: ClusterStore>(
+    store: &S,
+    from: u64,
+    mut f: impl FnMut(u64, Result<Entry, String>),
+) -> Result<(), StoreError> {
+    let Some(last) = store.last_log_index().await? else {
+        return Ok(());
+    };
     let mut start = from;
     while start <= last {
         let end = start.saturating_add(PAGE - 1).min(last);
@@ -203,11 +214,71 @@ pub async fn read<S: ClusterStore>(
             let decoded = serde_json::from_value::<Entry>(entry)
                 .map_err(|e| e.to_string())
                 .and_then(|entry| entry.key().map(|_| entry));
-            out.push((index, decoded));
+            f(index, decoded);
         }
         start = end + 1;
     }
-    Ok(out)
+    Ok(())
+}
+
+/// The official state the whole log describes, read a page at a time (memory grows with
+/// the checks, not the log), with how many entries were read and the ones that could
+/// not be, by index.
+pub async fn replay_log<S: ClusterStore>(store: &S) -> Result<Replayed, StoreError> {
+    let mut latest = Latest::default();
+    let mut replayed = Replayed::default();
+    for_each(store, 1, |index, entry| {
+        replayed.entries += 1;
+        match entry {
+            Ok(entry) => latest.add(entry),
+            Err(error) => replayed.skipped.push((index, error)),
+        }
+    })
+    .await?;
+    replayed.rows = latest.rows();
+    Ok(replayed)
+}
+
+/// What [`replay_log`] read.
+#[derive(Debug, Default)]
+pub struct Replayed {
+    /// Entries read.
+    pub entries: usize,
+    /// Entries that could not be read, by index, with why.
+    pub skipped: Vec<(u64, String)>,
+    /// The latest decision of every check.
+    pub rows: Vec<(CheckKey, ResultEntry)>,
+}
+
+/// The latest decision of every check seen so far.
+#[derive(Debug, Default)]
+struct Latest(std::collections::BTreeMap<CheckKey, Entry>);
+
+impl Latest {
+    fn add(&mut self, entry: Entry) {
+        let Ok(key) = entry.key() else { return };
+        match self.0.get(&key) {
+            Some(seen) if seen.decided_at > entry.decided_at => {}
+            _ => {
+                self.0.insert(key, entry);
+            }
+        }
+    }
+
+    fn rows(self) -> Vec<(CheckKey, ResultEntry)> {
+        self.0
+            .into_iter()
+            .map(|(key, entry)| {
+                let result = ResultEntry {
+                    status: entry.status,
+                    error: entry.error,
+                    data: Some(entry.data),
+                    at: entry.decided_at,
+                };
+                (key, result)
+            })
+            .collect()
+    }
 }
 
 /// What a compaction did.
@@ -227,34 +298,25 @@ pub async fn compact<S: ClusterStore>(
     store: &S,
     keep_from: DateTime<Utc>,
 ) -> Result<Compacted, StoreError> {
-    let Some(last) = store.last_log_index().await? else {
-        return Ok(Compacted::default());
-    };
     let mut latest: std::collections::HashMap<CheckKey, (DateTime<Utc>, u64)> =
         std::collections::HashMap::new();
     let mut old = Vec::new();
     let mut read = 0;
-    let mut start = 1;
-    while start <= last {
-        let end = start.saturating_add(PAGE - 1).min(last);
-        for LogEntry { index, entry, .. } in store.logs(start, end).await? {
-            read += 1;
-            let Ok(entry) = serde_json::from_value::<Entry>(entry) else {
-                continue;
-            };
-            let Ok(key) = entry.key() else { continue };
-            let newest = latest
-                .entry(key.clone())
-                .or_insert((entry.decided_at, index));
-            if (entry.decided_at, index) > *newest {
-                *newest = (entry.decided_at, index);
-            }
-            if entry.decided_at < keep_from {
-                old.push((index, key));
-            }
+    for_each(store, 1, |index, entry| {
+        read += 1;
+        let Ok(entry) = entry else { return };
+        let Ok(key) = entry.key() else { return };
+        let newest = latest
+            .entry(key.clone())
+            .or_insert((entry.decided_at, index));
+        if (entry.decided_at, index) > *newest {
+            *newest = (entry.decided_at, index);
         }
-        start = end + 1;
-    }
+        if entry.decided_at < keep_from {
+            old.push((index, key));
+        }
+    })
+    .await?;
     let superseded: Vec<u64> = old
         .into_iter()
         .filter(|(index, key)| latest.get(key).is_some_and(|(_, newest)| newest != index))
@@ -266,28 +328,11 @@ pub async fn compact<S: ClusterStore>(
 
 /// The official state the log describes: for every check, its latest decision.
 pub fn replay<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Vec<(CheckKey, ResultEntry)> {
-    let mut latest: std::collections::BTreeMap<CheckKey, &Entry> = Default::default();
+    let mut latest = Latest::default();
     for entry in entries {
-        let Ok(key) = entry.key() else { continue };
-        match latest.get(&key) {
-            Some(seen) if seen.decided_at > entry.decided_at => {}
-            _ => {
-                latest.insert(key, entry);
-            }
-        }
+        latest.add(entry.clone());
     }
-    latest
-        .into_iter()
-        .map(|(key, entry)| {
-            let result = ResultEntry {
-                status: entry.status,
-                error: entry.error.clone(),
-                data: Some(entry.data.clone()),
-                at: entry.decided_at,
-            };
-            (key, result)
-        })
-        .collect()
+    latest.rows()
 }
 
 #[cfg(test)]

@@ -21,27 +21,23 @@ pub async fn rebuild_if_fresh(
     if data_dir.join(cache::OFFICIAL).exists() {
         return 0;
     }
-    let entries = match history::read(store, 1).await {
-        Ok(entries) => entries,
+    let replayed = match history::replay_log(store).await {
+        Ok(replayed) => replayed,
         Err(error) => {
             tracing::warn!(%error, "no official cache file, and the consensus log cannot be read");
             return 0;
         }
     };
-    let mut good = Vec::with_capacity(entries.len());
-    for (index, entry) in entries {
-        match entry {
-            Ok(entry) => good.push(entry),
-            Err(error) => tracing::warn!(index, %error, "consensus log entry skipped"),
-        }
+    for (index, error) in &replayed.skipped {
+        tracing::warn!(index, %error, "consensus log entry skipped");
     }
-    let rows = history::replay(&good);
+    let rows = replayed.rows;
     if rows.is_empty() {
         return 0;
     }
     let checks = rows.len();
     tracing::info!(
-        entries = good.len(),
+        entries = replayed.entries,
         checks,
         "no official cache file: official results rebuilt from the consensus log"
     );
