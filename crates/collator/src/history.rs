@@ -230,7 +230,9 @@ pub async fn replay_log<S: ClusterStore>(store: &S) -> Result<Replayed, StoreErr
     for_each(store, 1, |index, entry| {
         replayed.entries += 1;
         match entry {
-            Ok(entry) => latest.add(entry),
+            Ok(entry) => {
+                latest.add(index, entry);
+            }
             Err(error) => replayed.skipped.push((index, error)),
         }
     })
@@ -250,25 +252,34 @@ pub struct Replayed {
     pub rows: Vec<(CheckKey, ResultEntry)>,
 }
 
-/// The latest decision of every check seen so far.
+/// The latest decision of every check seen so far, with its index.
 #[derive(Debug, Default)]
-struct Latest(std::collections::BTreeMap<CheckKey, Entry>);
+struct Latest(std::collections::BTreeMap<CheckKey, (u64, Entry)>);
 
 impl Latest {
-    fn add(&mut self, entry: Entry) {
-        let Ok(key) = entry.key() else { return };
+    /// Takes `entry`, logged at `index`, when it is its check's latest so far (decided
+    /// later; on a tie, logged later, as entries come in index order). Returns its check
+    /// (`None` when the entry names none).
+    fn add(&mut self, index: u64, entry: Entry) -> Option<CheckKey> {
+        let key = entry.key().ok()?;
         match self.0.get(&key) {
-            Some(seen) if seen.decided_at > entry.decided_at => {}
+            Some((_, seen)) if seen.decided_at > entry.decided_at => {}
             _ => {
-                self.0.insert(key, entry);
+                self.0.insert(key.clone(), (index, entry));
             }
         }
+        Some(key)
+    }
+
+    /// The index of the latest entry of `key`.
+    fn index_of(&self, key: &CheckKey) -> Option<u64> {
+        self.0.get(key).map(|(index, _)| *index)
     }
 
     fn rows(self) -> Vec<(CheckKey, ResultEntry)> {
         self.0
             .into_iter()
-            .map(|(key, entry)| {
+            .map(|(key, (_, entry))| {
                 let result = ResultEntry {
                     status: entry.status,
                     error: entry.error,
@@ -298,41 +309,28 @@ pub async fn compact<S: ClusterStore>(
     store: &S,
     keep_from: DateTime<Utc>,
 ) -> Result<Compacted, StoreError> {
-    let mut latest: std::collections::HashMap<CheckKey, (DateTime<Utc>, u64)> =
-        std::collections::HashMap::new();
+    let mut latest = Latest::default();
     let mut old = Vec::new();
     let mut read = 0;
     for_each(store, 1, |index, entry| {
         read += 1;
         let Ok(entry) = entry else { return };
-        let Ok(key) = entry.key() else { return };
-        let newest = latest
-            .entry(key.clone())
-            .or_insert((entry.decided_at, index));
-        if (entry.decided_at, index) > *newest {
-            *newest = (entry.decided_at, index);
-        }
-        if entry.decided_at < keep_from {
+        let decided_at = entry.decided_at;
+        let Some(key) = latest.add(index, entry) else {
+            return;
+        };
+        if decided_at < keep_from {
             old.push((index, key));
         }
     })
     .await?;
     let superseded: Vec<u64> = old
         .into_iter()
-        .filter(|(index, key)| latest.get(key).is_some_and(|(_, newest)| newest != index))
+        .filter(|(index, key)| latest.index_of(key) != Some(*index))
         .map(|(index, _)| index)
         .collect();
     let deleted = store.delete_logs(&superseded).await?;
     Ok(Compacted { read, deleted })
-}
-
-/// The official state the log describes: for every check, its latest decision.
-pub fn replay<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Vec<(CheckKey, ResultEntry)> {
-    let mut latest = Latest::default();
-    for entry in entries {
-        latest.add(entry.clone());
-    }
-    latest.rows()
 }
 
 #[cfg(test)]
@@ -387,10 +385,7 @@ mod tests {
             let decided = decision(member, proposal, healthy, days(ago));
             append(&store, &decided, days(ago)).await.unwrap();
         }
-        let entries = |read: Vec<(u64, Result<Entry, String>)>| -> Vec<Entry> {
-            read.into_iter().map(|(_, e)| e.unwrap()).collect()
-        };
-        let before = replay(&entries(read(&store, 1).await.unwrap()));
+        let before = replay_log(&store).await.unwrap().rows;
 
         let done = compact(&store, days(400)).await.unwrap();
         assert_eq!(
@@ -400,14 +395,15 @@ mod tests {
                 deleted: 3
             }
         );
-        let left = entries(read(&store, 1).await.unwrap());
-        let proposals: Vec<&str> = left.iter().map(|e| e.proposal.as_str()).collect();
+        let left = read(&store, 1).await.unwrap();
+        let proposals: Vec<String> = left.into_iter().map(|(_, e)| e.unwrap().proposal).collect();
         assert_eq!(
             proposals,
             ["b2", "a3", "c1"],
             "B's latest is kept, however old"
         );
-        assert_eq!(replay(&left), before, "a replay sees the same state");
+        let after = replay_log(&store).await.unwrap().rows;
+        assert_eq!(after, before, "a replay sees the same state");
         // Again: nothing more to do.
         let again = compact(&store, days(400)).await.unwrap();
         assert_eq!(

@@ -72,6 +72,11 @@ impl CollatorQueue {
         self.wake.notify_one();
     }
 
+    /// The decisions waiting, in order.
+    pub fn waiting(&self) -> Vec<Decision> {
+        self.with(|queue| queue.items.iter().cloned().collect())
+    }
+
     /// The queue's counters, with the last usage collection.
     pub fn report(&self) -> QueueReport {
         let mut report = self.with(|queue| queue.report());

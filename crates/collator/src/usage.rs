@@ -1,10 +1,12 @@
-//! Hourly usage collection: which days to ask every DNS node for, storing each node's
+//! Usage collection (every `[collator] usage_every`): which days to ask every DNS node for, storing each node's
 //! answer under that node, and remembering per node when it was last collected.
 //!
 //! A node is asked from the day it was last collected (that day may have had hits after
 //! the pull) to today, so the last hour of every UTC day is collected after midnight and
-//! a node that was silent is caught up at its next answer. Rows are stored in replace
-//! mode: asking again, or two collators asking, never changes the totals. IPv4 and IPv6
+//! a node that was silent is caught up at its next answer. Rows are stored in max
+//! mode (the larger of stored and collected, both the node's cumulative count): asking
+//! again, two collators asking, or a node writing its own rows to the same store never
+//! changes the totals. IPv4 and IPv6
 //! stay apart (the family is part of the row's key).
 
 use std::collections::BTreeMap;

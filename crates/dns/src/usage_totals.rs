@@ -84,6 +84,11 @@ impl Totals {
         !self.dirty.is_empty()
     }
 
+    /// Dirty counters.
+    pub fn dirty_len(&self) -> usize {
+        self.dirty.len()
+    }
+
     /// Dirty counters and their hits.
     pub fn unwritten(&self) -> (usize, i64) {
         let hits = self.dirty.iter().filter_map(|k| self.rows.get(k)).sum();

@@ -385,7 +385,7 @@ impl SqlStore {
         for (key, (hits, originals)) in chunk {
             match self.execute_with_retry(&single, &[(*key, *hits)]).await {
                 Ok(()) => report.written += 1,
-                Err(source) => fail_chunk(&[(key, &(*hits, originals.clone()))], &source, report),
+                Err(source) => fail_rows(originals, &source, report),
             }
         }
         None
@@ -399,15 +399,20 @@ fn fail_chunk(
     report: &mut BatchReport,
 ) {
     for (_, (_, originals)) in chunk {
-        for row in originals {
-            report.failed.push(FailedRow {
-                row: row.clone(),
-                error: StoreError::Database {
-                    operation: "write usage",
-                    source: clone_error(error),
-                },
-            });
-        }
+        fail_rows(originals, error, report);
+    }
+}
+
+/// Every row of `originals` (the rows merged into one written row) failed with `error`.
+fn fail_rows(originals: &[UsageRow], error: &sqlx::Error, report: &mut BatchReport) {
+    for row in originals {
+        report.failed.push(FailedRow {
+            row: row.clone(),
+            error: StoreError::Database {
+                operation: "write usage",
+                source: clone_error(error),
+            },
+        });
     }
 }
 

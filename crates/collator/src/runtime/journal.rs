@@ -3,7 +3,9 @@
 //! the queue is (everything in it is stored). At start its decisions are queued again;
 //! recording is idempotent, so one that was stored before a crash changes nothing. So the
 //! decisions that wait for the database (up to the queue's 100,000) survive a restart, a
-//! crash or a power loss.
+//! crash or a power loss. While the database stays away the file is rewritten from the
+//! queue whenever its appends outgrow the last rewrite (and 1 MiB), so it holds about
+//! what the queue holds, never more than twice.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -76,12 +78,18 @@ impl Decisions {
     /// Journals `decision`, then queues it.
     pub(super) async fn push(&self, queue: &CollatorQueue, decision: Decision) {
         let mut inner = self.0.lock().await;
-        let line = serde_json::to_string(&Entry::of(&decision)).unwrap_or_default() + "\n";
-        if let Err(error) = inner.journal.append(line).await {
+        if let Err(error) = inner.journal.append(line(&decision)).await {
             tracing::error!(%error, check = %decision.key, "cannot journal a decision: a crash before it is stored would lose it");
         }
         inner.dirty = true;
         queue.push(decision);
+        if inner.journal.grown() {
+            // Stored and dropped decisions are still in the file: keep the queue's.
+            let waiting: String = queue.waiting().iter().map(line).collect();
+            if let Err(error) = inner.journal.compact(waiting).await {
+                tracing::warn!(%error, "cannot rewrite the decision journal");
+            }
+        }
     }
 
     /// Empties the file when the queue is empty.
@@ -95,6 +103,11 @@ impl Decisions {
             Err(error) => tracing::warn!(%error, "cannot empty the decision journal"),
         }
     }
+}
+
+/// The journal line of `decision`.
+fn line(decision: &Decision) -> String {
+    serde_json::to_string(&Entry::of(decision)).unwrap_or_default() + "\n"
 }
 
 /// Empties the journal whenever the queue is empty, until `shutdown` (and once more
@@ -112,4 +125,59 @@ pub(super) async fn run_settler(
         }
     }
     decisions.settle(&queue).await;
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use chrono::{DateTime, TimeDelta};
+    use geodns_consensus::message::ProposalId;
+    use geodns_core::ids::{MemberId, NodeId};
+    use geodns_core::model::CheckKind;
+    use geodns_core::records::{CheckKey, Votes};
+
+    use super::*;
+
+    fn decision(n: i64) -> Decision {
+        Decision {
+            proposal: ProposalId::parse(&format!("p-{n}")).unwrap(),
+            key: CheckKey {
+                kind: CheckKind::Site,
+                check: "ping".into(),
+                member: MemberId::parse("Near").unwrap(),
+                domain: String::new(),
+                endpoint: String::new(),
+                ipv6: false,
+            },
+            healthy: n % 2 == 1,
+            decided_at: DateTime::UNIX_EPOCH + TimeDelta::seconds(n),
+            decided_by: NodeId::parse("m1").unwrap(),
+            error: "x".repeat(200),
+            votes: Votes::new(),
+            data: serde_json::Map::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_journal_holds_what_the_queue_holds_and_comes_back_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let decisions = Decisions::open(dir.path());
+        let queue = CollatorQueue::new(10);
+        // About 4 MB of decisions while the database is away; the queue keeps 10.
+        for n in 0..10_000 {
+            decisions.push(&queue, decision(n)).await;
+        }
+        let size = std::fs::metadata(dir.path().join(FILE)).unwrap().len();
+        assert!(size < 2 << 20, "{size} bytes: rewritten from the queue");
+        let restarted = CollatorQueue::new(10);
+        assert!(Decisions::open(dir.path()).restore(&restarted).await >= 10);
+        assert_eq!(restarted.waiting(), queue.waiting());
+        // Stored: the file is emptied.
+        while queue.report().pending > 0 {
+            queue.with(|q| q.stored());
+        }
+        decisions.settle(&queue).await;
+        assert_eq!(std::fs::metadata(dir.path().join(FILE)).unwrap().len(), 0);
+    }
 }

@@ -92,7 +92,7 @@ pub async fn start<B: Bus>(
         shutdown.clone(),
     );
     ctx.tasks.spawn_cancellable("collator: tables", tables);
-    let hourly = usage::run_hourly(
+    let collections = usage::run_collections(
         ctx.bus.clone(),
         (ctx.cluster.clone(), ctx.store.clone()),
         ctx.config.clone(),
@@ -100,7 +100,7 @@ pub async fn start<B: Bus>(
         shutdown.clone(),
     );
     ctx.tasks
-        .spawn_cancellable("collator: usage collection", hourly);
+        .spawn_cancellable("collator: usage collection", collections);
     let settler = journal::run_settler(decisions.clone(), queue.clone(), shutdown.clone());
     ctx.tasks.spawn("collator: decision journal", settler);
     let reading = read(tapped, (queue.clone(), decisions, log_tx), shutdown);

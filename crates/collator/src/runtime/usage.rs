@@ -1,7 +1,8 @@
 //! Usage collection over the bus: at every multiple of `[collator] usage_every` (the top
-//! of every UTC hour by default; and on demand, `geodns collect usage`) ask every active DNS node for its rows with `dns.usage.getUsage`, wait
+//! of every UTC hour by default; and on demand, `geodns collect usage`) ask every active
+//! DNS node for its rows with `dns.usage.getUsage`, wait
 //! until each answered or the timeout passed, and store each node's rows under that node
-//! (see `geodns_collator::usage` for the days asked and the replace-mode rules).
+//! (see `geodns_collator::usage` for the days asked and the max-mode rules).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -22,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use geodns_node::LiveConfig;
 
 /// Runs a collection at every multiple of `[collator] usage_every` until `shutdown`.
-pub(super) async fn run_hourly<B: Bus>(
+pub(super) async fn run_collections<B: Bus>(
     bus: B,
     (cluster, store): (ClusterHandle, SqlStore),
     live: LiveConfig,

@@ -255,8 +255,6 @@ fn secrets_are_redacted_in_debug_output() {
     );
 }
 
-/// Every duration key, given the largest value the parser accepts, is a clear error
-/// naming the key and its range (never an overflow later).
 #[test]
 fn a_usage_collection_ends_before_the_next_is_due() {
     let text = "[node]\nid = \"n1\"\n[collator]\nusage_every = \"1m\"\nusage_timeout = \"1m\"\n";
@@ -273,6 +271,8 @@ fn a_usage_collection_ends_before_the_next_is_due() {
     );
 }
 
+/// Every duration key, given the largest value the parser accepts, is a clear error
+/// naming the key and its range (never an overflow later).
 #[test]
 fn every_duration_key_rejects_its_maximum() {
     const MAX: &str = "\"18446744073709551615\"";

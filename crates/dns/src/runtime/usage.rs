@@ -27,8 +27,9 @@ use tokio_util::sync::CancellationToken;
 
 use geodns_node::LiveConfig;
 
-use super::metrics::{DnsCounters, Flush};
 use geodns_node::journal::Journal;
+
+use super::metrics::{DnsCounters, Flush};
 
 /// How long a collection waits for the UDP workers.
 const COLLECT_WAIT: Duration = Duration::from_secs(2);
@@ -91,7 +92,7 @@ pub(super) async fn run_flusher(
             _ = collect_tick.tick() => {
                 let counts = server.collect(COLLECT_WAIT).await;
                 journal_increments(&mut journal, &mut totals, increments(&counts, &node, &counters)).await;
-                counters.pending(totals.unwritten().0);
+                counters.pending(totals.dirty_len());
                 if journal.grown() {
                     // The store has not taken a write for long: keep the file bounded.
                     prune(&mut totals, &counters);
@@ -199,7 +200,7 @@ async fn taken(
     counters: &DnsCounters,
 ) {
     totals.written(&written.taken);
-    let kept = totals.unwritten().0;
+    let kept = totals.dirty_len();
     let flush = if written.taken.is_empty() && written.failed > 0 {
         Flush::Failed { kept }
     } else {

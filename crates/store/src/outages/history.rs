@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use geodns_core::records::OutageStart;
 use sqlx::{AssertSqlSafe, Row};
 
-use super::{CloseOutcome, OpenOutcome, RecordOutcome, check_key_digest, invalid};
+use super::{CloseOutcome, OpenOutcome, RecordOutcome, check_key_digest, invalid, tombstones};
 use crate::connect::SqlStore;
 use crate::error::{StoreError, db, is_unique_violation};
 use crate::time::to_ms;
@@ -81,7 +81,7 @@ impl SqlStore {
         if let Some(id) = later {
             return Ok(Some(OpenOutcome::Stale { id }));
         }
-        let flap = self.tombstone_past(digest, start).await?;
+        let flap = self.tombstone_at(tombstones::PAST, digest, start).await?;
         Ok(flap.map(|id| OpenOutcome::Tombstoned { id }))
     }
 
@@ -99,10 +99,12 @@ impl SqlStore {
         if let Some(id) = spanning {
             return Ok(CloseOutcome::AlreadyClosed { id });
         }
-        Ok(match self.tombstone_spanning(digest, end).await? {
-            Some(id) => CloseOutcome::AlreadyClosed { id },
-            None => CloseOutcome::NothingToClose,
-        })
+        Ok(
+            match self.tombstone_at(tombstones::SPANNING, digest, end).await? {
+                Some(id) => CloseOutcome::AlreadyClosed { id },
+                None => CloseOutcome::NothingToClose,
+            },
+        )
     }
 
     /// Records an outage that is already over (its close arrived first), unless it is

@@ -20,6 +20,12 @@ use crate::traits::Result;
 /// The tombstone table.
 const TABLE: &str = "outage_tombstones";
 
+/// A tombstone an open decided at the bound time belongs to or is older than.
+pub(super) const PAST: &str = "(start_ms >= ? OR end_ms >= ?)";
+
+/// A tombstone whose span holds a close decided at the bound time.
+pub(super) const SPANNING: &str = "start_ms <= ? AND end_ms >= ?";
+
 impl SqlStore {
     /// The statement that leaves (or extends) the tombstone of a flap of the check
     /// `digest` over `[start, end]` (row `id`; 0 when it was never stored). Idempotent:
@@ -49,36 +55,17 @@ impl SqlStore {
             .bind(to_ms(expires))
     }
 
-    /// The flap an open decided at `start` belongs to or is older than, if any.
-    pub(super) async fn tombstone_past(
+    /// The flap of this check whose tombstone matches `condition` ([`PAST`] or
+    /// [`SPANNING`]) at time `at`, if any.
+    pub(super) async fn tombstone_at(
         &self,
+        condition: &str,
         digest: &[u8],
-        start: DateTime<Utc>,
+        at: DateTime<Utc>,
     ) -> Result<Option<i64>> {
-        let ms = to_ms(start);
-        self.latest_id(
-            (TABLE, "outage_id"),
-            "(start_ms >= ? OR end_ms >= ?)",
-            digest,
-            &[ms, ms],
-        )
-        .await
-    }
-
-    /// The flap whose span holds a close decided at `end`, if any.
-    pub(super) async fn tombstone_spanning(
-        &self,
-        digest: &[u8],
-        end: DateTime<Utc>,
-    ) -> Result<Option<i64>> {
-        let ms = to_ms(end);
-        self.latest_id(
-            (TABLE, "outage_id"),
-            "start_ms <= ? AND end_ms >= ?",
-            digest,
-            &[ms, ms],
-        )
-        .await
+        let ms = to_ms(at);
+        self.latest_id((TABLE, "outage_id"), condition, digest, &[ms, ms])
+            .await
     }
 
     /// Deletes the tombstones that expired by `now`; returns how many.
