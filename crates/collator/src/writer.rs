@@ -8,8 +8,11 @@
 //! Every step is idempotent (the store recognises a decision it has by its check and
 //! time; the log by its proposal id), so a retry, a repeated finalize or a second collator
 //! on the same database changes nothing twice, and only the writer whose write changed
-//! the history reports it: one alert per outage, however many collators run.
+//! the history reports it. With alerts on, each change is stored with the alert it owes
+//! in one transaction (the outbox, sent by `alerts::outbox`): one alert per outage,
+//! however many collators run, and none lost to a crash after the change committed.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -19,6 +22,8 @@ use geodns_store::{
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::alerts::Alert;
+use crate::alerts::outbox::Outbox;
 use crate::decision::Decision;
 use crate::ordering as stored;
 use crate::queue::CollatorQueue;
@@ -70,12 +75,33 @@ pub struct Change {
 /// The time source of the writer (the binary's clock; tests drive their own).
 pub type Clock = fn() -> DateTime<Utc>;
 
+/// The alert of a decision (its outage's id and times are the store's).
+pub type Render = Arc<dyn Fn(&Decision) -> Alert + Send + Sync>;
+
+/// Alerts the writer owes with each change: this collator's outbox, and how a decision
+/// reads as an alert.
+#[derive(Clone)]
+pub struct Alerting {
+    /// Where the owed alerts go.
+    pub outbox: Outbox,
+    /// How a decision reads.
+    pub render: Render,
+}
+
+impl std::fmt::Debug for Alerting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Alerting")
+            .field("outbox", &self.outbox)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Runs until `shutdown`, then reports what is still unstored. Changes go to `changes`
 /// without waiting: a full channel drops (and logs) the change, never the history.
 pub async fn run<S: OutageStore + ClusterStore>(
     store: S,
     queue: CollatorQueue,
-    changes: mpsc::Sender<Change>,
+    (changes, alerting): (mpsc::Sender<Change>, Option<Alerting>),
     clock: Clock,
     shutdown: CancellationToken,
 ) {
@@ -85,6 +111,7 @@ pub async fn run<S: OutageStore + ClusterStore>(
         store,
         queue,
         changes,
+        alerting,
         clock,
     };
     let mut swept = clock();
@@ -124,6 +151,7 @@ struct Writer<S> {
     store: S,
     queue: CollatorQueue,
     changes: mpsc::Sender<Change>,
+    alerting: Option<Alerting>,
     clock: Clock,
 }
 
@@ -170,9 +198,12 @@ impl<S: OutageStore + ClusterStore> Writer<S> {
         };
         if let Some(change) = change {
             self.queue.changed(&change.kind);
+            if let Some(alerting) = &self.alerting {
+                alerting.outbox.wake();
+            }
             tracing::info!(check = %change.decision.key, change = ?change.kind, votes = change.decision.votes.len(), "outage history changed");
             if let Err(error) = self.changes.try_send(change) {
-                tracing::error!(%error, "alert channel full: an alert and its event are dropped");
+                tracing::error!(%error, "event channel full: a Redis event is dropped");
             }
         }
         let appended = crate::history::append(&self.store, decision, (self.clock)()).await?;
@@ -190,29 +221,43 @@ impl<S: OutageStore + ClusterStore> Writer<S> {
             },
             ended: Some(decision.decided_at),
         };
-        Ok(
-            match self
-                .store
-                .close_outage(&decision.key, decision.decided_at)
-                .await?
-            {
-                CloseOutcome::Closed { id, duration } => Some(change(id, duration, false)),
-                CloseOutcome::Dropped { id, duration } => Some(change(id, duration, true)),
-                CloseOutcome::AlreadyClosed { .. } | CloseOutcome::Stale { .. } => None,
-                CloseOutcome::NothingToClose => {
-                    tracing::info!(check = %decision.key, "a recovery arrived before its outage; it waits for it");
-                    stored::hold(&self.store, decision, (self.clock)()).await?;
-                    None
-                }
-            },
-        )
+        let outcome = match self.owed(decision) {
+            Some(alert) => {
+                self.store
+                    .close_outage_alerting(&decision.key, decision.decided_at, &alert)
+                    .await?
+            }
+            None => {
+                self.store
+                    .close_outage(&decision.key, decision.decided_at)
+                    .await?
+            }
+        };
+        Ok(match outcome {
+            CloseOutcome::Closed { id, duration } => Some(change(id, duration, false)),
+            CloseOutcome::Dropped { id, duration } => Some(change(id, duration, true)),
+            CloseOutcome::AlreadyClosed { .. } | CloseOutcome::Stale { .. } => None,
+            CloseOutcome::NothingToClose => {
+                tracing::info!(check = %decision.key, "a recovery arrived before its outage; it waits for it");
+                stored::hold(&self.store, decision, (self.clock)()).await?;
+                None
+            }
+        })
     }
 
     async fn open(&mut self, decision: &Decision) -> Result<Option<Change>, StoreError> {
         // Held by this collator, an earlier run of it, or another one.
         let close = stored::closing(&self.store, decision, (self.clock)()).await?;
         let Some(close) = close else {
-            return Ok(match self.store.open_outage(&decision.outage()).await? {
+            let outcome = match self.owed(decision) {
+                Some(alert) => {
+                    self.store
+                        .open_outage_alerting(&decision.outage(), &alert)
+                        .await?
+                }
+                None => self.store.open_outage(&decision.outage()).await?,
+            };
+            return Ok(match outcome {
                 OpenOutcome::Opened { id } => Some(Change {
                     decision: decision.clone(),
                     kind: ChangeKind::Opened { id },
@@ -225,10 +270,18 @@ impl<S: OutageStore + ClusterStore> Writer<S> {
             });
         };
         let end = close.decided_at;
-        let outcome = self
-            .store
-            .record_closed_outage(&decision.outage(), end)
-            .await?;
+        let outcome = match self.owed(decision) {
+            Some(alert) => {
+                self.store
+                    .record_closed_outage_alerting(&decision.outage(), end, &alert)
+                    .await?
+            }
+            None => {
+                self.store
+                    .record_closed_outage(&decision.outage(), end)
+                    .await?
+            }
+        };
         let change = match outcome {
             RecordOutcome::Recorded { id, duration } => Some(Change {
                 decision: decision.clone(),
@@ -243,6 +296,18 @@ impl<S: OutageStore + ClusterStore> Writer<S> {
             tracing::debug!(%error, "cannot forget a used waiting close; it expires");
         }
         Ok(change)
+    }
+}
+
+impl<S> Writer<S> {
+    /// The alert `decision` owes if it changes history, when alerts are on.
+    fn owed(&self, decision: &Decision) -> Option<geodns_store::OwedAlert> {
+        let alerting = self.alerting.as_ref()?;
+        Some(
+            alerting
+                .outbox
+                .owe(&(alerting.render)(decision), (self.clock)()),
+        )
     }
 }
 

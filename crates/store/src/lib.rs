@@ -11,6 +11,7 @@
 
 #![forbid(unsafe_code)]
 
+mod alerts;
 mod cluster;
 mod config;
 mod connect;
@@ -23,6 +24,7 @@ mod traits;
 mod usage;
 mod usage_totals;
 
+pub use alerts::{AlertKind, Offline, OwedAlert, PendingAlert};
 pub use cluster::{ClusterTx, LogEntry, Message, MessageQuery};
 pub use config::{
     MySqlEnv, PoolSettings, PostgresConfig, StoreConfig, mysql_from_env, parse_mysql_dsn,
@@ -33,7 +35,7 @@ pub use error::{ErrorKind, StoreError};
 pub use outages::{
     CloseOutcome, DowntimeSummary, OpenOutcome, OutageFilter, OutageState, RecordOutcome,
 };
-pub use traits::{ClusterStore, HealthCheck, OutageStore, UsageStore};
+pub use traits::{AlertStore, ClusterStore, HealthCheck, OutageStore, UsageStore};
 pub use usage::{
     BatchReport, FailedRow, UsageBucket, UsageFilter, UsageGroup, UsageSummary, WriteMode,
 };

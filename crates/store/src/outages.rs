@@ -15,11 +15,11 @@ use geodns_core::records::{CheckKey, Outage, OutageStart, Votes};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
+use crate::alerts::OwedAlert;
 use crate::connect::SqlStore;
-use crate::dialect::Backend;
-use crate::error::{StoreError, db, is_unique_violation};
+use crate::error::{StoreError, db};
 use crate::time::{from_ms, to_ms};
 use crate::traits::{OutageStore, Result};
 
@@ -167,6 +167,7 @@ const SELECT: &str = "SELECT id, check_type, check_name, member_name, domain_nam
 
 mod history;
 mod tombstones;
+mod write;
 
 fn check_key_digest(key: &CheckKey) -> Vec<u8> {
     Sha256::digest(key.canonical().as_bytes()).to_vec()
@@ -234,22 +235,31 @@ fn decode(row: &AnyRow) -> Result<Outage> {
 
 impl SqlStore {
     async fn open_id(&self, digest: &[u8]) -> Result<Option<i64>> {
+        let mut conn = self.pool.acquire().await.map_err(db("connect"))?;
+        self.open_id_on(&mut conn, digest).await
+    }
+
+    /// The open outage of the check `digest`, read on `conn` (a transaction sees its own
+    /// insert).
+    async fn open_id_on(&self, conn: &mut AnyConnection, digest: &[u8]) -> Result<Option<i64>> {
         let sql = self
             .backend
             .sql("SELECT id FROM member_events WHERE open_key = ?")
             .into_owned();
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(digest.to_vec())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *conn)
             .await
             .map_err(db("find open outage"))?;
         row.map(|r| r.try_get::<i64, _>("id").map_err(db("decode outage id")))
             .transpose()
     }
 
-    /// Inserts an outage row: open (`end` `None`, holding the open key) or already over.
+    /// Inserts an outage row on `conn`: open (`end` `None`, holding the open key) or
+    /// already over.
     async fn insert_outage(
         &self,
+        conn: &mut AnyConnection,
         outage: &OutageStart,
         end: Option<DateTime<Utc>>,
         digest: Vec<u8>,
@@ -277,120 +287,35 @@ impl SqlStore {
             .bind(Value::Object(outage.data.clone()).to_string())
             .bind(digest.clone())
             .bind(end.is_none().then_some(digest));
-        query.execute(&self.pool).await?;
+        query.execute(&mut *conn).await?;
         Ok(())
     }
 }
 
 impl OutageStore for SqlStore {
     async fn open_outage(&self, outage: &OutageStart) -> Result<OpenOutcome> {
-        self.counted(
-            async {
-                outage.validate().map_err(invalid)?;
-                let digest = check_key_digest(&outage.key);
-                if let Some(outcome) = self.history_past(&digest, outage.start).await? {
-                    return Ok(outcome);
-                }
-                match self.insert_outage(outage, None, digest.clone()).await {
-                    // The open key is unique while the outage is open: it finds the new row on every
-                    // backend (MySQL 8 has no RETURNING; the portable driver drops SQLite's row id).
-                    Ok(()) => match self.open_id(&digest).await? {
-                        Some(id) => Ok(OpenOutcome::Opened { id }),
-                        None => Err(StoreError::Conflict {
-                            what: format!("open outage for {} (closed while opening)", outage.key),
-                        }),
-                    },
-                    // Another open of this check (the open key), or this very outage recorded by a
-                    // concurrent writer (check and start).
-                    Err(error) if is_unique_violation(&error) => {
-                        if let Some(id) = self.row_at(&digest, outage.start).await? {
-                            return Ok(OpenOutcome::AlreadyRecorded { id });
-                        }
-                        match self.open_id(&digest).await? {
-                            Some(id) => Ok(OpenOutcome::AlreadyOpen { id }),
-                            None => Err(StoreError::Conflict {
-                                what: format!("open outage for {}", outage.key),
-                            }),
-                        }
-                    }
-                    Err(source) => Err(StoreError::Database {
-                        operation: "open outage",
-                        source,
-                    }),
-                }
-            }
-            .await,
-        )
+        self.counted(self.open_with(outage, None).await)
+    }
+
+    async fn open_outage_alerting(
+        &self,
+        outage: &OutageStart,
+        alert: &OwedAlert,
+    ) -> Result<OpenOutcome> {
+        self.counted(self.open_with(outage, Some(alert)).await)
     }
 
     async fn close_outage(&self, key: &CheckKey, end: DateTime<Utc>) -> Result<CloseOutcome> {
-        self.counted(
-            async {
-                key.validate().map_err(invalid)?;
-                let digest = check_key_digest(key);
-                let mut tx = self.pool.begin().await.map_err(db("begin"))?;
-                let lock = if self.backend == Backend::Sqlite {
-                    ""
-                } else {
-                    " FOR UPDATE"
-                };
-                let sql = self
-                    .backend
-                    .sql(&format!(
-                        "SELECT id, start_ms FROM member_events WHERE open_key = ?{lock}"
-                    ))
-                    .into_owned();
-                let Some(row) = sqlx::query(AssertSqlSafe(sql))
-                    .bind(digest.clone())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db("find open outage"))?
-                else {
-                    drop(tx);
-                    return self.nothing_open(&digest, end).await;
-                };
-                let id: i64 = row.try_get("id").map_err(db("decode outage"))?;
-                let start = from_ms(
-                    row.try_get("start_ms").map_err(db("decode outage"))?,
-                    "member_events",
-                )?;
-                if start > end {
-                    return Ok(CloseOutcome::Stale { id });
-                }
-                let duration = (end - start).to_std().unwrap_or(Duration::ZERO);
-                let flap = self
-                    .config
-                    .drop_outages_shorter_than
-                    .is_some_and(|minimum| duration < minimum);
-                let sql = if flap {
-                    "DELETE FROM member_events WHERE id = ?".to_owned()
-                } else {
-                    "UPDATE member_events SET end_ms = ?, open_key = NULL WHERE id = ?".to_owned()
-                };
-                let mut query = sqlx::query(AssertSqlSafe(self.backend.sql(&sql).into_owned()));
-                if !flap {
-                    query = query.bind(to_ms(end));
-                }
-                query
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db("close outage"))?;
-                if flap {
-                    self.tombstone(&digest, (start, end), id)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db("leave a flap's tombstone"))?;
-                }
-                tx.commit().await.map_err(db("commit"))?;
-                Ok(if flap {
-                    CloseOutcome::Dropped { id, duration }
-                } else {
-                    CloseOutcome::Closed { id, duration }
-                })
-            }
-            .await,
-        )
+        self.counted(self.close_with(key, end, None).await)
+    }
+
+    async fn close_outage_alerting(
+        &self,
+        key: &CheckKey,
+        end: DateTime<Utc>,
+        alert: &OwedAlert,
+    ) -> Result<CloseOutcome> {
+        self.counted(self.close_with(key, end, Some(alert)).await)
     }
 
     async fn record_closed_outage(
@@ -398,7 +323,16 @@ impl OutageStore for SqlStore {
         outage: &OutageStart,
         end: DateTime<Utc>,
     ) -> Result<RecordOutcome> {
-        self.counted(async { self.record_closed(outage, end).await }.await)
+        self.counted(self.record_closed(outage, end, None).await)
+    }
+
+    async fn record_closed_outage_alerting(
+        &self,
+        outage: &OutageStart,
+        end: DateTime<Utc>,
+        alert: &OwedAlert,
+    ) -> Result<RecordOutcome> {
+        self.counted(self.record_closed(outage, end, Some(alert)).await)
     }
 
     async fn expire_tombstones(&self, now: DateTime<Utc>) -> Result<u64> {

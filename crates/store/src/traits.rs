@@ -9,6 +9,7 @@ use geodns_core::ids::NodeId;
 use geodns_core::records::{CheckKey, Outage, OutageStart, UsageRow};
 use serde_json::{Map, Value};
 
+use crate::alerts::{AlertKind, OwedAlert, PendingAlert};
 use crate::cluster::{ClusterTx, LogEntry, Message, MessageQuery};
 use crate::error::StoreError;
 use crate::outages::{CloseOutcome, DowntimeSummary, OpenOutcome, OutageFilter, RecordOutcome};
@@ -59,6 +60,29 @@ pub trait OutageStore: Send + Sync {
         outage: &OutageStart,
         end: DateTime<Utc>,
     ) -> impl Future<Output = Result<RecordOutcome>> + Send;
+    /// [`OutageStore::open_outage`], owing `alert` (OFFLINE) in the same transaction when
+    /// it opens the outage.
+    fn open_outage_alerting(
+        &self,
+        outage: &OutageStart,
+        alert: &OwedAlert,
+    ) -> impl Future<Output = Result<OpenOutcome>> + Send;
+    /// [`OutageStore::close_outage`], owing `alert` (ONLINE) in the same transaction when
+    /// it ends (or drops) the outage.
+    fn close_outage_alerting(
+        &self,
+        key: &CheckKey,
+        end: DateTime<Utc>,
+        alert: &OwedAlert,
+    ) -> impl Future<Output = Result<CloseOutcome>> + Send;
+    /// [`OutageStore::record_closed_outage`], owing `alert` (ONLINE) in the same
+    /// transaction when it records the outage.
+    fn record_closed_outage_alerting(
+        &self,
+        outage: &OutageStart,
+        end: DateTime<Utc>,
+        alert: &OwedAlert,
+    ) -> impl Future<Output = Result<RecordOutcome>> + Send;
     /// Deletes the tombstones of flaps that expired by `now` (see
     /// `StoreConfig::flap_tombstone`); returns how many.
     fn expire_tombstones(&self, now: DateTime<Utc>) -> impl Future<Output = Result<u64>> + Send;
@@ -72,6 +96,43 @@ pub trait OutageStore: Send + Sync {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> impl Future<Output = Result<DowntimeSummary>> + Send;
+}
+
+/// The alert outbox: alerts owed by changes of outage history (written with them by the
+/// `*_alerting` methods of [`OutageStore`]), sent by their owner or by a collator that
+/// claimed them.
+pub trait AlertStore: Send + Sync {
+    /// Unsent alerts of `owner`, by outage then kind (OFFLINE first), at most `limit`.
+    fn owed_alerts(
+        &self,
+        owner: &str,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<PendingAlert>>> + Send;
+    /// Marks an alert of `owner` sent at `at` as Matrix event `event` (`None`: refused);
+    /// false when it is not `owner`'s unsent alert any more (claimed, or sent already).
+    fn mark_alert_sent(
+        &self,
+        alert: (i64, AlertKind),
+        owner: &str,
+        event: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// The collators that owe unsent alerts.
+    fn alert_owners(&self) -> impl Future<Output = Result<Vec<String>>> + Send;
+    /// Moves every unsent alert of `from` to `to`; returns how many moved (0 when another
+    /// collator claimed them first).
+    fn claim_alerts(&self, from: &str, to: &str) -> impl Future<Output = Result<u64>> + Send;
+    /// Owes an alert for an outage already stored (alerts carried over from an older
+    /// release); false when that outage owes that kind already.
+    fn owe_alert(
+        &self,
+        alert: (i64, AlertKind),
+        span: (DateTime<Utc>, Option<DateTime<Utc>>),
+        owed: &OwedAlert,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// Deletes the alerts of outages that are over and fully alerted, owed before
+    /// `before`; returns how many.
+    fn prune_sent_alerts(&self, before: DateTime<Utc>) -> impl Future<Output = Result<u64>> + Send;
 }
 
 /// Cluster state: messages, key-value state, node state, consensus log, routes, runtime

@@ -7,7 +7,10 @@
 //! an `INSERT`, which drivers send when they prepare it) has passed, it forwards the
 //! client's next request (the execution) to the server and then closes the connection
 //! before the reply can pass: the statement runs and commits, and the client cannot know
-//! it did (an unknown commit outcome).
+//! it did (an unknown commit outcome). [`TcpProxy::cut_at`] does the same with the marked
+//! request itself (a `COMMIT`, sent as text), and [`TcpProxy::stall_at`] stalls the
+//! proxy instead of forwarding the marked request (the statement never arrives, and the
+//! client hangs as before a host that stopped answering).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,30 +25,51 @@ use tokio::sync::watch;
 pub struct TcpProxy {
     addr: SocketAddr,
     /// What the proxy does now; every connection task watches it.
-    mode: watch::Sender<Mode>,
+    mode: Arc<watch::Sender<Mode>>,
     accept: tokio::task::JoinHandle<()>,
     cuts: Arc<Cuts>,
 }
 
-/// The armed cuts: requests containing `marker` are forwarded, then the connection is
-/// closed before the reply, `armed` more times; `done` counts the cuts made.
-#[derive(Debug, Default)]
+/// The armed cuts: after requests containing `marker`, `armed` more times, the
+/// connection is closed before the reply (`when`), or the proxy stalls; `done` counts the
+/// cuts made.
+#[derive(Debug)]
 struct Cuts {
-    marker: Mutex<Vec<u8>>,
+    marker: Mutex<(Vec<u8>, When)>,
     armed: AtomicUsize,
     done: AtomicUsize,
+    /// The proxy's mode, for a stall.
+    mode: Arc<watch::Sender<Mode>>,
+}
+
+/// Which request a cut follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum When {
+    /// The request after the marked one.
+    Next,
+    /// The marked request.
+    Marked,
+    /// Stall the proxy instead of forwarding the marked request.
+    Stall,
 }
 
 impl Cuts {
-    /// True (and one cut reserved) when `chunk` holds the marker and a cut is armed.
-    fn reserve(&self, chunk: &[u8]) -> bool {
+    /// When to cut (and one cut reserved) if `chunk` holds the marker and a cut is armed.
+    fn reserve(&self, chunk: &[u8]) -> Option<When> {
         let marker = self.marker.lock().unwrap_or_else(PoisonError::into_inner);
+        let (marker, when) = (&marker.0, marker.1);
         if marker.is_empty() || !chunk.windows(marker.len()).any(|w| w == marker.as_slice()) {
-            return false;
+            return None;
         }
         self.armed
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
+            .ok()
+            .map(|_| when)
+    }
+
+    fn arm(&self, marker: &[u8], times: usize, when: When) {
+        *self.marker.lock().unwrap_or_else(PoisonError::into_inner) = (marker.to_vec(), when);
+        self.armed.store(times, Ordering::SeqCst);
     }
 }
 
@@ -57,7 +81,13 @@ impl TcpProxy {
             .expect("bind the proxy on 127.0.0.1");
         let addr = listener.local_addr().expect("proxy address");
         let (mode, watching) = watch::channel(Mode::Forward);
-        let cuts = Arc::new(Cuts::default());
+        let mode = Arc::new(mode);
+        let cuts = Arc::new(Cuts {
+            marker: Mutex::new((Vec::new(), When::Next)),
+            armed: AtomicUsize::new(0),
+            done: AtomicUsize::new(0),
+            mode: mode.clone(),
+        });
         let cutting = cuts.clone();
         let accept = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
@@ -85,12 +115,19 @@ impl TcpProxy {
     /// client's next request is forwarded to the server, then the connection is closed
     /// before the reply passes.
     pub fn cut_after(&self, marker: &[u8], times: usize) {
-        *self
-            .cuts
-            .marker
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = marker.to_vec();
-        self.cuts.armed.store(times, Ordering::SeqCst);
+        self.cuts.arm(marker, times, When::Next);
+    }
+
+    /// Arms `times` cuts: each of the next requests containing `marker` is forwarded to
+    /// the server, then the connection is closed before the reply passes.
+    pub fn cut_at(&self, marker: &[u8], times: usize) {
+        self.cuts.arm(marker, times, When::Marked);
+    }
+
+    /// Arms a stall: the next request containing `marker` is not forwarded, and the proxy
+    /// stalls (as [`TcpProxy::stall`]) until restored.
+    pub fn stall_at(&self, marker: &[u8]) {
+        self.cuts.arm(marker, 1, When::Stall);
     }
 
     /// Cuts made by [`TcpProxy::cut_after`] so far.
@@ -164,17 +201,24 @@ async fn pump(client: &mut TcpStream, server: &mut TcpStream, cuts: &Cuts) {
         tokio::select! {
             read = client.read(&mut up) => {
                 let Ok(n @ 1..) = read else { return };
+                let when = if cut_next { Some(When::Marked) } else { cuts.reserve(&up[..n]) };
+                if when == Some(When::Stall) {
+                    cuts.done.fetch_add(1, Ordering::SeqCst);
+                    cuts.mode.send_replace(Mode::Stall);
+                    // `forward` sees the stall and holds the client.
+                    std::future::pending::<()>().await;
+                }
                 if server.write_all(&up[..n]).await.is_err() {
                     return;
                 }
-                if cut_next {
+                if when == Some(When::Marked) {
                     let _ = server.flush().await;
                     // The server has the statement; give it time to run, then hang up.
                     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
                     cuts.done.fetch_add(1, Ordering::SeqCst);
                     return;
                 }
-                cut_next = cuts.reserve(&up[..n]);
+                cut_next = when == Some(When::Next);
             }
             read = server.read(&mut down) => {
                 let Ok(n @ 1..) = read else { return };

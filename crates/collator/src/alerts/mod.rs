@@ -1,8 +1,8 @@
 //! Alerts: what a change of outage history says, and to whom. An OFFLINE message per
 //! outage (member, check, domain, endpoint, family, error, the monitors that voted,
 //! @-mentions of the member's contacts); on recovery the same message is edited to ONLINE
-//! with the outage's duration. Formatting is pure; [`matrix`] sends, [`outbox`] queues
-//! and retries.
+//! with the outage's duration. Formatting is pure; [`matrix`] talks to the homeserver,
+//! [`outbox`] sends the alerts the store owes, retrying while Matrix is down.
 
 pub mod matrix;
 pub mod outbox;
@@ -16,6 +16,7 @@ use geodns_core::ids::MemberId;
 use geodns_core::model::{AlertRouting, Member};
 use serde_json::{Value, json};
 
+use crate::decision::Decision;
 use crate::writer::{Change, ChangeKind};
 
 /// One outage as an alert shows it.
@@ -55,22 +56,34 @@ impl Alert {
         routing: &AlertRouting,
         members: &BTreeMap<MemberId, Member>,
     ) -> Alert {
-        let decision = &change.decision;
-        let key = &decision.key;
         let (outage, ended) = match change.kind {
             ChangeKind::Opened { id } => (id, None),
             ChangeKind::Closed { id, duration, .. } | ChangeKind::Recorded { id, duration } => {
                 (id, change.ended.map(|end| (end, duration)))
             }
         };
-        let started = match (change.kind, ended) {
-            (ChangeKind::Closed { .. }, Some((end, duration))) => {
-                end - chrono::TimeDelta::from_std(duration).unwrap_or_default()
-            }
-            _ => decision.decided_at,
-        };
+        let mut alert = Alert::of_decision(&change.decision, routing, members);
+        if let (ChangeKind::Closed { .. }, Some((end, duration))) = (change.kind, ended) {
+            alert.started = end - chrono::TimeDelta::from_std(duration).unwrap_or_default();
+        }
         Alert {
             outage,
+            ended,
+            ..alert
+        }
+    }
+
+    /// What `decision` says as an alert, before its outage is known: the outage's id
+    /// (0 here) and times are filled in from the stored outage
+    /// ([`outbox::alert_of`]).
+    pub fn of_decision(
+        decision: &Decision,
+        routing: &AlertRouting,
+        members: &BTreeMap<MemberId, Member>,
+    ) -> Alert {
+        let key = &decision.key;
+        Alert {
+            outage: 0,
             member: key.member.to_string(),
             check_type: key.kind.as_str().to_owned(),
             check_name: key.check.clone(),
@@ -84,8 +97,8 @@ impl Alert {
                 .map(|(node, agree)| (node.to_string(), *agree))
                 .collect(),
             mentions: mentions_for(&key.member, routing, members),
-            started,
-            ended,
+            started: decision.decided_at,
+            ended: None,
         }
     }
 

@@ -162,3 +162,39 @@ fn durations_read_naturally() {
     assert_eq!(human(Duration::from_secs(3600)), "1h 0m 0s");
     assert_eq!(human(Duration::from_secs(90_061)), "1d 1h 1m 1s");
 }
+
+/// What the outbox stores for a decision reads back as the alert of its change, once the
+/// stored outage's id and times are filled in.
+#[test]
+fn an_owed_alert_reads_back_as_the_alert_of_its_change() {
+    let (routing, members) = routing();
+    let closed = change(ChangeKind::Closed {
+        id: 42,
+        duration: std::time::Duration::from_secs(3903),
+        dropped: false,
+    });
+    let outbox = outbox::Outbox::new("collator-a");
+    let owed = outbox.owe(
+        &Alert::of_decision(&closed.decision, &routing, &members),
+        closed.decision.decided_at,
+    );
+    assert_eq!(owed.owner, "collator-a");
+    let pending = geodns_store::PendingAlert {
+        outage: 42,
+        kind: geodns_store::AlertKind::Online,
+        owner: owed.owner,
+        payload: owed.payload,
+        start: Utc.with_ymd_and_hms(2026, 11, 30, 10, 0, 0).unwrap(),
+        end: closed.ended,
+        created: closed.decision.decided_at,
+        offline: geodns_store::Offline::Unsent,
+    };
+    let read = outbox::alert_of(&pending).unwrap();
+    assert_eq!(read, Alert::of(&closed, &routing, &members));
+    assert!(read.online().to_string().contains("1h 5m 3s"), "{read:?}");
+    let broken = geodns_store::PendingAlert {
+        payload: "{".into(),
+        ..pending
+    };
+    assert!(outbox::alert_of(&broken).is_err());
+}

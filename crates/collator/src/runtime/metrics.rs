@@ -36,23 +36,23 @@ impl Source for CollatorFamilies {
     fn families(&self) -> Vec<Family> {
         let mut matrix = Family::counter(
             "geodns_matrix_alerts_total",
-            "Matrix alerts by result (sent, retried, refused, dropped).",
+            "Matrix alerts by result (sent, retried, refused, claimed from a silent collator).",
         );
         let mut waiting = Family::gauge(
             "geodns_matrix_alerts_pending",
             "Matrix alerts not sent yet.",
         );
         if let Some(outbox) = &self.outbox {
-            let queue = outbox.report();
+            let report = outbox.report();
             for (result, count) in [
-                ("sent", queue.stored),
-                ("retried", queue.retries),
-                ("refused", queue.refused),
-                ("dropped", queue.dropped),
+                ("sent", report.sent),
+                ("retried", report.retries),
+                ("refused", report.refused),
+                ("claimed", report.claimed),
             ] {
                 matrix.push(&[("result", result)], count as f64);
             }
-            waiting.push(&[], queue.pending as f64);
+            waiting.push(&[], report.pending as f64);
         }
         let mut outages = Family::counter(
             "geodns_collator_decisions_total",

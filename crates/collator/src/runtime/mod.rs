@@ -1,9 +1,9 @@
 //! The collator role's runtime: the reader of the consensus messages the node's shell
 //! accepted (message log, proposal cache, decisions), the writer (outage history and
-//! consensus log), the notifier (Redis stream and Matrix outbox), the Matrix sender, the
+//! consensus log), the notifier (Redis stream), the Matrix sender (the outbox the writer fills), the
 //! hourly usage collection and the cluster tables. Any number of collators may run
 //! against one database: every write is idempotent and only the writer that changed the
-//! history alerts.
+//! history owes an alert (stored with the change).
 
 pub mod journal;
 mod metrics;
@@ -57,15 +57,24 @@ pub async fn start<B: Bus>(
     );
     let (changes_tx, changes_rx) = mpsc::channel(CHANGES);
     let (log_tx, log_rx) = mpsc::channel(LOG_BACKLOG);
+    let outbox = setup::matrix(ctx, &config).await;
+    let alerting = outbox.clone().map(|outbox| {
+        let live = ctx.config.clone();
+        let render: crate::writer::Render = Arc::new(move |decision| {
+            let config = live.current();
+            let catalog = &config.catalog;
+            crate::alerts::Alert::of_decision(decision, &catalog.alerts, &catalog.members)
+        });
+        crate::writer::Alerting { outbox, render }
+    });
     let writer = crate::writer::run(
         ctx.store.clone(),
         queue.clone(),
-        changes_tx,
+        (changes_tx, alerting),
         geodns_node::clock::now,
         shutdown.clone(),
     );
     ctx.tasks.spawn_cancellable("collator: writer", writer);
-    let outbox = setup::matrix(ctx, &config).await;
     let deliveries = Deliveries::default();
     ctx.metrics.register(Arc::new(metrics::CollatorFamilies {
         queue: queue.clone(),
@@ -73,14 +82,7 @@ pub async fn start<B: Bus>(
         deliveries: deliveries.clone(),
     }));
     let events = setup::redis_events(&config).await;
-    let notifier = notify::run(
-        ctx.store.clone(),
-        changes_rx,
-        (events, deliveries),
-        outbox,
-        ctx.config.clone(),
-        shutdown.clone(),
-    );
+    let notifier = notify::run(changes_rx, (events, deliveries), shutdown.clone());
     ctx.tasks.spawn_cancellable("collator: notifier", notifier);
     let log = tables::run_message_log(ctx.store.clone(), log_rx, shutdown.clone());
     ctx.tasks.spawn_cancellable("collator: message log", log);

@@ -1,29 +1,22 @@
 //! What happens after the history changed: the change goes to the Redis stream (the
-//! seed's event fields) and, when Matrix is configured, becomes an alert in the outbox.
-//! Neither can block the writer: changes arrive on a channel, Redis failures are logged,
-//! and Matrix has its own queue and retries.
+//! seed's event fields). It cannot block the writer: changes arrive on a channel and Redis
+//! failures are logged. (Alerts do not pass here: each is stored with its change, in the
+//! outbox, and sent from there.)
 
 use std::collections::BTreeMap;
 
 use geodns_bus::redis::{EventPublisher, StreamEvent};
-use geodns_node::LiveConfig;
-use geodns_store::SqlStore;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::Deliveries;
-use crate::alerts::Alert;
-use crate::alerts::outbox::{Job, Outbox};
 use crate::{Change, ChangeKind};
 
-/// Delivers changes until `shutdown`. Changes still queued then are not alerted (their
-/// history is stored; only the message is lost); the stop logs how many.
+/// Publishes changes until `shutdown`. Changes still queued then are not published
+/// (their history and alerts are stored); the stop logs how many.
 pub(super) async fn run(
-    store: SqlStore,
     mut changes: mpsc::Receiver<Change>,
     (mut events, deliveries): (Option<EventPublisher>, Deliveries),
-    outbox: Option<Outbox>,
-    live: LiveConfig,
     shutdown: CancellationToken,
 ) {
     loop {
@@ -32,35 +25,22 @@ pub(super) async fn run(
             () = shutdown.cancelled() => break,
             else => break,
         };
-        let sinks = (&mut events, &deliveries);
-        deliver(&store, &change, sinks, outbox.as_ref(), &live).await;
+        deliver(&change, (&mut events, &deliveries)).await;
     }
     let left = changes.len();
     if left > 0 {
         tracing::warn!(
             left,
-            "collator stopped before alerting these history changes"
+            "collator stopped before publishing these history changes"
         );
     }
 }
 
-/// One change to the outbox and the stream.
+/// One change to the stream.
 async fn deliver(
-    store: &SqlStore,
     change: &Change,
     (events, deliveries): (&mut Option<EventPublisher>, &Deliveries),
-    outbox: Option<&Outbox>,
-    live: &LiveConfig,
 ) {
-    if let Some(outbox) = outbox {
-        let config = live.current();
-        let alert = Alert::of(change, &config.catalog.alerts, &config.catalog.members);
-        let job = match change.kind {
-            ChangeKind::Opened { .. } => Job::Offline(alert),
-            ChangeKind::Closed { .. } | ChangeKind::Recorded { .. } => Job::Online(alert),
-        };
-        outbox.enqueue(store, job).await;
-    }
     if let Some(events) = events.as_mut() {
         // An outage first seen already over opens and closes in the stream, so its
         // readers see the pair they always see.

@@ -1,5 +1,5 @@
 //! The collator's outward connections, made at start: the Matrix sender (when `[matrix]`
-//! and a room are configured, with the unsent alerts of an earlier run) and the Redis
+//! and a room are configured; it sends what the outbox in the store owes) and the Redis
 //! Streams publisher (when `[redis]` is configured and reachable).
 
 use geodns_bus::Bus;
@@ -53,20 +53,14 @@ pub(super) async fn matrix<B: Bus>(ctx: &NodeCtx<B>, config: &Config) -> Option<
             return None;
         }
     };
-    let outbox = Outbox::new(outbox::LIMIT, config.node.id.as_str());
-    match outbox.restore(&ctx.store).await {
-        Ok(0) => {}
-        Ok(restored) => tracing::info!(
-            restored,
-            "unsent Matrix alerts of an earlier run are queued"
-        ),
-        Err(error) => {
-            tracing::warn!(%error, "cannot read the unsent Matrix alerts of an earlier run")
-        }
-    }
-    let sender = outbox::run(
+    let outbox = Outbox::new(config.node.id.as_str());
+    let sender = outbox::Sender {
         client,
         room,
+        takeover: config.collator.alert_takeover,
+    };
+    let sender = outbox::run(
+        sender,
         ctx.store.clone(),
         outbox.clone(),
         geodns_node::clock::now,

@@ -357,6 +357,14 @@ pub struct CollatorSection {
     /// each check (`geodns cluster history`, a fresh node's replay).
     #[serde(default = "default_log_retention", with = "serde_text")]
     pub log_retention: Duration,
+    /// How long a collator's alert heartbeat may be silent before another collator
+    /// claims the Matrix alerts it owes and sends them.
+    #[serde(default = "default_alert_takeover", with = "serde_text")]
+    pub alert_takeover: Duration,
+}
+
+fn default_alert_takeover() -> Duration {
+    Duration::from_secs(300)
 }
 
 fn default_usage_every() -> Duration {
@@ -392,6 +400,7 @@ impl Default for CollatorSection {
             tables_interval: default_tables_interval(),
             flap_tombstone: default_flap_tombstone(),
             log_retention: default_log_retention(),
+            alert_takeover: default_alert_takeover(),
         }
     }
 }

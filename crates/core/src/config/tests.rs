@@ -294,6 +294,7 @@ fn every_duration_key_rejects_its_maximum() {
         ("consensus", "max_message_age", "1s to 1h"),
         ("collator", "usage_every", "10s to 1d"),
         ("collator", "flap_tombstone", "1m to 3650d"),
+        ("collator", "alert_takeover", "5s to 7d"),
         ("collator", "log_retention", "1d to 36500d"),
         ("collator", "usage_timeout", "1s to 1h"),
     ];

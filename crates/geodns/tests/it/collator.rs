@@ -37,9 +37,9 @@ pub(crate) async fn live_config(dir: &std::path::Path, id: &str, extra: &str) ->
 }
 
 /// A monitor's messages for one decision: proposal, three votes, finalize(s).
-pub(crate) struct Monitor(pub(crate) MemoryBus);
+pub(crate) struct Monitor<B = MemoryBus>(pub(crate) B);
 
-impl Monitor {
+impl<B: Bus> Monitor<B> {
     pub(crate) async fn send(&self, subject: &str, payload: Vec<u8>) {
         self.0.publish(subject, Bytes::from(payload)).await.unwrap();
     }

@@ -40,7 +40,7 @@ async fn migrate_then_check_on_every_backend() {
             stderr(&check)
         );
         assert!(
-            stdout(&check).contains("schema is behind: 3 migration(s) pending"),
+            stdout(&check).contains("schema is behind: 4 migration(s) pending"),
             "{kind:?}: {}",
             stdout(&check)
         );
@@ -55,7 +55,7 @@ async fn migrate_then_check_on_every_backend() {
         let second = db_command("migrate", &url).await;
         assert!(second.status.success(), "{kind:?}: {}", stderr(&second));
         assert!(
-            stdout(&second).contains("nothing to apply (3 migrations already applied)"),
+            stdout(&second).contains("nothing to apply (4 migrations already applied)"),
             "{kind:?}: {}",
             stdout(&second)
         );

@@ -2,6 +2,8 @@
 #![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
 #![allow(unreachable_pub, reason = "helpers are shared between test modules")]
 
+mod alert_cuts;
+mod alert_outbox;
 mod api;
 mod check_config;
 mod cluster;

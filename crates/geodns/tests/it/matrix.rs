@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::collator::{Collator, down_proposal, live_config, wait_for};
 
 /// A logged-in test user of the homeserver.
-struct User {
+pub(crate) struct User {
     http: reqwest::Client,
     base: String,
     token: String,
@@ -44,7 +44,12 @@ impl User {
         User { http, base, token }
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    pub(crate) async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Value {
         let mut request = self
             .http
             .request(method, format!("{}/_matrix/client/v3/{path}", self.base))
@@ -62,7 +67,7 @@ impl User {
     }
 
     /// The room's `m.room.message` events, oldest first.
-    async fn messages(&self, room: &str) -> Vec<Value> {
+    pub(crate) async fn messages(&self, room: &str) -> Vec<Value> {
         let path = format!("rooms/{}/messages?dir=b&limit=100", encode(room));
         let answer = self.call(reqwest::Method::GET, &path, None).await;
         let mut events: Vec<Value> = answer["chunk"]
@@ -76,8 +81,20 @@ impl User {
         events
     }
 
+    /// Waits (a minute at most) until the room's first message is there, an OFFLINE alert.
+    pub(crate) async fn wait_offline(&self, room: &str) {
+        let messages = self.wait_messages(room, 1, Duration::from_secs(60)).await;
+        let body = messages[0]["content"]["body"].as_str().unwrap_or_default();
+        assert!(body.contains("*OFFLINE*"), "{messages:#?}");
+    }
+
     /// Waits until the room holds `count` messages; returns them.
-    async fn wait_messages(&self, room: &str, count: usize, limit: Duration) -> Vec<Value> {
+    pub(crate) async fn wait_messages(
+        &self,
+        room: &str,
+        count: usize,
+        limit: Duration,
+    ) -> Vec<Value> {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             let messages = self.messages(room).await;
@@ -117,7 +134,7 @@ async fn room(bot: &User, contact: &User) -> String {
 }
 
 /// The bot and the contact, logged in, and a new room of theirs.
-async fn users_and_room() -> (User, User, String) {
+pub(crate) async fn users_and_room() -> (User, User, String) {
     let bot = User::login("GEODNS_TEST_MATRIX_USER", "GEODNS_TEST_MATRIX_PASSWORD").await;
     let contact = User::login(
         "GEODNS_TEST_MATRIX_CONTACT",
@@ -135,7 +152,7 @@ async fn sqlite() -> (TestDatabase, SqlStore, tempfile::TempDir) {
     (database, store, tempfile::tempdir().unwrap())
 }
 
-fn matrix_section(homeserver: &str, room: &str) -> String {
+pub(crate) fn matrix_section(homeserver: &str, room: &str) -> String {
     format!(
         "[matrix]\nhomeserver = \"{homeserver}\"\nuser = \"{}\"\npassword = \"{}\"\n\
          [alerts]\nroom = \"{room}\"\nmentions = {{ amforc = [\"{}\"] }}\n",
@@ -145,7 +162,12 @@ fn matrix_section(homeserver: &str, room: &str) -> String {
     )
 }
 
-async fn start(store: &SqlStore, dir: &std::path::Path, id: &str, matrix: &str) -> Collator {
+pub(crate) async fn start(
+    store: &SqlStore,
+    dir: &std::path::Path,
+    id: &str,
+    matrix: &str,
+) -> Collator {
     let live = live_config(dir, id, matrix).await;
     Collator::start_on(MemoryBus::new(id), store.clone(), live).await
 }
@@ -268,15 +290,7 @@ async fn matrix_down_stores_the_outage_and_alerts_once_it_is_back_across_a_resta
     let collator = start(&store, dir.path(), "collator-c", &section).await;
 
     proxy.restore();
-    let messages = contact
-        .wait_messages(&room, 1, Duration::from_secs(60))
-        .await;
-    assert!(
-        messages[0]["content"]["body"]
-            .as_str()
-            .unwrap()
-            .contains("*OFFLINE*")
-    );
+    contact.wait_offline(&room).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(contact.messages(&room).await.len(), 1, "sent once");
     collator.stop().await;

@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use geodns_core::records::OutageStart;
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 use super::{CloseOutcome, OpenOutcome, RecordOutcome, check_key_digest, invalid, tombstones};
+use crate::alerts::{AlertKind, OwedAlert};
 use crate::connect::SqlStore;
 use crate::error::{StoreError, db, is_unique_violation};
 use crate::time::to_ms;
@@ -36,6 +37,20 @@ impl SqlStore {
     /// (binds: digest, then `times`).
     pub(super) async fn latest_id(
         &self,
+        table: (&str, &str),
+        condition: &str,
+        digest: &[u8],
+        times: &[i64],
+    ) -> Result<Option<i64>> {
+        let mut conn = self.pool.acquire().await.map_err(db("connect"))?;
+        self.latest_id_on(&mut conn, table, condition, digest, times)
+            .await
+    }
+
+    /// [`SqlStore::latest_id`] on `conn` (a transaction sees its own writes).
+    async fn latest_id_on(
+        &self,
+        conn: &mut AnyConnection,
         (table, column): (&str, &str),
         condition: &str,
         digest: &[u8],
@@ -51,7 +66,7 @@ impl SqlStore {
             query = query.bind(*time);
         }
         let row = query
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *conn)
             .await
             .map_err(db("read outage history"))?;
         row.map(|r| r.try_get::<i64, _>(column).map_err(db("decode outage id")))
@@ -113,6 +128,7 @@ impl SqlStore {
         &self,
         outage: &OutageStart,
         end: DateTime<Utc>,
+        alert: Option<&OwedAlert>,
     ) -> Result<RecordOutcome> {
         outage.validate().map_err(invalid)?;
         if end < outage.start {
@@ -151,14 +167,38 @@ impl SqlStore {
         if let Some(id) = overlapping {
             return Ok(RecordOutcome::AlreadyRecorded { id });
         }
-        match self.insert_outage(outage, Some(end), digest.clone()).await {
-            Ok(()) => match self.row_at(&digest, outage.start).await? {
-                Some(id) => Ok(RecordOutcome::Recorded { id, duration }),
-                None => Err(StoreError::Conflict {
-                    what: format!("outage of {} (deleted while recording)", outage.key),
-                }),
-            },
+        let mut tx = self.pool.begin().await.map_err(db("begin"))?;
+        match self
+            .insert_outage(&mut tx, outage, Some(end), digest.clone())
+            .await
+        {
+            Ok(()) => {
+                let times = [to_ms(outage.start)];
+                let found = self
+                    .latest_id_on(
+                        &mut tx,
+                        ("member_events", "id"),
+                        "start_ms = ?",
+                        &digest,
+                        &times,
+                    )
+                    .await?;
+                let Some(id) = found else {
+                    return Err(StoreError::Conflict {
+                        what: format!("outage of {} (deleted while recording)", outage.key),
+                    });
+                };
+                if let Some(alert) = alert {
+                    let kind = (id, AlertKind::Online);
+                    self.owe(&mut tx, kind, (outage.start, Some(end)), alert)
+                        .await
+                        .map_err(db("owe an alert"))?;
+                }
+                tx.commit().await.map_err(db("commit"))?;
+                Ok(RecordOutcome::Recorded { id, duration })
+            }
             Err(error) if is_unique_violation(&error) => {
+                drop(tx);
                 match self.row_at(&digest, outage.start).await? {
                     Some(id) => Ok(RecordOutcome::AlreadyRecorded { id }),
                     None => Err(StoreError::Conflict {

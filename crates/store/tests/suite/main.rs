@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
 #![allow(unreachable_pub, reason = "helpers are shared between test modules")]
 
+mod alerts;
 mod cluster;
 mod harness;
 mod ordering;
@@ -59,6 +60,10 @@ suite!(
     ordering::short_closed_outages_follow_the_flap_rule,
     ordering::a_flap_leaves_a_tombstone_a_late_open_cannot_pass,
     ordering::old_messages_are_pruned,
+    alerts::an_outage_owes_one_alert_of_each_kind,
+    alerts::recorded_and_dropped_outages_owe_an_online_alert,
+    alerts::a_departed_owners_alerts_are_claimed_once,
+    alerts::sent_alerts_are_pruned_once_their_outage_is_over,
     cluster::messages_store_read_list,
     cluster::state_prefix_is_case_sensitive_and_literal,
     cluster::node_state_must_be_an_object,

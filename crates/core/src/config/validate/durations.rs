@@ -59,6 +59,12 @@ pub(super) fn validate_durations(file: &ConfigFile, origin: &Origin, report: &mu
             36500 * DAY,
         ),
         rule(
+            "collator.alert_takeover",
+            collator.alert_takeover,
+            5 * SECOND,
+            7 * DAY,
+        ),
+        rule(
             "collator.flap_tombstone",
             collator.flap_tombstone,
             MINUTE,
