@@ -1,5 +1,5 @@
 //! 1,000 decisions (500 outages, each opened and closed) stored by a collator while its
-//! MariaDB connection is cut five times, in the proxy modes of the usage tests: after an
+//! MariaDB or PostgreSQL connection is cut five times, in the proxy modes of the usage tests: after an
 //! outage insert ran, at a `COMMIT` whose reply is dropped (twice), refused connections,
 //! and a stalled host. Every outage is stored once and alerted once: one OFFLINE message
 //! and one edit of it in a real Synapse room, whatever the database's answers were lost.
@@ -11,11 +11,12 @@ use std::time::Duration;
 
 use geodns_bus::MemoryBus;
 use geodns_store::{OutageFilter, OutageStore, SqlStore, StoreConfig};
+use geodns_test_support::Kind;
 use serde_json::Value;
 
 use crate::collator::{Collator, down_proposal, live_config, wait_for};
 use crate::matrix::{User, matrix_section, users_and_room};
-use crate::support::{mysql_behind_proxy, until};
+use crate::support::{database_behind_proxy, until};
 
 /// Outages per batch; five batches, one cut each.
 const PER_BATCH: usize = 100;
@@ -66,9 +67,18 @@ async fn send_batch(collator: &Collator, batch: usize) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_thousand_decisions_through_five_cuts_store_and_alert_each_outage_once() {
+async fn a_thousand_decisions_through_five_mariadb_cuts_store_and_alert_each_outage_once() {
+    through_five_cuts(Kind::MySql).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_thousand_decisions_through_five_postgres_cuts_store_and_alert_each_outage_once() {
+    through_five_cuts(Kind::Postgres).await;
+}
+
+async fn through_five_cuts(kind: Kind) {
     let (_bot, contact, room) = users_and_room().await;
-    let (database, proxy, url) = mysql_behind_proxy().await;
+    let (database, proxy, url) = database_behind_proxy(kind).await;
     let mut config = StoreConfig::new(url.to_string());
     config.pool.min_idle = 0;
     config.pool.acquire_timeout = Duration::from_secs(1);
