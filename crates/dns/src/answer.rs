@@ -238,7 +238,6 @@ impl<'a> State<'a> {
         if let Some(network) = network {
             self.scope = self.scope.min(network);
         }
-        let asn = geo.asn(ip, cache);
         let ttl = self.view.ttl;
         let mut write = |address: &[u8]| {
             response.record(Section::Answer, Owner::Pointer(offset), kind, ttl, address);
@@ -263,6 +262,10 @@ impl<'a> State<'a> {
         if matches!(family.mode, Mode::Nearest | Mode::All) {
             counts.fallback += 1;
         }
+        if !self.view.count_usage {
+            return;
+        }
+        let asn = geo.asn(ip, cache);
         let member = member.unwrap_or(&self.view.no_member);
         counts.hit(
             self.client.day,

@@ -94,6 +94,9 @@ pub struct View {
     pub max_payload: u16,
     /// The usage member of a geo query nobody answered (`(none)`).
     pub no_member: Arc<str>,
+    /// Count usage per client (`[dns] usage`); off, no client's network, ASN or country
+    /// is looked at beyond what routing needs, or kept.
+    pub count_usage: bool,
 }
 
 /// Inputs of [`View::build`] besides the zones.
@@ -152,6 +155,7 @@ impl View {
             answers: usize::from(dns.answers.max(1)),
             max_payload: dns.max_udp_payload,
             no_member: Arc::from(crate::usage::NO_MEMBER),
+            count_usage: dns.usage,
         };
         (view, unhealthy)
     }

@@ -96,7 +96,7 @@ pub async fn start<B: Bus>(
         ctx.bus.clone(),
         usage_requests,
         ctx.store.clone(),
-        node,
+        (node, ctx.config.clone()),
         shutdown.clone(),
     );
     ctx.tasks

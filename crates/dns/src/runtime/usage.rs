@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::server::Server;
@@ -339,17 +340,34 @@ async fn write(store: SqlStore, rows: Vec<UsageRow>) -> Written {
 
 /// Answers `dns.usage.getUsage` until `shutdown`; a request without an inbox is
 /// answered on `dns.usage.usageData`, as the original does.
+///
+/// With `[dns] usage = false` nothing is counted, so every request gets the empty set
+/// (the original's `null`), and the log says why, once.
 pub async fn answer_usage<B: Bus>(
     bus: B,
     requests: Subscription,
     store: SqlStore,
-    node: String,
+    (node, live): (String, LiveConfig),
     shutdown: CancellationToken,
 ) {
+    let told = Arc::new(AtomicBool::new(false));
     let reply = |message: geodns_bus::BusMessage| {
-        let (store, node) = (store.clone(), node.clone());
+        let (store, node, live, told) = (store.clone(), node.clone(), live.clone(), told.clone());
         async move {
-            let response = respond(&store, &node, &message.payload).await;
+            let response = if live.current().dns.usage {
+                respond(&store, &node, &message.payload).await
+            } else {
+                if !told.swap(true, Ordering::Relaxed) {
+                    tracing::info!(
+                        "usage requests are answered with nothing: this node counts no usage ([dns] usage = false)"
+                    );
+                }
+                UsageResponse {
+                    node_id: node,
+                    usage_records: None,
+                    error: String::new(),
+                }
+            };
             Some(serde_json::to_vec(&response).unwrap_or_default())
         }
     };

@@ -40,3 +40,4 @@ mod usage_api;
 mod usage_collection;
 mod usage_cuts;
 mod usage_journal;
+mod usage_off;

@@ -80,10 +80,22 @@ impl DnsNode {
             bus,
             requests,
             self.store.clone(),
-            self.id.to_owned(),
+            (self.id.to_owned(), self.config().await),
             self.stop.clone(),
         );
         self.task = Some(tokio::spawn(task));
+    }
+
+    /// A DNS node's configuration (usage counted, as by default).
+    async fn config(&self) -> geodns_node::LiveConfig {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "[node]\nid = \"{}\"\nroles = [\"dns\"]\ndata_dir = \"{}\"\n",
+            self.id,
+            dir.path().display()
+        );
+        let path = crate::support::write(dir.path(), "dns.toml", &text);
+        geodns_node::LiveConfig::new(crate::support::load_config(&path).await)
     }
 
     async fn silence(&mut self) {
