@@ -33,7 +33,7 @@ impl Principal {
 }
 
 /// The accepted tokens, as digests.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tokens {
     root: Option<[u8; 32]>,
     members: Vec<(String, [u8; 32])>,
@@ -68,6 +68,16 @@ impl Tokens {
     pub fn with_member(mut self, member: &str, digest: [u8; 32]) -> Tokens {
         self.members.push((member.to_owned(), digest));
         self
+    }
+
+    /// A root token is configured.
+    pub fn has_root(&self) -> bool {
+        self.root.is_some()
+    }
+
+    /// Member tokens configured.
+    pub fn member_count(&self) -> usize {
+        self.members.len()
     }
 
     /// No token is configured: nothing can be changed through the API.

@@ -92,7 +92,7 @@ pub trait Node: Clone + Send + Sync + 'static {
     /// The service a hostname belongs to, if any.
     fn service_of(&self, domain: &str) -> Option<String>;
     /// The tokens that may change things.
-    fn tokens(&self) -> &auth::Tokens;
+    fn tokens(&self) -> std::sync::Arc<auth::Tokens>;
     /// Puts `member` in maintenance or takes it out, for the whole cluster and across
     /// restarts; `by` names who asked. All or nothing.
     fn set_maintenance(

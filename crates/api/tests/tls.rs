@@ -93,8 +93,8 @@ impl geodns_api::Node for Empty {
     async fn readiness(&self) -> geodns_api::Readiness {
         geodns_api::Readiness::of(Vec::new())
     }
-    fn tokens(&self) -> &geodns_api::auth::Tokens {
-        &self.0
+    fn tokens(&self) -> std::sync::Arc<geodns_api::auth::Tokens> {
+        std::sync::Arc::new(self.0.clone())
     }
     async fn outages(
         &self,

@@ -64,7 +64,10 @@ pub async fn start<B: Bus>(
         .await
         .map_err(|source| ApiError::Listen { address, source })?;
     let bound = listener.local_addr().unwrap_or(address);
-    let mut node = LiveNode::new(ctx, consensus, Arc::new(tokens), dns);
+    let tokens = Arc::new(arc_swap::ArcSwap::from_pointee(tokens));
+    let reload = tokens::run_reload(ctx.config.clone(), tokens.clone(), ctx.shutdown().clone());
+    ctx.tasks.spawn("api: token reload", reload);
+    let mut node = LiveNode::new(ctx, consensus, tokens, dns);
     let shutdown = ctx.shutdown().clone();
     let Some((cert, key)) = tls_files(&config) else {
         tracing::info!(address = %bound, "API listening (HTTP)");

@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
+
 use geodns_bus::{Bus, ClusterHandle};
 use geodns_consensus::results::Snapshot;
 use geodns_core::pdns::Backend;
@@ -30,7 +32,9 @@ const STORE_PROBE: Duration = Duration::from_secs(2);
 pub struct LiveNode<B> {
     ctx: NodeCtx<B>,
     consensus: ConsensusHandle,
-    tokens: Arc<Tokens>,
+    /// The operators' tokens, swapped whole when the configuration or a token file
+    /// changes (`tokens::run_reload`).
+    tokens: Arc<ArcSwap<Tokens>>,
     /// The HTTPS certificate, when the API is served over TLS.
     tls: Option<Arc<Certificates>>,
     /// The DNS role on this node, for the PowerDNS backend.
@@ -51,7 +55,7 @@ impl<B: Bus> LiveNode<B> {
     pub fn new(
         ctx: &NodeCtx<B>,
         consensus: ConsensusHandle,
-        tokens: Arc<Tokens>,
+        tokens: Arc<ArcSwap<Tokens>>,
         dns: Option<Arc<dyn Backend>>,
     ) -> Self {
         LiveNode {
@@ -168,8 +172,8 @@ impl<B: Bus> Node for LiveNode<B> {
         services.iter().next().map(|s| s.to_string())
     }
 
-    fn tokens(&self) -> &Tokens {
-        &self.tokens
+    fn tokens(&self) -> Arc<Tokens> {
+        self.tokens.load_full()
     }
 
     async fn set_maintenance(&self, member: &str, on: bool, by: &str) -> Result<(), ChangeError> {

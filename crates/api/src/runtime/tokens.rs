@@ -1,10 +1,20 @@
 //! The operators' tokens of `[api]`: SHA-256 digests as written, or token files read (on
 //! a blocking thread) and hashed. Errors name the field and the file.
+//!
+//! At start a bad token is an error (the API does not start). Afterwards the tokens are
+//! read again whenever the configuration is reloaded and every `[sources]
+//! reload_interval` (a token file may change alone), and swapped in whole: a revoked
+//! token is refused within one reload interval. A token that cannot be read then is
+//! left out, not kept (a deleted file revokes its token), and the error logged.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use geodns_core::config::{ApiSection, Config};
+use geodns_node::LiveConfig;
 use sha2::{Digest as _, Sha256};
+use tokio_util::sync::CancellationToken;
 
 use crate::auth::Tokens;
 
@@ -52,16 +62,16 @@ pub enum TokenError {
 
 /// The tokens of `config`.
 pub async fn read(config: &Config) -> Result<Tokens, TokenError> {
-    let api = config.api.clone();
-    let members: Vec<String> = config
-        .catalog
-        .members
-        .keys()
-        .map(|m| m.to_string())
-        .collect();
+    let (api, members) = inputs(config);
     tokio::task::spawn_blocking(move || read_blocking(&api, &members))
         .await
         .map_err(|error| TokenError::Task(error.to_string()))?
+}
+
+/// What reading the tokens needs: `[api]` and the member names.
+fn inputs(config: &Config) -> (ApiSection, Vec<String>) {
+    let members = config.catalog.members.keys().map(|m| m.to_string());
+    (config.api.clone(), members.collect())
 }
 
 fn digest(
@@ -93,25 +103,75 @@ fn digest(
 
 /// [`read`], blocking.
 pub fn read_blocking(api: &ApiSection, members: &[String]) -> Result<Tokens, TokenError> {
+    let (tokens, mut errors) = read_each(api, members);
+    match errors.is_empty() {
+        true => Ok(tokens),
+        false => Err(errors.swap_remove(0)),
+    }
+}
+
+/// Every token that can be read, and why the others cannot.
+fn read_each(api: &ApiSection, members: &[String]) -> (Tokens, Vec<TokenError>) {
     let mut tokens = Tokens::default();
+    let mut errors = Vec::new();
     let root = api.root_token_sha256.as_deref();
-    if let Some(root) = digest(root, api.root_token_file.as_deref(), "api.root_token")? {
-        tokens = tokens.with_root(root);
+    match digest(root, api.root_token_file.as_deref(), "api.root_token") {
+        Ok(Some(root)) => tokens = tokens.with_root(root),
+        Ok(None) => {}
+        Err(error) => errors.push(error),
     }
     for (index, token) in api.member_tokens.iter().enumerate() {
         let field = format!("api.member_tokens[{index}]");
         if !members.iter().any(|m| m == &token.member) {
-            return Err(TokenError::UnknownMember {
+            errors.push(TokenError::UnknownMember {
                 field,
                 member: token.member.clone(),
             });
+            continue;
         }
         let sha = token.token_sha256.as_deref();
-        if let Some(member) = digest(sha, token.token_file.as_deref(), &field)? {
-            tokens = tokens.with_member(&token.member, member);
+        match digest(sha, token.token_file.as_deref(), &field) {
+            Ok(Some(member)) => tokens = tokens.with_member(&token.member, member),
+            Ok(None) => {}
+            Err(error) => errors.push(error),
         }
     }
-    Ok(tokens)
+    (tokens, errors)
+}
+
+/// Reads the tokens again on every configuration change and every reload interval,
+/// swapping them into `current` when they changed, until `shutdown`.
+pub async fn run_reload(
+    live: LiveConfig,
+    current: Arc<ArcSwap<Tokens>>,
+    shutdown: CancellationToken,
+) {
+    let mut configs = live.subscribe();
+    loop {
+        let interval = live.current().sources.reload_interval;
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            changed = configs.changed() => if changed.is_err() { return },
+            () = tokio::time::sleep(interval) => {}
+        }
+        let (api, members) = inputs(&live.current());
+        let Ok((tokens, errors)) =
+            tokio::task::spawn_blocking(move || read_each(&api, &members)).await
+        else {
+            continue;
+        };
+        for error in &errors {
+            tracing::error!(%error, "an API token cannot be used; it is refused until fixed");
+        }
+        if **current.load() != tokens {
+            tracing::info!(
+                root = tokens.has_root(),
+                members = tokens.member_count(),
+                "API tokens changed"
+            );
+            current.store(Arc::new(tokens));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -160,8 +160,8 @@ impl Node for Fake {
     fn service_of(&self, domain: &str) -> Option<String> {
         (domain == "polkadot.dotters.network").then(|| "Polkadot".to_owned())
     }
-    fn tokens(&self) -> &Tokens {
-        &self.tokens
+    fn tokens(&self) -> std::sync::Arc<Tokens> {
+        std::sync::Arc::new(self.tokens.clone())
     }
     async fn set_maintenance(&self, member: &str, on: bool, by: &str) -> Result<(), ChangeError> {
         if member != "Amforc" && member != "Rotko" {

@@ -36,6 +36,7 @@ mod shutdown;
 mod support;
 mod sync;
 mod tidy;
+mod token_reload;
 mod usage_api;
 mod usage_collection;
 mod usage_cuts;
