@@ -14,12 +14,13 @@ use std::time::Duration;
 
 use arc_swap::{ArcSwap, Cache};
 use geodns_node::Tasks;
+use geodns_node::slots::{Caps, Slots};
 use nix::errno::Errno;
 use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::answer::{Client, Transport, Worker, answer};
@@ -48,6 +49,8 @@ pub struct Shared {
     /// `tcp_counts` after each lookup).
     backend: Mutex<Worker>,
     counts_tx: mpsc::UnboundedSender<Counts>,
+    /// The TCP connection slots (caps set at start, changed on reload).
+    pub tcp_slots: Slots,
 }
 
 /// Socket settings.
@@ -61,6 +64,21 @@ pub struct Settings {
     pub tcp_max_connections: u32,
     /// Idle TCP connections are closed after this.
     pub tcp_idle_timeout: Duration,
+    /// Open TCP connections per client address and per client network at most.
+    pub tcp_per_client: (u32, u32),
+    /// TCP connections are closed this long after they opened.
+    pub tcp_lifetime: Duration,
+}
+
+impl Settings {
+    /// The TCP connection caps.
+    pub fn tcp_caps(&self) -> Caps {
+        Caps {
+            total: self.tcp_max_connections as usize,
+            per_client: self.tcp_per_client.0 as usize,
+            per_network: self.tcp_per_client.1 as usize,
+        }
+    }
 }
 
 /// A running server.
@@ -127,6 +145,7 @@ impl Server {
             tcp_counts: Mutex::new(Counts::default()),
             backend: Mutex::default(),
             counts_tx,
+            tcp_slots: Slots::new(settings.tcp_caps()),
         });
         let workers = settings.workers.max(1);
         let mut sockets = vec![first];
@@ -146,12 +165,11 @@ impl Server {
                 return Err(error);
             }
         }
-        let limit = Arc::new(Semaphore::new(settings.tcp_max_connections as usize));
         let accept = tcp_accept(
             tcp,
             (shared.clone(), tasks.clone()),
-            limit,
-            settings.tcp_idle_timeout,
+            shared.tcp_slots.clone(),
+            (settings.tcp_idle_timeout, settings.tcp_lifetime),
             shutdown.clone(),
         );
         tasks.spawn("dns: tcp accept", accept);
@@ -402,8 +420,8 @@ fn client_address(address: &SockaddrStorage) -> Option<IpAddr> {
 async fn tcp_accept(
     listener: TcpListener,
     (shared, tasks): (Arc<Shared>, Tasks),
-    limit: Arc<Semaphore>,
-    idle: Duration,
+    slots: Slots,
+    (idle, lifetime): (Duration, Duration),
     shutdown: CancellationToken,
 ) {
     loop {
@@ -419,10 +437,13 @@ async fn tcp_accept(
                 continue;
             }
         };
-        // Over the cap: close at once rather than queue.
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
-            tracing::debug!(%peer, "TCP connection refused: too many open");
-            continue;
+        // Over a cap: close at once rather than queue.
+        let permit = match slots.take(peer.ip()) {
+            Ok(permit) => permit,
+            Err(why) => {
+                tracing::debug!(%peer, cap = why.as_str(), "TCP connection refused: too many open");
+                continue;
+            }
         };
         let shared = shared.clone();
         let shutdown = shutdown.clone();
@@ -430,6 +451,7 @@ async fn tcp_accept(
             let mut worker = Worker::default();
             tokio::select! {
                 () = shutdown.cancelled() => {}
+                () = tokio::time::sleep(lifetime) => {}
                 () = tcp_connection(stream, peer, &shared, &mut worker, idle) => {}
             }
             shared.push_tcp(worker.counts.take());

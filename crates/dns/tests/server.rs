@@ -74,13 +74,19 @@ fn address(response: &[u8]) -> [u8; 4] {
 }
 
 async fn start(max_tcp: u32, idle: Duration) -> (Server, Arc<ArcSwap<View>>, Tasks) {
-    let shared = Arc::new(ArcSwap::from_pointee(view("192.0.2.1")));
-    let settings = Settings {
+    start_with(Settings {
         listen: "127.0.0.1:0".parse().unwrap(),
         workers: 2,
         tcp_max_connections: max_tcp,
         tcp_idle_timeout: idle,
-    };
+        tcp_per_client: (0, 0),
+        tcp_lifetime: Duration::from_secs(60),
+    })
+    .await
+}
+
+async fn start_with(settings: Settings) -> (Server, Arc<ArcSwap<View>>, Tasks) {
+    let shared = Arc::new(ArcSwap::from_pointee(view("192.0.2.1")));
     let tasks = Tasks::new(CancellationToken::new());
     let server = Server::start(&settings, shared.clone(), 20_000, &tasks)
         .await
@@ -191,4 +197,92 @@ async fn tcp_keeps_connections_to_its_cap_and_closes_idle_ones() {
     // Every worker thread and TCP task stops with the token and is joined.
     server.stop(Duration::from_secs(2)).await;
     tasks.stop(Duration::from_secs(5)).await.unwrap();
+}
+
+/// A TCP connection to `server` from the local address `from` (any 127/8 address).
+async fn connect_from(from: &str, server: SocketAddr) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+    socket.connect(server).await.unwrap()
+}
+
+/// True when the server closed `stream` within two seconds.
+async fn closed(stream: &mut tokio::net::TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut byte)).await;
+    matches!(read, Ok(Ok(0) | Err(_)))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_client_cannot_hold_more_tcp_connections_than_its_share() {
+    let (server, _shared, tasks) = start_with(Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        workers: 1,
+        tcp_max_connections: 100,
+        tcp_idle_timeout: Duration::from_secs(10),
+        tcp_per_client: (2, 3),
+        tcp_lifetime: Duration::from_millis(1500),
+    })
+    .await;
+    let at = server.local_addr;
+    // One host holds its two connections (sending nothing: a trickler) ...
+    let mut held = [
+        connect_from("127.0.0.2", at).await,
+        connect_from("127.0.0.2", at).await,
+    ];
+    assert_eq!(address(&tcp_query(&mut held[0], 1).await), [192, 0, 2, 1]);
+    let mut third = connect_from("127.0.0.2", at).await;
+    assert!(
+        closed(&mut third).await,
+        "a third connection of the host is closed"
+    );
+    // ... its network one more, then none ...
+    let mut neighbour = connect_from("127.0.0.3", at).await;
+    assert_eq!(address(&tcp_query(&mut neighbour, 2).await), [192, 0, 2, 1]);
+    let mut fourth = connect_from("127.0.0.4", at).await;
+    assert!(closed(&mut fourth).await, "the network's share is taken");
+    // ... while a client elsewhere is answered.
+    let mut other = connect_from("127.0.1.9", at).await;
+    assert_eq!(address(&tcp_query(&mut other, 3).await), [192, 0, 2, 1]);
+    let refused = server.shared().tcp_slots.refused();
+    assert_eq!(refused.map(|(_, n)| n), [0, 1, 1], "{refused:?}");
+    // A busy connection still ends at its lifetime (1.5 s), which frees the slot.
+    let watch = geodns_node::clock::Stopwatch::start();
+    let mut id = 10;
+    while !closed_after_query(&mut held[1], id).await {
+        id += 1;
+        assert!(
+            watch.elapsed() < Duration::from_secs(5),
+            "closed at its lifetime"
+        );
+    }
+    assert!(
+        watch.elapsed() >= Duration::from_millis(1000),
+        "{:?}",
+        watch.elapsed()
+    );
+    let mut again = connect_from("127.0.0.2", at).await;
+    assert_eq!(address(&tcp_query(&mut again, 4).await), [192, 0, 2, 1]);
+    server.stop(Duration::from_secs(2)).await;
+    tasks.stop(Duration::from_secs(5)).await.unwrap();
+}
+
+/// Sends one query on `stream` after a pause; true when the server closed it instead of
+/// answering.
+async fn closed_after_query(stream: &mut tokio::net::TcpStream, id: u16) -> bool {
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let query = query(id);
+    let mut frame = (query.len() as u16).to_be_bytes().to_vec();
+    frame.extend_from_slice(&query);
+    if stream.write_all(&frame).await.is_err() {
+        return true;
+    }
+    let mut length = [0u8; 2];
+    match tokio::time::timeout(Duration::from_secs(2), stream.read_exact(&mut length)).await {
+        Ok(Ok(_)) => {
+            let mut body = vec![0u8; usize::from(u16::from_be_bytes(length))];
+            stream.read_exact(&mut body).await.is_err()
+        }
+        _ => true,
+    }
 }

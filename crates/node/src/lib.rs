@@ -22,6 +22,7 @@ pub mod keys;
 pub mod live;
 pub mod metrics;
 pub mod runtime_values;
+pub mod slots;
 pub mod tasks;
 pub mod trust;
 

@@ -165,6 +165,15 @@ pub struct DnsSection {
     /// A TCP connection idle this long is closed.
     #[serde(default = "default_tcp_idle", with = "serde_text")]
     pub tcp_idle_timeout: Duration,
+    /// Open TCP connections per client address at most (0: no such cap).
+    #[serde(default = "default_tcp_per_client")]
+    pub tcp_per_client: u32,
+    /// Open TCP connections per client network (/24, /56) at most (0: no such cap).
+    #[serde(default = "default_tcp_per_network")]
+    pub tcp_per_network: u32,
+    /// A TCP connection is closed this long after it opened, however busy.
+    #[serde(default = "default_tcp_lifetime", with = "serde_text")]
+    pub tcp_lifetime: Duration,
     /// Count usage per day, hostname, member and client network.
     #[serde(default = "default_true")]
     pub usage: bool,
@@ -214,6 +223,18 @@ fn default_tcp_idle() -> Duration {
     Duration::from_secs(10)
 }
 
+fn default_tcp_per_client() -> u32 {
+    16
+}
+
+fn default_tcp_per_network() -> u32 {
+    64
+}
+
+fn default_tcp_lifetime() -> Duration {
+    Duration::from_secs(60)
+}
+
 fn default_true() -> bool {
     true
 }
@@ -250,6 +271,9 @@ impl Default for DnsSection {
             max_udp_payload: default_udp_payload(),
             tcp_max_connections: default_tcp_connections(),
             tcp_idle_timeout: default_tcp_idle(),
+            tcp_per_client: default_tcp_per_client(),
+            tcp_per_network: default_tcp_per_network(),
+            tcp_lifetime: default_tcp_lifetime(),
             usage: true,
             usage_flush: default_usage_flush(),
             usage_journal: default_usage_journal(),
@@ -282,6 +306,7 @@ impl DnsSection {
             ("dns.sync_interval", self.sync_interval),
             ("dns.acme_refresh", self.acme_refresh),
             ("dns.tcp_idle_timeout", self.tcp_idle_timeout),
+            ("dns.tcp_lifetime", self.tcp_lifetime),
         ] {
             if value.is_zero() {
                 out.push((key, "must be longer than 0".to_owned()));

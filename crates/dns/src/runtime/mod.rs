@@ -77,6 +77,8 @@ pub async fn start<B: Bus>(
         workers: workers(&config),
         tcp_max_connections: config.dns.tcp_max_connections,
         tcp_idle_timeout: config.dns.tcp_idle_timeout,
+        tcp_per_client: (config.dns.tcp_per_client, config.dns.tcp_per_network),
+        tcp_lifetime: config.dns.tcp_lifetime,
     };
     let server = Server::start(&settings, view.clone(), usage::today(), &ctx.tasks)
         .await
@@ -88,6 +90,14 @@ pub async fn start<B: Bus>(
     let server = Arc::new(server);
     let counters = DnsCounters::default();
     ctx.metrics.register(Arc::new(counters.clone()));
+    ctx.metrics.register(Arc::new(geodns_node::slots::SlotMetrics {
+        slots: server.shared().tcp_slots.clone(),
+        open: ("geodns_dns_tcp_connections", "Open DNS TCP connections."),
+        refused: (
+            "geodns_dns_tcp_refused_total",
+            "DNS TCP connections refused at once, by the cap that refused them.",
+        ),
+    }));
     let shutdown = ctx.shutdown().clone();
     let override_updates = subscribe(&ctx.bus, subjects::OVERRIDE_UPDATE).await?;
     let usage_requests = subscribe(&ctx.bus, subjects::USAGE_REQUEST).await?;
@@ -138,6 +148,15 @@ pub async fn start<B: Bus>(
     Ok(started)
 }
 
+/// The TCP caps of `config`.
+fn tcp_caps(config: &Config) -> geodns_node::slots::Caps {
+    geodns_node::slots::Caps {
+        total: config.dns.tcp_max_connections as usize,
+        per_client: config.dns.tcp_per_client as usize,
+        per_network: config.dns.tcp_per_network as usize,
+    }
+}
+
 fn workers(config: &Config) -> usize {
     match config.dns.workers {
         0 => std::thread::available_parallelism().map_or(1, usize::from),
@@ -179,6 +198,7 @@ impl ViewLoop {
                 }
             }
             let config = self.live.current();
+            self.server.shared().tcp_slots.set_caps(tcp_caps(&config));
             let official = self.official.borrow_and_update().clone();
             self.view.store(Arc::new(builder.build(&config, &official)));
             builder.save_serials(&self.data_dir.join(SERIALS)).await;
