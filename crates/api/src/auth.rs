@@ -37,6 +37,8 @@ impl Principal {
 pub struct Tokens {
     root: Option<[u8; 32]>,
     members: Vec<(String, [u8; 32])>,
+    /// The PowerDNS backend's token (`[api] pdns_token_*`): it may call `POST /dns` only.
+    pdns: Option<[u8; 32]>,
 }
 
 impl Tokens {
@@ -68,6 +70,19 @@ impl Tokens {
     pub fn with_member(mut self, member: &str, digest: [u8; 32]) -> Tokens {
         self.members.push((member.to_owned(), digest));
         self
+    }
+
+    /// Sets the PowerDNS backend's token digest.
+    pub fn with_pdns(mut self, digest: [u8; 32]) -> Tokens {
+        self.pdns = Some(digest);
+        self
+    }
+
+    /// Whether `token` is the PowerDNS backend's token.
+    pub fn is_pdns(&self, token: &str) -> bool {
+        self.pdns
+            .as_ref()
+            .is_some_and(|pdns| equal(pdns, &Tokens::digest(token)))
     }
 
     /// A root token is configured.

@@ -21,6 +21,7 @@ pub mod requests;
 pub mod results;
 pub mod routes;
 pub mod runtime;
+pub mod serve;
 pub mod services;
 pub mod stats;
 pub mod status;

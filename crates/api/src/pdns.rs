@@ -7,6 +7,11 @@
 //! Errors keep the original's shapes (400 `{"result":"Invalid Request"}` for an unknown
 //! method, 400 `{"result":"Bad request","error":…}` for a body that is not a request),
 //! and the body is limited to 1 MB. PowerDNS takes `{"result":false}` as "nothing here".
+//!
+//! The endpoint faces PowerDNS only: it answers when `[api] pdns = true` (404 otherwise),
+//! to a source address in `[api] pdns_allow` (loopback by default) or a request with the
+//! `pdns_token` as bearer token (403 otherwise); `list` (a whole zone, as AXFR) only when
+//! `[api] pdns_list = true`; and a qname that is not a DNS name is refused before use.
 
 use std::net::IpAddr;
 
@@ -39,7 +44,51 @@ fn result(value: Value) -> Response {
     Json(json!({ "result": value })).into_response()
 }
 
-pub(crate) async fn dns<N: Node>(State(node): State<N>, body: Body) -> Response {
+/// Why a call is not served, as PowerDNS logs it.
+fn refused(status: StatusCode, why: &str) -> Response {
+    (status, Json(json!({"result": false, "log": [why]}))).into_response()
+}
+
+/// The call may be served: the backend is on, and the caller is allowed.
+fn admitted<N: Node>(node: &N, request: &axum::extract::Request) -> Result<(), Refusal> {
+    let config = node.config();
+    let api = &config.api;
+    if !api.pdns {
+        let why = "the PowerDNS backend is off on this node ([api] pdns)";
+        return Err(Refusal(StatusCode::NOT_FOUND, why));
+    }
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip());
+    if peer.is_some_and(|ip| api.pdns_allow.iter().any(|net| net.contains(ip))) {
+        return Ok(());
+    }
+    let token = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    if token.is_some_and(|token| node.tokens().is_pdns(token)) {
+        return Ok(());
+    }
+    let why = "not allowed: the source is not in [api] pdns_allow and no pdns token was given";
+    Err(Refusal(StatusCode::FORBIDDEN, why))
+}
+
+/// A call refused by the gate: its status and why.
+#[derive(Debug)]
+struct Refusal(StatusCode, &'static str);
+
+pub(crate) async fn dns<N: Node>(
+    State(node): State<N>,
+    request: axum::extract::Request,
+) -> Response {
+    if let Err(Refusal(status, why)) = admitted(&node, &request) {
+        return refused(status, why);
+    }
+    let body: Body = request.into_body();
     let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
         let error = format!("the body is larger than {MAX_BODY} bytes, or was cut off");
         let answer = json!({"result": "Bad request", "error": error});
@@ -74,11 +123,18 @@ pub(crate) async fn dns<N: Node>(State(node): State<N>, body: Body) -> Response 
         }
         "lookup" => {
             let question = question(&request.parameters);
+            if !is_dns_name(&question.qname) {
+                return refused(StatusCode::BAD_REQUEST, "qname is not a DNS name");
+            }
             match with_backend(&node, |b| b.lookup(&question)) {
                 Ok(records) => result(json!(records)),
                 Err(no_dns) => no_dns.into_response(),
             }
         }
+        "list" if !node.config().api.pdns_list => refused(
+            StatusCode::FORBIDDEN,
+            "zone listing is off ([api] pdns_list), as AXFR is",
+        ),
         "list" => match with_backend(&node, |b| b.list(&text("zonename"))) {
             Ok(Some(records)) => result(json!(records)),
             Ok(None) => result(json!(false)),
@@ -121,6 +177,24 @@ impl IntoResponse for NoDns {
 /// Runs `f` on the DNS role.
 fn with_backend<N: Node, T>(node: &N, f: impl FnOnce(&dyn Backend) -> T) -> Result<T, NoDns> {
     node.dns().map(|backend| f(backend.as_ref())).ok_or(NoDns)
+}
+
+/// A name PowerDNS may ask about: the root (`.`, when it looks for a zone), or at most
+/// 253 characters (without the final dot) in labels of 1 to 63 letters, digits, `-`, `_`
+/// or `*`.
+fn is_dns_name(name: &str) -> bool {
+    if name == "." {
+        return true;
+    }
+    let name = name.strip_suffix('.').unwrap_or(name);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'*'))
+        })
 }
 
 fn find_zone(backend: &dyn Backend, name: &str) -> Option<Zone> {

@@ -1,30 +1,19 @@
 //! HTTPS for the API: a certificate chain and key from PEM files, checked for a change
 //! every `reload` and swapped in without a restart (a broken replacement is refused and
-//! the running certificate kept), and a listener that completes TLS handshakes in their
-//! own tasks (with a time limit), so a slow client never holds up the others.
+//! the running certificate kept). Handshakes are made by the accept loop
+//! (`crate::serve`), each in its connection's task with a time limit.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
-use geodns_node::Tasks;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
-
-/// How long a client has to complete its handshake.
-const HANDSHAKE: Duration = Duration::from_secs(10);
-/// Handshaken connections waiting for the server.
-const BACKLOG: usize = 256;
 
 /// Why a certificate could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -199,85 +188,5 @@ impl Certificates {
 impl ResolvesServerCert for Certificates {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         Some(self.current.load_full())
-    }
-}
-
-/// Connections that completed their TLS handshake, for `axum::serve`.
-#[derive(Debug)]
-pub struct TlsListener {
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local: SocketAddr,
-}
-
-impl TlsListener {
-    /// Accepts on `listener` until the token of `tasks` is cancelled, each handshake in
-    /// its own task (all owned by `tasks`).
-    pub fn new(
-        listener: TcpListener,
-        config: Arc<rustls::ServerConfig>,
-        tasks: &Tasks,
-    ) -> std::io::Result<TlsListener> {
-        let local = listener.local_addr()?;
-        let (sender, ready) = mpsc::channel(BACKLOG);
-        let acceptor = TlsAcceptor::from(config);
-        let shutdown = tasks.token().clone();
-        let handshakes = tasks.clone();
-        tasks.spawn("api: tls accept", async move {
-            loop {
-                let (stream, peer) = tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    accepted = listener.accept() => match accepted {
-                        Ok(accepted) => accepted,
-                        Err(error) => {
-                            tracing::debug!(%error, "API accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    },
-                };
-                let (acceptor, sender) = (acceptor.clone(), sender.clone());
-                let shutdown = shutdown.clone();
-                handshakes.spawn("api: tls handshake", async move {
-                    tokio::select! {
-                        () = shutdown.cancelled() => {}
-                        () = handshake(&acceptor, stream, peer, &sender) => {}
-                    }
-                });
-            }
-        });
-        Ok(TlsListener { ready, local })
-    }
-}
-
-/// One handshake within [`HANDSHAKE`]; the connection goes to `ready` when it completed.
-async fn handshake(
-    acceptor: &TlsAcceptor,
-    stream: TcpStream,
-    peer: SocketAddr,
-    ready: &mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
-) {
-    match tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await {
-        Ok(Ok(tls)) => {
-            ready.send((tls, peer)).await.ok();
-        }
-        Ok(Err(error)) => tracing::debug!(%peer, %error, "API TLS handshake failed"),
-        Err(_) => tracing::debug!(%peer, "API TLS handshake timed out"),
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(connection) => connection,
-            // The acceptor stopped (shutdown): no more connections.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local)
     }
 }

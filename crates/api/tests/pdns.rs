@@ -1,6 +1,8 @@
 //! `POST /dns`, the PowerDNS remote backend, over HTTP against a recording backend: each
 //! method's answer, how `remote` and `real-remote` become the client and its subnet, the
-//! original's error shapes, the size limit, and a node without the DNS role.
+//! original's error shapes, the size limit, and a node without the DNS role; the gate:
+//! off unless enabled, loopback or the pdns token, `list` off unless allowed, qnames
+//! checked.
 #![allow(clippy::unwrap_used, reason = "tests")]
 
 mod common;
@@ -8,7 +10,8 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use chrono::{TimeZone, Utc};
-use common::{Fake, empty, serve};
+use common::{Fake, config_with, empty, serve};
+use geodns_api::auth::Tokens;
 use geodns_api::pdns::{Backend, Question, Record, Zone};
 use geodns_core::ids::MemberId;
 use geodns_core::model::CheckKind;
@@ -84,11 +87,15 @@ async fn backend() -> (String, Arc<Recorder>) {
             votes: Votes::new(),
             data: serde_json::Map::new(),
         }],
+        config: config_with(ON),
         ..empty()
     })
     .await;
     (base, recorder)
 }
+
+/// The backend on, zone listing on.
+const ON: &str = "[api]\npdns = true\npdns_list = true\n";
 
 #[tokio::test]
 async fn lookups_answer_in_powerdns_records() {
@@ -206,9 +213,82 @@ async fn errors_keep_the_original_shapes() {
     assert_eq!(answer["result"], "Bad request");
 
     // A node without the DNS role says so to PowerDNS's log (PowerDNS answers SERVFAIL).
-    let base = serve(empty()).await;
-    let (status, answer) = post(&base, r#"{"method": "lookup", "parameters": {}}"#).await;
+    let base = serve(Fake {
+        config: config_with(ON),
+        ..empty()
+    })
+    .await;
+    let lookup = r#"{"method": "lookup", "parameters": {"qname": "rpc.geo.example."}}"#;
+    let (status, answer) = post(&base, lookup).await;
     assert_eq!(status, 503);
     assert_eq!(answer["result"], false);
     assert!(answer["log"][0].as_str().unwrap().contains("dns role"));
+}
+
+/// A lookup with `token` as bearer token (none: without).
+async fn lookup_with(base: &str, token: Option<&str>) -> u16 {
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mut request = client
+        .post(format!("{base}/dns"))
+        .body(r#"{"method": "lookup", "parameters": {"qname": "rpc.geo.example.", "qtype": "A"}}"#);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn the_backend_answers_only_when_enabled_and_only_allowed_callers() {
+    let recorder = Arc::new(Recorder::default());
+    let with = |api: &str| Fake {
+        dns: Some(recorder.clone()),
+        config: config_with(api),
+        tokens: Tokens::default().with_pdns(Tokens::digest("pdns-secret")),
+        ..empty()
+    };
+    // Off by default: not there.
+    let off = serve(with("")).await;
+    assert_eq!(lookup_with(&off, None).await, 404);
+    assert_eq!(lookup_with(&off, Some("pdns-secret")).await, 404);
+    // On, for loopback by default (PowerDNS on the same host).
+    let local = serve(with("[api]\npdns = true\n")).await;
+    assert_eq!(lookup_with(&local, None).await, 200);
+    // On for another network only: this caller needs the token.
+    let elsewhere = serve(with(
+        "[api]\npdns = true\npdns_allow = [\"192.0.2.0/24\"]\n",
+    ))
+    .await;
+    let (status, answer) = post(&elsewhere, r#"{"method": "initialize"}"#).await;
+    assert_eq!(status, 403);
+    assert!(
+        answer["log"][0].as_str().unwrap().contains("pdns_allow"),
+        "{answer}"
+    );
+    assert_eq!(lookup_with(&elsewhere, Some("root-secret")).await, 403);
+    assert_eq!(lookup_with(&elsewhere, Some("pdns-secret")).await, 200);
+    // Zone listing is refused unless allowed, as AXFR is.
+    let list = r#"{"method": "list", "parameters": {"zonename": "geo.example."}}"#;
+    let (status, answer) = post(&local, list).await;
+    assert_eq!(status, 403);
+    assert!(
+        answer["log"][0].as_str().unwrap().contains("pdns_list"),
+        "{answer}"
+    );
+    // A qname that is not a DNS name is refused before any use.
+    for qname in [
+        "",
+        "a..b",
+        &"x".repeat(64),
+        &format!("{}.example", "a.".repeat(130)),
+        "a b.example",
+    ] {
+        let body = json!({"method": "lookup", "parameters": {"qname": qname, "qtype": "A"}});
+        let (status, answer) = post(&local, body.to_string()).await;
+        assert_eq!(status, 400, "{qname}: {answer}");
+    }
+    assert_eq!(
+        recorder.asked.lock().unwrap().len(),
+        2,
+        "only the allowed lookups ran"
+    );
 }

@@ -8,7 +8,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use geodns_api::tls::{Certificates, TlsListener, TlsState, load};
+use geodns_api::tls::{Certificates, TlsState, load};
 use geodns_test_support::providers::{TestPki, Validity};
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio_util::sync::CancellationToken;
@@ -151,13 +151,16 @@ async fn https_serves_the_files_and_follows_their_replacement() {
     );
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let tasks = geodns_node::Tasks::new(shutdown.clone());
-    let listener = TlsListener::new(tcp, certificates.server_config(), &tasks).unwrap();
-    let address = axum::serve::Listener::local_addr(&listener).unwrap();
-    tokio::spawn(async move {
-        axum::serve(listener, geodns_api::router(Empty::default()))
-            .await
-            .unwrap()
-    });
+    let address = tcp.local_addr().unwrap();
+    let limits = geodns_api::serve::Limits::of(&geodns_core::config::ApiSection::default());
+    let slots = geodns_node::slots::Slots::new(limits.caps);
+    tokio::spawn(geodns_api::serve::serve(
+        tcp,
+        Some(certificates.server_config()),
+        geodns_api::router(Empty::default()),
+        (slots, limits),
+        tasks.clone(),
+    ));
 
     let client = reqwest::Client::builder()
         .no_proxy()

@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cidr;
 pub mod config;
 pub mod duration;
 pub mod geo;

@@ -130,6 +130,31 @@ fn keep_startup_settings(current: &Config, next: &mut Config) -> Vec<&'static st
         changed.push("monitor.ca_file");
         next.monitor.ca_file = current.monitor.ca_file.clone();
     }
+    // The API's listener limits are set at start; its tokens and backend switch reload.
+    let (now, then) = (&current.api, &mut next.api);
+    let limits = |api: &geodns_core::config::ApiSection| {
+        let caps = (api.max_connections, api.per_client, api.per_network);
+        (
+            caps,
+            api.header_timeout,
+            api.request_timeout,
+            api.connection_lifetime,
+        )
+    };
+    if limits(now) != limits(then) {
+        changed.push("api limits");
+        (then.max_connections, then.per_client, then.per_network) =
+            (now.max_connections, now.per_client, now.per_network);
+        (
+            then.header_timeout,
+            then.request_timeout,
+            then.connection_lifetime,
+        ) = (
+            now.header_timeout,
+            now.request_timeout,
+            now.connection_lifetime,
+        );
+    }
     changed
 }
 

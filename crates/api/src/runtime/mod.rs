@@ -17,9 +17,9 @@ use geodns_bus::Bus;
 use geodns_core::pdns::Backend;
 use geodns_node::NodeCtx;
 use geodns_node::consensus::ConsensusHandle;
-use tokio_util::sync::CancellationToken;
 
-use crate::tls::{Certificates, TlsListener};
+use crate::tls::Certificates;
+use geodns_node::slots::{SlotMetrics, Slots};
 
 pub use node::LiveNode;
 pub use tokens::TokenError;
@@ -69,10 +69,21 @@ pub async fn start<B: Bus>(
     ctx.tasks.spawn("api: token reload", reload);
     let mut node = LiveNode::new(ctx, consensus, tokens, dns);
     let shutdown = ctx.shutdown().clone();
+    let limits = crate::serve::Limits::of(&config.api);
+    let slots = Slots::new(limits.caps);
+    ctx.metrics.register(Arc::new(SlotMetrics {
+        slots: slots.clone(),
+        open: ("geodns_api_connections", "Open API connections."),
+        refused: (
+            "geodns_api_connections_refused_total",
+            "API connections refused at once, by the cap that refused them.",
+        ),
+    }));
     let Some((cert, key)) = tls_files(&config) else {
         tracing::info!(address = %bound, "API listening (HTTP)");
         let app = crate::router(node);
-        ctx.tasks.spawn("api", serve(listener, app, shutdown));
+        let serving = crate::serve::serve(listener, None, app, (slots, limits), ctx.tasks.clone());
+        ctx.tasks.spawn("api", serving);
         return Ok(bound);
     };
     let opened = {
@@ -89,12 +100,12 @@ pub async fn start<B: Bus>(
         .clone()
         .watch(config.listen.api_tls_reload, shutdown.clone());
     ctx.tasks.spawn("api: certificate reload", watch);
-    let tls = TlsListener::new(listener, certificates.server_config(), &ctx.tasks)
-        .map_err(|source| ApiError::Listen { address, source })?;
+    let tls = Some(certificates.server_config());
     node.set_tls(certificates);
     tracing::info!(address = %bound, cert = %cert.display(), "API listening (HTTPS)");
-    ctx.tasks
-        .spawn("api", serve(tls, crate::router(node), shutdown));
+    let app = crate::router(node);
+    let serving = crate::serve::serve(listener, tls, app, (slots, limits), ctx.tasks.clone());
+    ctx.tasks.spawn("api", serving);
     Ok(bound)
 }
 
@@ -107,17 +118,4 @@ fn tls_files(config: &geodns_core::config::Config) -> Option<(PathBuf, PathBuf)>
     }
     let env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
     Some((env("SSL_CERT")?.into(), env("SSL_KEY")?.into()))
-}
-
-async fn serve<L>(listener: L, app: axum::Router, shutdown: CancellationToken)
-where
-    L: axum::serve::Listener,
-    L::Addr: std::fmt::Debug,
-{
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await;
-    if let Err(error) = served {
-        tracing::error!(%error, "the API stopped");
-    }
 }

@@ -120,6 +120,12 @@ fn read_each(api: &ApiSection, members: &[String]) -> (Tokens, Vec<TokenError>) 
         Ok(None) => {}
         Err(error) => errors.push(error),
     }
+    let pdns = api.pdns_token_sha256.as_deref();
+    match digest(pdns, api.pdns_token_file.as_deref(), "api.pdns_token") {
+        Ok(Some(pdns)) => tokens = tokens.with_pdns(pdns),
+        Ok(None) => {}
+        Err(error) => errors.push(error),
+    }
     for (index, token) in api.member_tokens.iter().enumerate() {
         let field = format!("api.member_tokens[{index}]");
         if !members.iter().any(|m| m == &token.member) {

@@ -258,7 +258,17 @@ pub async fn serve(node: Fake) -> String {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router(node)).await.unwrap() });
+    // The node's own accept loop, as `geodns run` serves it (peer addresses included).
+    let limits = geodns_api::serve::Limits::of(&node.config.api);
+    let slots = geodns_node::slots::Slots::new(limits.caps);
+    let tasks = geodns_node::Tasks::new(tokio_util::sync::CancellationToken::new());
+    tokio::spawn(geodns_api::serve::serve(
+        listener,
+        None,
+        router(node),
+        (slots, limits),
+        tasks,
+    ));
     format!("http://{address}")
 }
 
@@ -282,7 +292,16 @@ pub fn empty() -> Fake {
 
 /// Two members (one in maintenance, one with a join date) and a service.
 pub fn config() -> Arc<Config> {
-    let text = r#"
+    config_with("")
+}
+
+/// [`config`] with `extra` TOML (e.g. an `[api]` section) added.
+pub fn config_with(extra: &str) -> Arc<Config> {
+    let text = format!("{extra}\n{CATALOG}");
+    config_from(&text)
+}
+
+const CATALOG: &str = r#"
 [node]
 id = "api-test"
 
@@ -313,8 +332,6 @@ longitude = 8.7
 region = "EU"
 maintenance = true
 "#;
-    config_from(text)
-}
 
 /// A configuration from TOML text (panics naming what is wrong).
 pub fn config_from(text: &str) -> Arc<Config> {

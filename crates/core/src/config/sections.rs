@@ -304,7 +304,7 @@ impl Default for MonitorSection {
 
 /// `[api]`: who may change maintenance and overrides through the API. Tokens are never
 /// in the file: it holds their SHA-256 (hex), or names a file holding the token.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiSection {
     /// SHA-256 (hex) of the root token, which may change anything.
@@ -316,6 +316,93 @@ pub struct ApiSection {
     /// Tokens that may act on one member only.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub member_tokens: Vec<MemberToken>,
+    /// Serve the PowerDNS remote backend (`POST /dns`).
+    #[serde(default)]
+    pub pdns: bool,
+    /// Source networks that may call `POST /dns` without a token.
+    #[serde(default = "default_pdns_allow")]
+    pub pdns_allow: Vec<crate::cidr::Cidr>,
+    /// SHA-256 (hex) of a token that may call `POST /dns` from anywhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pdns_token_sha256: Option<String>,
+    /// File holding that token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pdns_token_file: Option<PathBuf>,
+    /// Answer the backend's `list` (a whole zone, as AXFR would give).
+    #[serde(default)]
+    pub pdns_list: bool,
+    /// HTTP connections at most (0: no cap).
+    #[serde(default = "default_api_connections")]
+    pub max_connections: u32,
+    /// HTTP connections per client address at most (0: no cap).
+    #[serde(default = "default_api_per_client")]
+    pub per_client: u32,
+    /// HTTP connections per client network (/24, /56) at most (0: no cap).
+    #[serde(default = "default_api_per_network")]
+    pub per_network: u32,
+    /// How long a client may take to send a request's headers.
+    #[serde(default = "default_header_timeout", with = "serde_text")]
+    pub header_timeout: Duration,
+    /// How long a request may take from its headers to its response (a body sent
+    /// slowly included).
+    #[serde(default = "default_request_timeout", with = "serde_text")]
+    pub request_timeout: Duration,
+    /// How long a connection may stay open, however busy (then it is closed
+    /// gracefully).
+    #[serde(default = "default_connection_lifetime", with = "serde_text")]
+    pub connection_lifetime: Duration,
+}
+
+fn default_pdns_allow() -> Vec<crate::cidr::Cidr> {
+    ["127.0.0.0/8", "::1/128"]
+        .iter()
+        .filter_map(|net| net.parse().ok())
+        .collect()
+}
+
+fn default_api_connections() -> u32 {
+    1024
+}
+
+fn default_api_per_client() -> u32 {
+    64
+}
+
+fn default_api_per_network() -> u32 {
+    256
+}
+
+fn default_header_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn default_connection_lifetime() -> Duration {
+    Duration::from_secs(600)
+}
+
+impl Default for ApiSection {
+    fn default() -> Self {
+        ApiSection {
+            root_token_sha256: None,
+            root_token_file: None,
+            member_tokens: Vec::new(),
+            pdns: false,
+            pdns_allow: default_pdns_allow(),
+            pdns_token_sha256: None,
+            pdns_token_file: None,
+            pdns_list: false,
+            max_connections: default_api_connections(),
+            per_client: default_api_per_client(),
+            per_network: default_api_per_network(),
+            header_timeout: default_header_timeout(),
+            request_timeout: default_request_timeout(),
+            connection_lifetime: default_connection_lifetime(),
+        }
+    }
 }
 
 /// `[[api.member_tokens]]`

@@ -90,14 +90,15 @@ pub async fn start<B: Bus>(
     let server = Arc::new(server);
     let counters = DnsCounters::default();
     ctx.metrics.register(Arc::new(counters.clone()));
-    ctx.metrics.register(Arc::new(geodns_node::slots::SlotMetrics {
-        slots: server.shared().tcp_slots.clone(),
-        open: ("geodns_dns_tcp_connections", "Open DNS TCP connections."),
-        refused: (
-            "geodns_dns_tcp_refused_total",
-            "DNS TCP connections refused at once, by the cap that refused them.",
-        ),
-    }));
+    ctx.metrics
+        .register(Arc::new(geodns_node::slots::SlotMetrics {
+            slots: server.shared().tcp_slots.clone(),
+            open: ("geodns_dns_tcp_connections", "Open DNS TCP connections."),
+            refused: (
+                "geodns_dns_tcp_refused_total",
+                "DNS TCP connections refused at once, by the cap that refused them.",
+            ),
+        }));
     let shutdown = ctx.shutdown().clone();
     let override_updates = subscribe(&ctx.bus, subjects::OVERRIDE_UPDATE).await?;
     let usage_requests = subscribe(&ctx.bus, subjects::USAGE_REQUEST).await?;

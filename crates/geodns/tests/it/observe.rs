@@ -47,6 +47,8 @@ impl FullNode {
         let redis = geodns_test_support::service_url("GEODNS_TEST_REDIS_URL");
         let prefix = format!("geodns-it-observe-{}-{api_port}", std::process::id());
         let text = format!("{text}\n[redis]\nurl = \"{redis}\"\nstream_prefix = \"{prefix}\"\n");
+        // PowerDNS (`pdns.rs`) calls the backend from this host.
+        let text = format!("{text}\n[api]\npdns = true\n");
         let config = write(dir, "full.toml", &text);
         let process = Process::start(&config, &dir.join("full.log"));
         let node = FullNode {

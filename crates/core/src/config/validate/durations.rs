@@ -59,6 +59,24 @@ pub(super) fn validate_durations(file: &ConfigFile, origin: &Origin, report: &mu
             36500 * DAY,
         ),
         rule(
+            "api.header_timeout",
+            file.api.header_timeout,
+            SECOND,
+            MINUTE,
+        ),
+        rule(
+            "api.request_timeout",
+            file.api.request_timeout,
+            SECOND,
+            HOUR,
+        ),
+        rule(
+            "api.connection_lifetime",
+            file.api.connection_lifetime,
+            SECOND,
+            DAY,
+        ),
+        rule(
             "collator.alert_takeover",
             collator.alert_takeover,
             5 * SECOND,
