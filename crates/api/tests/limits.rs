@@ -12,7 +12,8 @@ use common::{Fake, config_with, empty, serve};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-const LIMITS: &str = "[api]\npdns = true\nheader_timeout = \"1s\"\nrequest_timeout = \"2s\"\nper_client = 3\n";
+const LIMITS: &str =
+    "[api]\npdns = true\nheader_timeout = \"1s\"\nrequest_timeout = \"2s\"\nper_client = 3\n";
 
 async fn node() -> String {
     serve(Fake {

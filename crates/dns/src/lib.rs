@@ -18,6 +18,7 @@ pub mod hash;
 pub mod pdns;
 pub mod response;
 pub mod route;
+pub mod rrl;
 pub mod runtime;
 pub mod serial;
 pub mod server;

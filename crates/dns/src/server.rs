@@ -8,7 +8,7 @@ use std::io;
 use std::io::{IoSlice, IoSliceMut};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -51,6 +51,11 @@ pub struct Shared {
     counts_tx: mpsc::UnboundedSender<Counts>,
     /// The TCP connection slots (caps set at start, changed on reload).
     pub tcp_slots: Slots,
+    /// The UDP response rate limiter's accounts.
+    rrl: crate::rrl::Table,
+    /// Seconds since start, set by a ticker (the limiter's clock; no system call per
+    /// query).
+    second: AtomicU32,
 }
 
 /// Socket settings.
@@ -146,6 +151,8 @@ impl Server {
             backend: Mutex::default(),
             counts_tx,
             tcp_slots: Slots::new(settings.tcp_caps()),
+            rrl: crate::rrl::Table::default(),
+            second: AtomicU32::new(0),
         });
         let workers = settings.workers.max(1);
         let mut sockets = vec![first];
@@ -177,6 +184,20 @@ impl Server {
         tasks.spawn("dns: udp stopper", async move {
             shutdown.cancelled().await;
             stopper.stop.store(true, Ordering::Relaxed);
+        });
+        let clock = shared.clone();
+        let ticking = tasks.token().clone();
+        tasks.spawn("dns: rrl clock", async move {
+            let started = geodns_node::clock::Stopwatch::start();
+            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            loop {
+                tokio::select! {
+                    () = ticking.cancelled() => return,
+                    _ = tick.tick() => {}
+                }
+                let second = u32::try_from(started.elapsed().as_secs()).unwrap_or(u32::MAX);
+                clock.second.store(second, Ordering::Relaxed);
+            }
         });
         Ok(Server {
             local_addr,
@@ -261,6 +282,38 @@ impl Server {
 }
 
 impl Shared {
+    /// The response rate limiter's verdict on the UDP response `out[..n]` to `client`:
+    /// the length to send (the truncated form for a slip), or `None` to send nothing.
+    fn limit(
+        &self,
+        view: &View,
+        client: IpAddr,
+        out: &mut [u8],
+        n: usize,
+        counts: &mut Counts,
+    ) -> Option<usize> {
+        let limits = &view.rrl;
+        if limits.responses_per_second == 0 {
+            return Some(n);
+        }
+        let second = self.second.load(Ordering::Relaxed);
+        match self.rrl.decide(limits, client, &out[..n], second) {
+            crate::rrl::Verdict::Send => Some(n),
+            crate::rrl::Verdict::Drop => {
+                counts.rrl[0] += 1;
+                limits.log_only.then_some(n)
+            }
+            crate::rrl::Verdict::Slip => {
+                counts.rrl[1] += 1;
+                if limits.log_only {
+                    return Some(n);
+                }
+                counts.truncated += 1;
+                Some(crate::rrl::truncate(out, n))
+            }
+        }
+    }
+
     /// Adds a TCP connection's counters to those waiting for the flusher.
     fn push_tcp(&self, counts: Counts) {
         self.tcp_counts
@@ -322,11 +375,16 @@ fn udp_worker(socket: &UdpSocket, shared: &Shared) {
                 day,
             };
             let packet = &packets[index][..*len];
-            if let Some(n) = answer(view, packet, client, &mut worker, &mut outs[answered]) {
-                lengths[answered] = n;
-                replies[answered] = *source;
-                answered += 1;
-            }
+            let out = &mut outs[answered];
+            let Some(n) = answer(view, packet, client, &mut worker, out) else {
+                continue;
+            };
+            let Some(n) = shared.limit(view, addr, out, n, &mut worker.counts) else {
+                continue;
+            };
+            lengths[answered] = n;
+            replies[answered] = *source;
+            answered += 1;
         }
         if answered > 0 {
             send(

@@ -63,6 +63,9 @@ pub struct Counts {
     pub fallback: u64,
     /// Packets dropped unanswered.
     pub dropped: u64,
+    /// UDP responses rate-limited: dropped, slipped (sent truncated); in log-only mode
+    /// what would have been.
+    pub rrl: [u64; 2],
 }
 
 impl Counts {
@@ -110,6 +113,8 @@ impl Counts {
         self.truncated += other.truncated;
         self.fallback += other.fallback;
         self.dropped += other.dropped;
+        self.rrl[0] += other.rrl[0];
+        self.rrl[1] += other.rrl[1];
     }
 
     /// Takes the counters, leaving empty ones.

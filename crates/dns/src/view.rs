@@ -97,6 +97,8 @@ pub struct View {
     /// Count usage per client (`[dns] usage`); off, no client's network, ASN or country
     /// is looked at beyond what routing needs, or kept.
     pub count_usage: bool,
+    /// Response rate limiting of UDP answers (`[dns.rrl]`).
+    pub rrl: crate::rrl::Limits,
 }
 
 /// Inputs of [`View::build`] besides the zones.
@@ -156,6 +158,13 @@ impl View {
             max_payload: dns.max_udp_payload,
             no_member: Arc::from(crate::usage::NO_MEMBER),
             count_usage: dns.usage,
+            rrl: crate::rrl::Limits {
+                responses_per_second: dns.rrl.responses_per_second,
+                window: u32::try_from(dns.rrl.window.as_secs()).unwrap_or(u32::MAX),
+                slip: dns.rrl.slip,
+                exempt: dns.rrl.exempt.clone(),
+                log_only: dns.rrl.log_only,
+            },
         };
         (view, unhealthy)
     }

@@ -18,12 +18,19 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 fn view(address: &str) -> View {
+    view_with(address, "")
+}
+
+/// The view with `rrl` (TOML keys of `[dns.rrl]`).
+fn view_with(address: &str, rrl: &str) -> View {
     let text = format!(
         r#"
 [node]
 id = "dns-1"
 [dns]
 zones = ["geo.example"]
+[dns.rrl]
+{rrl}
 [[services]]
 name = "S"
 type = "substrate_rpc"
@@ -285,4 +292,56 @@ async fn closed_after_query(stream: &mut tokio::net::TcpStream, id: u16) -> bool
         }
         _ => true,
     }
+}
+
+/// Sends `count` queries from `from` (a 127/8 address) as fast as they go; returns the
+/// responses in full, the truncated ones, and the unanswered.
+fn flood(server: SocketAddr, from: &str, count: u16) -> [usize; 3] {
+    let socket = std::net::UdpSocket::bind(format!("{from}:0")).unwrap();
+    for id in 0..count {
+        socket.send_to(&query(id), server).unwrap();
+    }
+    socket
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut seen = [0usize; 3];
+    let mut buffer = [0u8; 1500];
+    while let Ok((len, _)) = socket.recv_from(&mut buffer) {
+        let truncated = buffer[2] & 0x02 != 0;
+        let answers = u16::from_be_bytes([buffer[6], buffer[7]]);
+        assert!(len >= 12);
+        seen[usize::from(truncated)] += 1;
+        assert!(truncated == (answers == 0), "a slip carries no answer");
+    }
+    seen[2] = usize::from(count) - seen[0] - seen[1];
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_rrl_flood_from_one_network_is_slipped_and_limited_while_another_is_answered() {
+    let (server, shared, tasks) = start(4, Duration::from_secs(5)).await;
+    shared.store(Arc::new(view_with(
+        "192.0.2.1",
+        "responses_per_second = 10\nwindow = \"5s\"\nslip = 2\n",
+    )));
+    let at = server.local_addr;
+    let [full, truncated, none] = tokio::task::spawn_blocking(move || flood(at, "127.0.0.2", 200))
+        .await
+        .unwrap();
+    assert!(
+        (10..=20).contains(&full),
+        "about one second's rate in full: {full}"
+    );
+    assert!(
+        truncated >= 80 && none >= 80,
+        "the rest slipped and dropped in turns: {truncated} {none}"
+    );
+    let other = tokio::task::spawn_blocking(move || flood(at, "127.0.1.2", 10))
+        .await
+        .unwrap();
+    assert_eq!(other, [10, 0, 0], "another network is answered in full");
+    let counts = server.collect(Duration::from_secs(2)).await;
+    assert_eq!(counts.rrl, [none as u64, truncated as u64]);
+    server.stop(Duration::from_secs(2)).await;
+    tasks.stop(Duration::from_secs(5)).await.unwrap();
 }

@@ -193,6 +193,73 @@ pub struct DnsSection {
     /// How often TXT records whose content is a URL are fetched again.
     #[serde(default = "default_acme_refresh", with = "serde_text")]
     pub acme_refresh: Duration,
+    /// Response rate limiting of UDP answers.
+    #[serde(default)]
+    pub rrl: RrlSection,
+}
+
+/// `[dns.rrl]`: response rate limiting of UDP answers (off by default).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RrlSection {
+    /// Responses a second per client network and response (0: off).
+    #[serde(default)]
+    pub responses_per_second: u32,
+    /// How long a flood is remembered (the debt an account may run up).
+    #[serde(default = "default_rrl_window", with = "serde_text")]
+    pub window: Duration,
+    /// Every `slip`-th limited response is sent truncated (TC=1); 0 drops them all.
+    #[serde(default = "default_rrl_slip")]
+    pub slip: u32,
+    /// Clients never limited (known resolvers), as networks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exempt: Vec<crate::cidr::Cidr>,
+    /// Count what would be limited, limit nothing (to choose a rate from real traffic).
+    #[serde(default)]
+    pub log_only: bool,
+}
+
+fn default_rrl_window() -> Duration {
+    Duration::from_secs(15)
+}
+
+fn default_rrl_slip() -> u32 {
+    2
+}
+
+impl Default for RrlSection {
+    fn default() -> Self {
+        RrlSection {
+            responses_per_second: 0,
+            window: default_rrl_window(),
+            slip: default_rrl_slip(),
+            exempt: Vec::new(),
+            log_only: false,
+        }
+    }
+}
+
+impl RrlSection {
+    fn problems(&self, out: &mut Vec<(&'static str, String)>) {
+        if self.slip > 10 {
+            out.push(("dns.rrl.slip", format!("{} is outside 0..=10", self.slip)));
+        }
+        let window = self.window.as_secs();
+        if !(1..=3600).contains(&window) || self.window.subsec_nanos() != 0 {
+            out.push((
+                "dns.rrl.window",
+                "must be whole seconds from 1s to 1h".to_owned(),
+            ));
+        } else if u64::from(self.responses_per_second) * window > 8_000_000 {
+            out.push((
+                "dns.rrl.responses_per_second",
+                format!(
+                    "{} a second over a {window} s window is more than 8,000,000 responses of debt",
+                    self.responses_per_second
+                ),
+            ));
+        }
+    }
 }
 
 fn default_answer_ttl() -> u32 {
@@ -280,6 +347,7 @@ impl Default for DnsSection {
             sync_interval: default_sync_interval(),
             max_snapshot_age: default_max_snapshot_age(),
             acme_refresh: default_acme_refresh(),
+            rrl: RrlSection::default(),
         }
     }
 }
@@ -312,6 +380,7 @@ impl DnsSection {
                 out.push((key, "must be longer than 0".to_owned()));
             }
         }
+        self.rrl.problems(&mut out);
         if let UnknownClient::Location {
             latitude,
             longitude,

@@ -23,7 +23,8 @@ use std::path::PathBuf;
 
 pub use consensus::{AuthName, ConsensusSection, PolicyName, TrustedNodeFile};
 pub use dns::{
-    DnsSection, GeoIpSection, MAXMIND_DOWNLOAD_URL, NoHealthy, UnknownClient, UnknownClientName,
+    DnsSection, GeoIpSection, MAXMIND_DOWNLOAD_URL, NoHealthy, RrlSection, UnknownClient,
+    UnknownClientName,
 };
 pub use error::{ConfigError, ConfigErrors, Origin, Position};
 pub use file::{

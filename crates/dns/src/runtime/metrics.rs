@@ -25,6 +25,8 @@ pub(crate) struct DnsTotals {
     pub fallback: u64,
     /// Packets dropped unanswered.
     pub dropped: u64,
+    /// UDP responses rate-limited (dropped, slipped).
+    pub rrl: [u64; 2],
     /// Answers by member (or `override:<CC>`, `(none)`), by family.
     pub answers: BTreeMap<(String, bool), u64>,
     /// Usage flushes the store took, and those it refused.
@@ -65,6 +67,8 @@ impl DnsCounters {
         dns.truncated += counts.truncated;
         dns.fallback += counts.fallback;
         dns.dropped += counts.dropped;
+        dns.rrl[0] += counts.rrl[0];
+        dns.rrl[1] += counts.rrl[1];
         for (slot, hits) in counts.hits.values() {
             *dns.answers
                 .entry((slot.member.to_string(), slot.ipv6))
@@ -156,6 +160,12 @@ fn dns_families(dns: &DnsTotals) -> Vec<Family> {
             "DNS packets dropped unanswered.",
         )
         .sample(&[], dns.dropped as f64),
+        Family::counter(
+            "geodns_dns_rrl_total",
+            "UDP responses rate-limited ([dns.rrl]): dropped, or slipped (sent truncated); with log_only, what would have been.",
+        )
+        .sample(&[("action", "dropped")], dns.rrl[0] as f64)
+        .sample(&[("action", "slipped")], dns.rrl[1] as f64),
         Family::counter("geodns_usage_flushes_total", "Usage flushes by result.")
             .sample(&[("result", "ok")], ok as f64)
             .sample(&[("result", "failed")], failed as f64),
