@@ -162,13 +162,21 @@ async fn metrics_parse_and_count_what_the_node_did() {
         let text = response.text().await.unwrap();
         let lines = text.lines().map(|l| Ok(l.to_owned()));
         let scrape = prometheus_parse::Scrape::parse(lines).expect("valid text format");
+        // Every worker's counters: a worker that missed a collection under load reports
+        // in the next one.
         let answered = value(&scrape, "geodns_dns_answers_total", &[("member", "Far")]);
-        if answered >= 5.0 {
+        let queries = value(&scrape, "geodns_dns_queries_total", &[]);
+        let nx = value(
+            &scrape,
+            "geodns_dns_responses_total",
+            &[("rcode", "NXDOMAIN")],
+        );
+        if answered >= 5.0 && queries >= 6.0 && nx >= 1.0 {
             break (text, scrape);
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "the 5 answers never showed:\n{text}"
+            "the 6 queries never showed:\n{text}"
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
