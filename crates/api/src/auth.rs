@@ -3,7 +3,16 @@
 //! digests are held; a presented token is hashed and compared with every digest in
 //! constant time, so neither the match nor its position leaks through timing.
 
+use axum::http::{HeaderMap, header};
 use sha2::{Digest, Sha256};
+
+/// The bearer token of a request: `None` without an `Authorization` header, `""` when the
+/// header holds no `Bearer` token.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?;
+    let token = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer "));
+    Some(token.map(str::trim).unwrap_or_default())
+}
 
 /// Who a request acts as.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -108,17 +108,11 @@ impl IntoResponse for Refusal {
 
 /// The principal of the request's bearer token.
 fn authenticate<N: Node>(node: &N, headers: &HeaderMap) -> Result<Principal, Refusal> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
+    let Some(token) = crate::auth::bearer(headers) else {
         return Err(Refusal::Unauthorized(
             "missing bearer token (Authorization: Bearer TOKEN)",
         ));
     };
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .unwrap_or_default();
     node.tokens()
         .principal(token)
         .ok_or(Refusal::Unauthorized("unknown token"))

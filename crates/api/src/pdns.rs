@@ -64,12 +64,7 @@ fn admitted<N: Node>(node: &N, request: &axum::extract::Request) -> Result<(), R
     if peer.is_some_and(|ip| api.pdns_allow.iter().any(|net| net.contains(ip))) {
         return Ok(());
     }
-    let token = request
-        .headers()
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+    let token = crate::auth::bearer(request.headers());
     if token.is_some_and(|token| node.tokens().is_pdns(token)) {
         return Ok(());
     }

@@ -113,6 +113,10 @@ async fn one_address_cannot_hold_more_connections_than_its_share() {
         closed_within(&mut fourth, Duration::from_millis(500)).await,
         "a fourth connection from the address is closed at once"
     );
+    assert!(
+        !closed_within(&mut held[0], Duration::from_millis(100)).await,
+        "the three it holds stay open"
+    );
     assert_eq!(health(&base).await, 200, "another address is served");
     drop(held);
 }

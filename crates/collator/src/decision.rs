@@ -81,3 +81,28 @@ impl Decision {
         }
     }
 }
+
+/// A decision on member `member`'s ping site check, for the crate's tests.
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
+pub(crate) fn sample(member: &str, proposal: &str, healthy: bool, at: DateTime<Utc>) -> Decision {
+    use geodns_core::ids::MemberId;
+    use geodns_core::model::CheckKind;
+    Decision {
+        proposal: ProposalId::parse(proposal).unwrap(),
+        key: CheckKey {
+            kind: CheckKind::Site,
+            check: "ping".into(),
+            member: MemberId::parse(member).unwrap(),
+            domain: String::new(),
+            endpoint: String::new(),
+            ipv6: false,
+        },
+        healthy,
+        decided_at: at,
+        decided_by: NodeId::parse("m1").unwrap(),
+        error: String::new(),
+        votes: Votes::new(),
+        data: Map::new(),
+    }
+}

@@ -338,30 +338,11 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use chrono::TimeDelta;
-    use geodns_consensus::message::ProposalId;
     use geodns_store::{SqlStore, StoreConfig};
 
     use super::*;
 
-    fn decision(member: &str, proposal: &str, healthy: bool, at: DateTime<Utc>) -> Decision {
-        Decision {
-            proposal: ProposalId::parse(proposal).unwrap(),
-            key: CheckKey {
-                kind: CheckKind::Site,
-                check: "ping".into(),
-                member: MemberId::parse(member).unwrap(),
-                domain: String::new(),
-                endpoint: String::new(),
-                ipv6: false,
-            },
-            healthy,
-            decided_at: at,
-            decided_by: NodeId::parse("m1").unwrap(),
-            error: String::new(),
-            votes: geodns_core::records::Votes::new(),
-            data: Map::new(),
-        }
-    }
+    use crate::decision::sample as decision;
 
     #[tokio::test]
     async fn compaction_keeps_the_retention_and_each_checks_latest_decision() {

@@ -221,18 +221,11 @@ impl<S: OutageStore + ClusterStore> Writer<S> {
             },
             ended: Some(decision.decided_at),
         };
-        let outcome = match self.owed(decision) {
-            Some(alert) => {
-                self.store
-                    .close_outage_alerting(&decision.key, decision.decided_at, &alert)
-                    .await?
-            }
-            None => {
-                self.store
-                    .close_outage(&decision.key, decision.decided_at)
-                    .await?
-            }
-        };
+        let alert = self.owed(decision);
+        let outcome = self
+            .store
+            .close_outage_alerting(&decision.key, decision.decided_at, alert.as_ref())
+            .await?;
         Ok(match outcome {
             CloseOutcome::Closed { id, duration } => Some(change(id, duration, false)),
             CloseOutcome::Dropped { id, duration } => Some(change(id, duration, true)),
@@ -249,14 +242,11 @@ impl<S: OutageStore + ClusterStore> Writer<S> {
         // Held by this collator, an earlier run of it, or another one.
         let close = stored::closing(&self.store, decision, (self.clock)()).await?;
         let Some(close) = close else {
-            let outcome = match self.owed(decision) {
-                Some(alert) => {
-                    self.store
-                        .open_outage_alerting(&decision.outage(), &alert)
-                        .await?
-                }
-                None => self.store.open_outage(&decision.outage()).await?,
-            };
+            let alert = self.owed(decision);
+            let outcome = self
+                .store
+                .open_outage_alerting(&decision.outage(), alert.as_ref())
+                .await?;
             return Ok(match outcome {
                 OpenOutcome::Opened { id } => Some(Change {
                     decision: decision.clone(),
@@ -270,18 +260,11 @@ impl<S: OutageStore + ClusterStore> Writer<S> {
             });
         };
         let end = close.decided_at;
-        let outcome = match self.owed(decision) {
-            Some(alert) => {
-                self.store
-                    .record_closed_outage_alerting(&decision.outage(), end, &alert)
-                    .await?
-            }
-            None => {
-                self.store
-                    .record_closed_outage(&decision.outage(), end)
-                    .await?
-            }
-        };
+        let alert = self.owed(decision);
+        let outcome = self
+            .store
+            .record_closed_outage_alerting(&decision.outage(), end, alert.as_ref())
+            .await?;
         let change = match outcome {
             RecordOutcome::Recorded { id, duration } => Some(Change {
                 decision: decision.clone(),

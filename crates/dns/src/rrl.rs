@@ -20,6 +20,8 @@ use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::wire::{HEADER, MAX_NAME};
+
 /// Slots in the table (a power of two).
 const SLOTS: usize = 1 << 16;
 
@@ -128,10 +130,10 @@ impl Table {
             .get(6..8)
             .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
         if rcode == 0 && answers > 0 {
-            let mut name = [0u8; 255];
+            let mut name = [0u8; MAX_NAME];
             let length = question_name(response, &mut name);
             hasher.write(&name[..length]);
-            let at = 12 + length;
+            let at = HEADER + length;
             if let Some(qtype) = response.get(at..at + 2) {
                 hasher.write(qtype);
             }
@@ -184,44 +186,28 @@ impl Account {
     }
 }
 
-/// Copies the question's name (wire form, lower-cased) of `message` into `out`; returns
-/// its length (0 when the message has no well-formed question).
-fn question_name(message: &[u8], out: &mut [u8; 255]) -> usize {
-    let mut at = 12;
-    let mut length = 0;
-    while let Some(&label) = message.get(at) {
-        let end = at + 1 + usize::from(label);
-        if label & 0xC0 != 0 || end > message.len() || length + 1 + usize::from(label) > 255 {
-            return 0;
-        }
-        for byte in &message[at..end] {
-            out[length] = byte.to_ascii_lowercase();
-            length += 1;
-        }
-        at = end;
-        if label == 0 {
-            return length;
-        }
-    }
-    0
+/// The question's name (wire form, lower-cased) of `message` copied into `out`; its
+/// length (0 when the message has no well-formed question).
+fn question_name(message: &[u8], out: &mut [u8; MAX_NAME]) -> usize {
+    crate::wire::question_name(message, out).unwrap_or(0)
 }
 
 /// Rewrites `response` (of `length` bytes) in place as its truncated form: the header
 /// with TC=1 and no records, and the question; returns the new length.
 pub fn truncate(response: &mut [u8], length: usize) -> usize {
-    let mut name = [0u8; 255];
+    let mut name = [0u8; MAX_NAME];
     let name_length = question_name(&response[..length], &mut name);
     let end = if name_length == 0 {
-        12
+        HEADER
     } else {
-        12 + name_length + 4
+        HEADER + name_length + 4
     };
-    if end > length || length < 12 {
-        return length.min(12);
+    if end > length || length < HEADER {
+        return length.min(HEADER);
     }
     response[2] |= 0x02;
     response[4..6].copy_from_slice(&u16::from(name_length > 0).to_be_bytes());
-    response[6..12].fill(0);
+    response[6..HEADER].fill(0);
     end
 }
 

@@ -65,25 +65,12 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// UDP worker threads.
     pub workers: usize,
-    /// Open TCP connections at most.
-    pub tcp_max_connections: u32,
+    /// TCP connection caps: in all, per client address, per client network.
+    pub tcp_caps: Caps,
     /// Idle TCP connections are closed after this.
     pub tcp_idle_timeout: Duration,
-    /// Open TCP connections per client address and per client network at most.
-    pub tcp_per_client: (u32, u32),
     /// TCP connections are closed this long after they opened.
     pub tcp_lifetime: Duration,
-}
-
-impl Settings {
-    /// The TCP connection caps.
-    pub fn tcp_caps(&self) -> Caps {
-        Caps {
-            total: self.tcp_max_connections as usize,
-            per_client: self.tcp_per_client.0 as usize,
-            per_network: self.tcp_per_client.1 as usize,
-        }
-    }
 }
 
 /// A running server.
@@ -150,7 +137,7 @@ impl Server {
             tcp_counts: Mutex::new(Counts::default()),
             backend: Mutex::default(),
             counts_tx,
-            tcp_slots: Slots::new(settings.tcp_caps()),
+            tcp_slots: Slots::new(settings.tcp_caps),
             rrl: crate::rrl::Table::default(),
             second: AtomicU32::new(0),
         });

@@ -189,7 +189,7 @@ pub fn parse(packet: &[u8], lower: &mut [u8; MAX_NAME]) -> Result<Query, Malform
 /// Reads the question name (no compression allowed: nothing precedes it to point at)
 /// and copies it into `lower` in lower case. Length bytes are below 64, so lower-casing
 /// the whole wire name only changes letters.
-fn question_name(packet: &[u8], lower: &mut [u8; MAX_NAME]) -> Option<usize> {
+pub(crate) fn question_name(packet: &[u8], lower: &mut [u8; MAX_NAME]) -> Option<usize> {
     let mut at = HEADER;
     loop {
         let len = usize::from(*packet.get(at)?);

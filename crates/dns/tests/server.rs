@@ -14,6 +14,7 @@ use geodns_dns::server::{Server, Settings};
 use geodns_dns::view::{Inputs, View};
 use geodns_dns::zone::Zones;
 use geodns_node::Tasks;
+use geodns_node::slots::Caps;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
@@ -84,9 +85,12 @@ async fn start(max_tcp: u32, idle: Duration) -> (Server, Arc<ArcSwap<View>>, Tas
     start_with(Settings {
         listen: "127.0.0.1:0".parse().unwrap(),
         workers: 2,
-        tcp_max_connections: max_tcp,
+        tcp_caps: Caps {
+            total: max_tcp as usize,
+            per_client: 0,
+            per_network: 0,
+        },
         tcp_idle_timeout: idle,
-        tcp_per_client: (0, 0),
         tcp_lifetime: Duration::from_secs(60),
     })
     .await
@@ -225,9 +229,12 @@ async fn one_client_cannot_hold_more_tcp_connections_than_its_share() {
     let (server, _shared, tasks) = start_with(Settings {
         listen: "127.0.0.1:0".parse().unwrap(),
         workers: 1,
-        tcp_max_connections: 100,
+        tcp_caps: Caps {
+            total: 100,
+            per_client: 2,
+            per_network: 3,
+        },
         tcp_idle_timeout: Duration::from_secs(10),
-        tcp_per_client: (2, 3),
         tcp_lifetime: Duration::from_millis(1500),
     })
     .await;

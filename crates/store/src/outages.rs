@@ -300,9 +300,9 @@ impl OutageStore for SqlStore {
     async fn open_outage_alerting(
         &self,
         outage: &OutageStart,
-        alert: &OwedAlert,
+        alert: Option<&OwedAlert>,
     ) -> Result<OpenOutcome> {
-        self.counted(self.open_with(outage, Some(alert)).await)
+        self.counted(self.open_with(outage, alert).await)
     }
 
     async fn close_outage(&self, key: &CheckKey, end: DateTime<Utc>) -> Result<CloseOutcome> {
@@ -313,9 +313,9 @@ impl OutageStore for SqlStore {
         &self,
         key: &CheckKey,
         end: DateTime<Utc>,
-        alert: &OwedAlert,
+        alert: Option<&OwedAlert>,
     ) -> Result<CloseOutcome> {
-        self.counted(self.close_with(key, end, Some(alert)).await)
+        self.counted(self.close_with(key, end, alert).await)
     }
 
     async fn record_closed_outage(
@@ -330,9 +330,9 @@ impl OutageStore for SqlStore {
         &self,
         outage: &OutageStart,
         end: DateTime<Utc>,
-        alert: &OwedAlert,
+        alert: Option<&OwedAlert>,
     ) -> Result<RecordOutcome> {
-        self.counted(self.record_closed(outage, end, Some(alert)).await)
+        self.counted(self.record_closed(outage, end, alert).await)
     }
 
     async fn expire_tombstones(&self, now: DateTime<Utc>) -> Result<u64> {

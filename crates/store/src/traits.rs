@@ -60,28 +60,28 @@ pub trait OutageStore: Send + Sync {
         outage: &OutageStart,
         end: DateTime<Utc>,
     ) -> impl Future<Output = Result<RecordOutcome>> + Send;
-    /// [`OutageStore::open_outage`], owing `alert` (OFFLINE) in the same transaction when
-    /// it opens the outage.
+    /// [`OutageStore::open_outage`], owing `alert` (OFFLINE), if any, in the same
+    /// transaction when it opens the outage.
     fn open_outage_alerting(
         &self,
         outage: &OutageStart,
-        alert: &OwedAlert,
+        alert: Option<&OwedAlert>,
     ) -> impl Future<Output = Result<OpenOutcome>> + Send;
-    /// [`OutageStore::close_outage`], owing `alert` (ONLINE) in the same transaction when
-    /// it ends (or drops) the outage.
+    /// [`OutageStore::close_outage`], owing `alert` (ONLINE), if any, in the same
+    /// transaction when it ends (or drops) the outage.
     fn close_outage_alerting(
         &self,
         key: &CheckKey,
         end: DateTime<Utc>,
-        alert: &OwedAlert,
+        alert: Option<&OwedAlert>,
     ) -> impl Future<Output = Result<CloseOutcome>> + Send;
-    /// [`OutageStore::record_closed_outage`], owing `alert` (ONLINE) in the same
-    /// transaction when it records the outage.
+    /// [`OutageStore::record_closed_outage`], owing `alert` (ONLINE), if any, in the
+    /// same transaction when it records the outage.
     fn record_closed_outage_alerting(
         &self,
         outage: &OutageStart,
         end: DateTime<Utc>,
-        alert: &OwedAlert,
+        alert: Option<&OwedAlert>,
     ) -> impl Future<Output = Result<RecordOutcome>> + Send;
     /// Deletes the tombstones of flaps that expired by `now` (see
     /// `StoreConfig::flap_tombstone`); returns how many.

@@ -8,7 +8,8 @@
 //! yet (owed by this or another collator) waits for it, then edits it. Every collator
 //! with Matrix writes a heartbeat (`alerts.alive.<node>` in the key-value state); the
 //! alerts of a collator silent for `[collator] alert_takeover` are claimed by another one,
-//! once (a conditional update in the store), and sent by it.
+//! once (a conditional update in the store), and sent by it. The store is read when
+//! something may be owed (at start, when woken, while alerts wait), not on every tick.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -173,10 +174,13 @@ pub async fn run<S: AlertStore + ClusterStore>(
     let (mut beaten, mut pruned) = (None::<DateTime<Utc>>, clock());
     let mut room_id = None;
     let mut backoff = Backoff::default();
+    // Read the store at start, when woken (a change owed an alert, a claim), while
+    // alerts are still owed or a batch was full, and after a failure.
+    let mut look = true;
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
-            () = outbox.wake.notified() => {}
+            () = outbox.wake.notified() => look = true,
             _ = tick.tick() => {}
         }
         let now = clock();
@@ -193,13 +197,17 @@ pub async fn run<S: AlertStore + ClusterStore>(
                 Err(error) => tracing::debug!(%error, "cannot prune sent alerts"),
             }
         }
-        if !backoff.due(now) {
+        if !backoff.due(now) || !(look || outbox.report().pending > 0) {
             continue;
         }
         let delivery = (&mut sender, &mut room_id);
         match send_owed(delivery, &store, &outbox, clock, &shutdown).await {
-            Ok(()) => backoff.reset(),
+            Ok(full) => {
+                backoff.reset();
+                look = full;
+            }
             Err(error) => {
+                look = true;
                 outbox.count(|c| &c.retries);
                 let wait = backoff.failed(clock());
                 tracing::warn!(%error, retry_in = ?wait, waiting = outbox.report().pending, "Matrix alert not sent yet; it stays owed");
@@ -215,15 +223,17 @@ pub async fn run<S: AlertStore + ClusterStore>(
     }
 }
 
-/// Sends what this collator owes, in order, until a transient failure (returned).
+/// Sends what this collator owes, in order, until a transient failure (returned);
+/// true when the batch read was full (more may be owed).
 async fn send_owed<S: AlertStore + ClusterStore>(
     (sender, room_id): (&mut Sender, &mut Option<String>),
     store: &S,
     outbox: &Outbox,
     clock: Clock,
     shutdown: &CancellationToken,
-) -> Result<(), DeliveryError> {
+) -> Result<bool, DeliveryError> {
     let owed = store.owed_alerts(&outbox.owner, BATCH).await?;
+    let full = owed.len() == BATCH as usize;
     outbox.counts.pending.store(owed.len(), Ordering::Relaxed);
     // OFFLINE alerts sent in this pass, for their ONLINE alerts later in it.
     let mut sent_now: HashMap<i64, Option<String>> = HashMap::new();
@@ -236,7 +246,7 @@ async fn send_owed<S: AlertStore + ClusterStore>(
             }
         }
         let result = tokio::select! {
-            () = shutdown.cancelled() => return Ok(()),
+            () = shutdown.cancelled() => return Ok(full),
             result = deliver(sender, room_id, store, &pending) => result,
         };
         let event = match result {
@@ -267,7 +277,7 @@ async fn send_owed<S: AlertStore + ClusterStore>(
         }
         outbox.counts.pending.fetch_sub(1, Ordering::Relaxed);
     }
-    Ok(())
+    Ok(full)
 }
 
 /// Sends one alert; returns the event id.

@@ -132,30 +132,14 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use chrono::{DateTime, TimeDelta};
-    use geodns_consensus::message::ProposalId;
-    use geodns_core::ids::{MemberId, NodeId};
-    use geodns_core::model::CheckKind;
-    use geodns_core::records::{CheckKey, Votes};
 
     use super::*;
 
     fn decision(n: i64) -> Decision {
+        let at = DateTime::UNIX_EPOCH + TimeDelta::seconds(n);
         Decision {
-            proposal: ProposalId::parse(&format!("p-{n}")).unwrap(),
-            key: CheckKey {
-                kind: CheckKind::Site,
-                check: "ping".into(),
-                member: MemberId::parse("Near").unwrap(),
-                domain: String::new(),
-                endpoint: String::new(),
-                ipv6: false,
-            },
-            healthy: n % 2 == 1,
-            decided_at: DateTime::UNIX_EPOCH + TimeDelta::seconds(n),
-            decided_by: NodeId::parse("m1").unwrap(),
             error: "x".repeat(200),
-            votes: Votes::new(),
-            data: serde_json::Map::new(),
+            ..crate::decision::sample("Near", &format!("p-{n}"), n % 2 == 1, at)
         }
     }
 

@@ -75,9 +75,8 @@ pub async fn start<B: Bus>(
     let settings = Settings {
         listen: config.listen.dns,
         workers: workers(&config),
-        tcp_max_connections: config.dns.tcp_max_connections,
+        tcp_caps: tcp_caps(&config),
         tcp_idle_timeout: config.dns.tcp_idle_timeout,
-        tcp_per_client: (config.dns.tcp_per_client, config.dns.tcp_per_network),
         tcp_lifetime: config.dns.tcp_lifetime,
     };
     let server = Server::start(&settings, view.clone(), usage::today(), &ctx.tasks)

@@ -25,7 +25,7 @@ pub async fn an_outage_owes_one_alert_of_each_kind(store: SqlStore, _: Kind) {
     let key = check("Amforc", "polkadot.dotters.network");
     let outage = start(key.clone(), 0);
     let OpenOutcome::Opened { id } = store
-        .open_outage_alerting(&outage, &owed("collator-a", "down"))
+        .open_outage_alerting(&outage, Some(&owed("collator-a", "down")))
         .await
         .unwrap()
     else {
@@ -34,7 +34,7 @@ pub async fn an_outage_owes_one_alert_of_each_kind(store: SqlStore, _: Kind) {
     // Another collator records the same decision: it owes nothing.
     assert_eq!(
         store
-            .open_outage_alerting(&outage, &owed("collator-b", "down again"))
+            .open_outage_alerting(&outage, Some(&owed("collator-b", "down again")))
             .await
             .unwrap(),
         OpenOutcome::AlreadyRecorded { id }
@@ -59,7 +59,7 @@ pub async fn an_outage_owes_one_alert_of_each_kind(store: SqlStore, _: Kind) {
     // The recovery, recorded by collator B, waits for A's OFFLINE.
     assert!(matches!(
         store
-            .close_outage_alerting(&key, at(5), &owed("collator-b", "up"))
+            .close_outage_alerting(&key, at(5), Some(&owed("collator-b", "up")))
             .await
             .unwrap(),
         CloseOutcome::Closed { .. }
@@ -115,7 +115,7 @@ pub async fn recorded_and_dropped_outages_owe_an_online_alert(_: SqlStore, kind:
     .await;
     let key = check("Amforc", "polkadot.dotters.network");
     let RecordOutcome::Recorded { id, .. } = store
-        .record_closed_outage_alerting(&start(key.clone(), 0), at(5), &owed("c", "over"))
+        .record_closed_outage_alerting(&start(key.clone(), 0), at(5), Some(&owed("c", "over")))
         .await
         .unwrap()
     else {
@@ -125,18 +125,22 @@ pub async fn recorded_and_dropped_outages_owe_an_online_alert(_: SqlStore, kind:
     let other = check("Amforc", "kusama.dotters.network");
     assert!(matches!(
         store
-            .record_closed_outage_alerting(&start(other.clone(), 0), at(1), &owed("c", "flap"))
+            .record_closed_outage_alerting(
+                &start(other.clone(), 0),
+                at(1),
+                Some(&owed("c", "flap"))
+            )
             .await
             .unwrap(),
         RecordOutcome::TooShort { .. }
     ));
     // A flap that was announced owes its recovery (the OFFLINE message is edited).
     store
-        .open_outage_alerting(&start(other.clone(), 10), &owed("c", "flap down"))
+        .open_outage_alerting(&start(other.clone(), 10), Some(&owed("c", "flap down")))
         .await
         .unwrap();
     let CloseOutcome::Dropped { id: flap, .. } = store
-        .close_outage_alerting(&other, at(11), &owed("c", "flap up"))
+        .close_outage_alerting(&other, at(11), Some(&owed("c", "flap up")))
         .await
         .unwrap()
     else {
@@ -162,7 +166,7 @@ pub async fn recorded_and_dropped_outages_owe_an_online_alert(_: SqlStore, kind:
 pub async fn a_departed_owners_alerts_are_claimed_once(store: SqlStore, _: Kind) {
     let key = check("Amforc", "polkadot.dotters.network");
     let OpenOutcome::Opened { id } = store
-        .open_outage_alerting(&start(key, 0), &owed("collator-a", "down"))
+        .open_outage_alerting(&start(key, 0), Some(&owed("collator-a", "down")))
         .await
         .unwrap()
     else {
@@ -190,7 +194,7 @@ pub async fn a_departed_owners_alerts_are_claimed_once(store: SqlStore, _: Kind)
 pub async fn sent_alerts_are_pruned_once_their_outage_is_over(store: SqlStore, _: Kind) {
     let key = check("Amforc", "polkadot.dotters.network");
     let OpenOutcome::Opened { id } = store
-        .open_outage_alerting(&start(key.clone(), 0), &owed("c", "down"))
+        .open_outage_alerting(&start(key.clone(), 0), Some(&owed("c", "down")))
         .await
         .unwrap()
     else {
@@ -207,7 +211,7 @@ pub async fn sent_alerts_are_pruned_once_their_outage_is_over(store: SqlStore, _
         "still open"
     );
     store
-        .close_outage_alerting(&key, at(5), &owed("c", "up"))
+        .close_outage_alerting(&key, at(5), Some(&owed("c", "up")))
         .await
         .unwrap();
     assert_eq!(
