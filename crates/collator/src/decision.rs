@@ -34,6 +34,10 @@ impl Decision {
     /// The decision a passed finalize records, once per proposal: a repeat (every
     /// deciding monitor sends one) or a failed finalize gives `None`. A failed finalize
     /// leaves the cache alone, so a passed one arriving later still finds its votes.
+    /// A decision dated after `now` (its monitor's clock is ahead, within the engine's
+    /// `max_skew`) is dated `now`: nothing was decided after it arrived, and a close
+    /// dated in the future would make the check's next outage look like a stale copy of
+    /// an older one, which is not recorded.
     pub fn from_finalize(
         cache: &mut ProposalCache,
         signed: Signed<Finalize>,
@@ -62,7 +66,7 @@ impl Decision {
             proposal: proposal.id,
             key: proposal.key,
             healthy: proposal.status,
-            decided_at: finalize.decided_at,
+            decided_at: finalize.decided_at.min(now),
             decided_by: finalize.sender,
             error: proposal.error,
             votes,
@@ -104,5 +108,52 @@ pub(crate) fn sample(member: &str, proposal: &str, healthy: bool, at: DateTime<U
         error: String::new(),
         votes: Votes::new(),
         data: Map::new(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use chrono::TimeDelta;
+    use geodns_consensus::message::Proposal;
+    use geodns_consensus::proposal_cache::CacheLimits;
+
+    use super::*;
+
+    fn finalize(decided_at: DateTime<Utc>) -> Signed<Finalize> {
+        let decision = sample("Amforc", "p-1", true, decided_at);
+        let proposal = Proposal {
+            id: decision.proposal,
+            sender: NodeId::parse("m1").unwrap(),
+            key: decision.key,
+            status: true,
+            error: String::new(),
+            data: None,
+            timestamp: decided_at,
+        };
+        Signed {
+            message: Finalize {
+                proposal,
+                sender: NodeId::parse("m1").unwrap(),
+                passed: true,
+                decided_at,
+                votes: Vec::new(),
+            },
+            signature: None,
+        }
+    }
+
+    #[test]
+    fn a_decision_dated_ahead_of_the_collator_is_recorded_when_it_arrived() {
+        let now = DateTime::UNIX_EPOCH + TimeDelta::days(20_000);
+        let mut cache = ProposalCache::new(CacheLimits::default());
+        let ahead = finalize(now + TimeDelta::seconds(3));
+        let decision = Decision::from_finalize(&mut cache, ahead, now).unwrap();
+        assert_eq!(decision.decided_at, now);
+
+        let mut cache = ProposalCache::new(CacheLimits::default());
+        let earlier = now - TimeDelta::seconds(2);
+        let decision = Decision::from_finalize(&mut cache, finalize(earlier), now).unwrap();
+        assert_eq!(decision.decided_at, earlier, "a past date is kept");
     }
 }
