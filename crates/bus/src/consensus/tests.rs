@@ -97,6 +97,43 @@ fn signatures_survive_the_wire_and_verify() {
     );
 }
 
+/// A check's data holds measured floats (latencies in seconds, with every digit): each
+/// must parse back to the very value the sender signed, or the signature over the
+/// re-encoded data fails. Seen in a fleet test as honest proposals refused as "bad
+/// signature" until serde_json's `float_roundtrip` was on.
+#[test]
+fn proposals_with_measured_floats_verify_after_the_wire() {
+    let key = NodeKey::from_seed([7; 32]);
+    let template = decode_proposal(include_bytes!("../../golden/proposal.json"))
+        .unwrap()
+        .message;
+    let trust = trust_for(template.sender.as_str(), &key);
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut refused = Vec::new();
+    for _ in 0..20_000 {
+        // A deterministic spread of values from 1e-6 to 100 with all 17 digits.
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1);
+        let value = (state >> 11) as f64 / (1u64 << 53) as f64 * 10f64.powi((state % 9) as i32 - 6);
+        let mut proposal = template.clone();
+        proposal.data = Some(
+            serde_json::from_value(serde_json::json!({"ResponseTime": value, "Method": "tcp"}))
+                .unwrap(),
+        );
+        let received = decode_proposal(&encode_proposal(&key.sign(proposal))).unwrap();
+        if trust.check(&received).is_err() {
+            refused.push(value);
+        }
+    }
+    assert!(
+        refused.is_empty(),
+        "{} refused, e.g. {:?}",
+        refused.len(),
+        &refused[..refused.len().min(5)]
+    );
+}
+
 #[test]
 fn invalid_content_is_named() {
     type Reader = fn(&[u8]) -> String;
