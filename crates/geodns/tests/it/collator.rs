@@ -277,7 +277,8 @@ async fn decisions_queued_during_a_database_outage_survive_a_restart() {
     let votes = [("m1", true), ("m2", true), ("m3", false)];
     let (down, mut up) = (down_proposal("p-r-down"), down_proposal("p-r-up"));
     up.status = true;
-    let t0 = geodns_node::clock::now();
+    // In the past: a decision dated after its arrival is recorded when it arrived.
+    let t0 = geodns_node::clock::now() - chrono::TimeDelta::minutes(5);
     monitor.propose_and_vote(&down, &votes).await;
     monitor.finalize_at(&down, "m1", true, t0).await;
     monitor.propose_and_vote(&up, &votes).await;

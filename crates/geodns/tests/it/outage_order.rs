@@ -63,8 +63,9 @@ async fn scenario(kind: Kind) {
     let votes = [("m1", true), ("m2", true), ("m3", false)];
 
     // First outage: the recovery's finalize overtakes the outage's, and every deciding
-    // monitor sends its own copy of each, with its own decision time.
-    let t0 = geodns_node::clock::now();
+    // monitor sends its own copy of each, with its own decision time (in the past: a
+    // decision dated after its arrival is recorded when it arrived).
+    let t0 = geodns_node::clock::now() - TimeDelta::minutes(5);
     let at = |millis: i64| t0 + TimeDelta::milliseconds(millis);
     let (down, up) = (down_proposal("p-down-1"), up_proposal("p-up-1"));
     monitor.propose_and_vote(&down, &votes).await;
@@ -175,7 +176,7 @@ async fn a_waiting_recovery_survives_a_collator_restart() {
     let store = SqlStore::open(database.store_config()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let votes = [("m1", true), ("m2", true)];
-    let t0 = geodns_node::clock::now();
+    let t0 = geodns_node::clock::now() - TimeDelta::minutes(5);
     let (down, up) = (down_proposal("p-down-r"), up_proposal("p-up-r"));
 
     let live = live_config(dir.path(), "collator-r", "").await;
