@@ -359,6 +359,15 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Demo(args) => demo::demo(http, args).await,
         Command::Run(args) => {
+            let offset = std::env::var(geodns_node::clock::OFFSET_VARIABLE).ok();
+            if let Some(offset) = geodns_node::clock::set_offset_from_env(offset.as_deref())
+                .map_err(anyhow::Error::msg)?
+            {
+                tracing::warn!(
+                    offset_ms = offset.num_milliseconds(),
+                    "test knob: this node's clock is moved (GEODNS_TEST_CLOCK_OFFSET_MS)"
+                );
+            }
             let mut overrides = env();
             overrides.extend(args.overrides());
             let loader = Loader::new(http, args.config.config.clone(), overrides);

@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod fleet;
 mod nats;
 mod nats_auth;
 mod proxy;
@@ -116,6 +117,37 @@ impl TestDatabase {
             admin_url: Some(admin_url),
             _dir: None,
         }
+    }
+
+    /// A fresh, migrated database of `kind` (MariaDB or PostgreSQL), reached through a
+    /// [`TcpProxy`]: the URL points at the proxy (PostgreSQL without TLS, so the proxy
+    /// sees the statements a test cuts after).
+    pub async fn behind_proxy(kind: Kind) -> (TestDatabase, TcpProxy, url::Url) {
+        use std::net::ToSocketAddrs;
+        assert!(kind != Kind::Sqlite, "a SQLite file cannot be proxied");
+        let database = TestDatabase::create(kind).await;
+        SqlStore::open(database.store_config())
+            .await
+            .expect("migrate the test database")
+            .close()
+            .await;
+        let mut url = url::Url::parse(&database.url).expect("test database URL");
+        let default_port = if kind == Kind::Postgres { 5432 } else { 3306 };
+        let server = (
+            url.host_str().expect("host").to_owned(),
+            url.port().unwrap_or(default_port),
+        )
+            .to_socket_addrs()
+            .expect("resolve the database host")
+            .next()
+            .expect("an address");
+        let proxy = TcpProxy::start(server).await;
+        url.set_port(Some(proxy.addr().port()))
+            .expect("a URL with a port");
+        if kind == Kind::Postgres {
+            url.query_pairs_mut().append_pair("sslmode", "disable");
+        }
+        (database, proxy, url)
     }
 
     /// Store settings for this database with a small pool.

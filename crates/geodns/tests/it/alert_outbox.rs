@@ -53,7 +53,7 @@ fn metric(collator: &Collator, name: &str) -> f64 {
 }
 
 /// Asserts the room holds exactly one OFFLINE message and one edit of it to ONLINE.
-async fn one_message_edited(contact: &User, room: &str) {
+pub(crate) async fn one_message_edited(contact: &User, room: &str) {
     let messages = contact
         .wait_messages(room, 2, Duration::from_secs(90))
         .await;

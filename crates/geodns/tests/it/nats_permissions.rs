@@ -11,20 +11,10 @@ use geodns_bus::{Bus, NatsBus, NatsConfig, Subscription, subjects};
 use geodns_test_support::NatsServer;
 use tokio_util::task::TaskTracker;
 
-/// The example with literal passwords instead of the server's environment variables, and
-/// without its `listen` line (the test server picks a free port).
+/// The example with literal passwords (`<role>-secret`) instead of the server's
+/// environment variables, and without its `listen` line (the test server picks a port).
 fn example() -> String {
-    let text = include_str!("../../../../examples/nats-server.conf");
-    let mut config: String = text
-        .lines()
-        .filter(|line| !line.starts_with("listen:"))
-        .map(|line| format!("{line}\n"))
-        .collect();
-    for role in ["MONITOR", "DNS", "COLLATOR", "API", "NODE"] {
-        let secret = format!("\"{}-secret\"", role.to_lowercase());
-        config = config.replace(&format!("${role}_PASS"), &secret);
-    }
-    config
+    geodns_test_support::fleet::nats_server_conf()
 }
 
 /// A node of `role` (its NATS user) with the id `id`, as `[bus]` of the example connects.

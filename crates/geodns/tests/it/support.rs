@@ -201,34 +201,7 @@ pub async fn database_behind_proxy(
     geodns_test_support::TcpProxy,
     url::Url,
 ) {
-    use std::net::ToSocketAddrs;
-    let database = geodns_test_support::TestDatabase::create(kind).await;
-    geodns_store::SqlStore::open(database.store_config())
-        .await
-        .expect("migrate the test database")
-        .close()
-        .await;
-    let mut url = url::Url::parse(&database.url).expect("test database URL");
-    let default_port = match kind {
-        geodns_test_support::Kind::Postgres => 5432,
-        _ => 3306,
-    };
-    let server = (
-        url.host_str().expect("host").to_owned(),
-        url.port().unwrap_or(default_port),
-    )
-        .to_socket_addrs()
-        .expect("resolve the database host")
-        .next()
-        .expect("an address");
-    let proxy = geodns_test_support::TcpProxy::start(server).await;
-    url.set_port(Some(proxy.addr().port()))
-        .expect("a URL with a port");
-    if matches!(kind, geodns_test_support::Kind::Postgres) {
-        // Plain text, so the proxy sees the statements it is asked to cut after.
-        url.query_pairs_mut().append_pair("sslmode", "disable");
-    }
-    (database, proxy, url)
+    geodns_test_support::TestDatabase::behind_proxy(kind).await
 }
 
 /// Sends `request` as JSON on `subject` and decodes the first reply.
