@@ -22,7 +22,9 @@ pub const OFFICIAL: &str = "official.cache.json";
 /// File name of the local results cache.
 pub const LOCAL: &str = "local.cache.json";
 
-/// The file: a version, who wrote it when, and one row per check.
+/// The file: a version, who wrote it when, and one row per check. As a sync reply it
+/// may be one page of the sender's results: `next` then names the page to ask for next
+/// (absent when this is the last or only one, so small replies read as before).
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CacheFile {
@@ -30,6 +32,8 @@ struct CacheFile {
     node: String,
     saved_at: DateTime<Utc>,
     results: Vec<Row>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    next: Option<u32>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -67,8 +71,58 @@ pub fn unproven(snapshot: &Snapshot) -> Vec<Proven> {
         .collect()
 }
 
-/// The cache file's JSON for `rows` (also the reply to an official-results sync).
+/// The cache file's JSON for `rows`.
 pub fn encode(node: &str, rows: &[Proven], now: DateTime<Utc>) -> Vec<u8> {
+    let file = CacheFile {
+        version: 1,
+        node: node.to_owned(),
+        saved_at: now,
+        results: sorted_rows(rows),
+        next: None,
+    };
+    serde_json::to_vec_pretty(&file).unwrap_or_default()
+}
+
+/// Page `page` of `rows` as a sync reply: whole rows, in the file's order, filling at
+/// most `limit` bytes (a bigger row is a page of its own), with `next` naming the
+/// following page. `None` past the last page.
+pub fn encode_page(
+    node: &str,
+    rows: &[Proven],
+    now: DateTime<Utc>,
+    (page, limit): (u32, usize),
+) -> Option<Vec<u8>> {
+    let rows = sorted_rows(rows);
+    let mut pages: Vec<std::ops::Range<usize>> = Vec::new();
+    let (mut start, mut size) = (0, 0);
+    for (index, row) in rows.iter().enumerate() {
+        let length = serde_json::to_vec(row).map_or(0, |b| b.len() + 1);
+        if index > start && size + length > limit {
+            pages.push(start..index);
+            (start, size) = (index, 0);
+        }
+        size += length;
+    }
+    pages.push(start..rows.len());
+    let index = usize::try_from(page).ok()?;
+    let range = pages.get(index)?.clone();
+    let next = (index + 1 < pages.len()).then(|| page + 1);
+    let results: Vec<Row> = rows
+        .into_iter()
+        .skip(range.start)
+        .take(range.len())
+        .collect();
+    let file = CacheFile {
+        version: 1,
+        node: node.to_owned(),
+        saved_at: now,
+        results,
+        next,
+    };
+    serde_json::to_vec(&file).ok()
+}
+
+fn sorted_rows(rows: &[Proven]) -> Vec<Row> {
     let mut results: Vec<Row> = rows
         .iter()
         .map(|(key, entry, proof)| Row {
@@ -88,16 +142,9 @@ pub fn encode(node: &str, rows: &[Proven], now: DateTime<Utc>) -> Vec<u8> {
         })
         .collect();
     results.sort_by(|a, b| order(a).cmp(&order(b)));
-    let file = CacheFile {
-        version: 1,
-        node: node.to_owned(),
-        saved_at: now,
-        results,
-    };
-    serde_json::to_vec_pretty(&file).unwrap_or_default()
+    results
 }
 
-/// The order of rows in the file: by member, then check.
 fn order(row: &Row) -> (&str, &str, &str, &str, &str, bool) {
     (
         &row.member,
@@ -125,6 +172,11 @@ pub fn load(path: &Path) -> Result<Vec<Proven>, String> {
 
 /// Reads results in the cache file's JSON; any invalid row rejects the whole document.
 pub fn decode(bytes: &[u8]) -> Result<Vec<Proven>, String> {
+    decode_page(bytes).map(|(rows, _)| rows)
+}
+
+/// [`decode`], and the page a sync reply says to ask for next.
+pub fn decode_page(bytes: &[u8]) -> Result<(Vec<Proven>, Option<u32>), String> {
     let file: CacheFile = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
     if file.version != 1 {
         return Err(format!(
@@ -132,11 +184,13 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Proven>, String> {
             file.version
         ));
     }
-    file.results
+    let rows = file
+        .results
         .into_iter()
         .enumerate()
         .map(|(index, row)| row_to_entry(row).map_err(|e| format!("results[{index}]: {e}")))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok((rows, file.next))
 }
 
 fn row_to_entry(row: Row) -> Result<Proven, String> {
@@ -247,5 +301,57 @@ mod tests {
         // A row without a proof (a file written before proofs) still reads.
         let plain = decode(&encode("n", &[(key, entry, None)], at)).unwrap();
         assert!(plain[0].2.is_none());
+    }
+
+    /// 2,000 rows in pages of at most 64 KiB: every row comes back once, in order, and
+    /// every page fits; one small page carries no `next` (it reads as before paging).
+    #[test]
+    fn a_sync_reply_comes_in_pages_that_fit() {
+        let at = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let rows: Vec<Proven> = (0..2_000)
+            .map(|i| {
+                let key = CheckKey {
+                    kind: CheckKind::Domain,
+                    check: "rpc".into(),
+                    member: MemberId::parse(&format!("m{:03}", i % 100)).unwrap(),
+                    domain: format!("h{i:04}.example.net"),
+                    endpoint: String::new(),
+                    ipv6: false,
+                };
+                let entry = ResultEntry {
+                    status: i % 3 != 0,
+                    error: "x".repeat(i % 200),
+                    data: None,
+                    at,
+                };
+                (key, entry, None)
+            })
+            .collect();
+        let limit = 64 * 1024;
+        let (mut page, mut back, mut pages) = (0, Vec::new(), 0);
+        loop {
+            let bytes = encode_page("n", &rows, at, (page, limit)).unwrap();
+            assert!(
+                bytes.len() <= limit + 200,
+                "page {page}: {} bytes",
+                bytes.len()
+            );
+            let (got, next) = decode_page(&bytes).unwrap();
+            back.extend(got);
+            pages += 1;
+            match next {
+                Some(next) => page = next,
+                None => break,
+            }
+        }
+        assert!(pages > 5, "{pages} pages");
+        assert!(encode_page("n", &rows, at, (page + 1, limit)).is_none());
+        let mut want: Vec<CheckKey> = rows.iter().map(|r| r.0.clone()).collect();
+        want.sort_by(|a, b| (a.member.as_str(), &a.domain).cmp(&(b.member.as_str(), &b.domain)));
+        let got: Vec<CheckKey> = back.into_iter().map(|r| r.0).collect();
+        assert_eq!(got, want);
+
+        let one = encode_page("n", &rows[..3], at, (0, limit)).unwrap();
+        assert!(!String::from_utf8(one).unwrap().contains("\"next\""));
     }
 }

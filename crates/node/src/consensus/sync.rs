@@ -23,6 +23,28 @@ use geodns_consensus::engine::Proven;
 /// How long a sync request waits for the first reply.
 const REPLY_WAIT: Duration = Duration::from_secs(2);
 
+/// The most bytes of rows in one sync reply: a quarter of NATS's default message limit
+/// (1 MiB), so a reply always fits. 1,000 checks with their proofs are ~1.8 MB: the whole
+/// file in one reply never arrived (refused by the server, logged by the responder).
+const PAGE_BYTES: usize = 256 * 1024;
+
+/// Pages one sync round asks for at most (a peer cannot keep a node asking forever).
+const MAX_PAGES: u32 = 10_000;
+
+/// A sync request: which page (`{"page": N}`). Nodes before paging send an empty body,
+/// which asks for the first page.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct PageRequest {
+    #[serde(default)]
+    page: u32,
+}
+
+impl PageRequest {
+    fn parse(body: &[u8]) -> PageRequest {
+        serde_json::from_slice(body).unwrap_or_default()
+    }
+}
+
 /// Results a peer sent, and who sent them.
 #[derive(Debug)]
 pub(super) struct Synced {
@@ -76,8 +98,11 @@ pub(super) async fn start<B: Bus>(
             let rows = proven.borrow().clone();
             // A node never answers its own request: only a peer's answer confirms.
             let own = request.sender.as_deref() == Some(me.as_str());
-            let body =
-                (!own && !rows.is_empty()).then(|| cache::encode(&me, &rows, crate::clock::now()));
+            let page = PageRequest::parse(&request.payload).page;
+            let now = crate::clock::now();
+            let body = (!own && !rows.is_empty())
+                .then(|| cache::encode_page(&me, &rows, now, (page, PAGE_BYTES)))
+                .flatten();
             async move { body }
         },
     );
@@ -102,9 +127,9 @@ pub(super) async fn start<B: Bus>(
     Ok(())
 }
 
-/// Asks a peer for its official results now and every `interval`; sends what arrives to
-/// the consensus task. Peers not in `trusted` (when it is not empty) are ignored, and so
-/// is this node itself.
+/// Asks a peer for its official results now and every `interval`, page by page; sends
+/// what arrives to the consensus task. Peers not in `trusted` (when it is not empty) are
+/// ignored, and so is this node itself.
 async fn run_sync<B: Bus>(
     bus: B,
     (interval, trusted): (Duration, Vec<String>),
@@ -117,31 +142,51 @@ async fn run_sync<B: Bus>(
             () = shutdown.cancelled() => return,
             _ = timer.tick() => {}
         }
-        let asked = bus.request(subjects::OFFICIAL_SYNC, Bytes::new(), REPLY_WAIT);
-        let reply = tokio::select! {
+        let mut page = 0;
+        while let Some(next) = tokio::select! {
             () = shutdown.cancelled() => return,
-            reply = asked => reply,
-        };
-        let reply = match reply {
-            Ok(reply) => reply,
-            Err(error) => {
-                tracing::debug!(%error, "no peer answered an official-results sync");
-                continue;
+            next = sync_page(&bus, &trusted, page, &results) => next,
+        } {
+            if next <= page || next >= MAX_PAGES {
+                break;
             }
-        };
-        let from = reply.sender.clone().unwrap_or_default();
-        if from == bus.node_id() || (!trusted.is_empty() && !trusted.contains(&from)) {
-            tracing::warn!(%from, "official results from a node that is not trusted; ignored");
-            continue;
+            page = next;
         }
-        match cache::decode(&reply.payload) {
-            Ok(rows) => {
-                let rows = Rows::Peer(rows);
-                if results.send(Synced { from, rows }).await.is_err() {
-                    return;
-                }
-            }
-            Err(error) => tracing::warn!(%from, %error, "unreadable official-results sync reply"),
+    }
+}
+
+/// Asks for one page and hands its rows over; the page to ask for next, if any.
+async fn sync_page<B: Bus>(
+    bus: &B,
+    trusted: &[String],
+    page: u32,
+    results: &mpsc::Sender<Synced>,
+) -> Option<u32> {
+    let body = serde_json::to_vec(&PageRequest { page }).unwrap_or_default();
+    let reply = match bus
+        .request(subjects::OFFICIAL_SYNC, Bytes::from(body), REPLY_WAIT)
+        .await
+    {
+        Ok(reply) => reply,
+        Err(error) => {
+            tracing::debug!(%error, page, "no peer answered an official-results sync");
+            return None;
+        }
+    };
+    let from = reply.sender.clone().unwrap_or_default();
+    if from == bus.node_id() || (!trusted.is_empty() && !trusted.contains(&from)) {
+        tracing::warn!(%from, "official results from a node that is not trusted; ignored");
+        return None;
+    }
+    match cache::decode_page(&reply.payload) {
+        Ok((rows, next)) => {
+            let rows = Rows::Peer(rows);
+            results.send(Synced { from, rows }).await.ok()?;
+            next
+        }
+        Err(error) => {
+            tracing::warn!(%from, %error, "unreadable official-results sync reply");
+            None
         }
     }
 }
