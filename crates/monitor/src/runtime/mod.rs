@@ -6,6 +6,7 @@
 mod downtime;
 mod log;
 mod metrics;
+pub mod scripted;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -95,13 +96,18 @@ pub async fn start<B: Bus>(
     let (plan_tx, plan_rx) = watch::channel(plan(&config));
     let follow = follow_config(ctx.config.subscribe(), plan_tx, shutdown.clone());
     ctx.tasks.spawn("monitor: plan", follow);
-    let (results_tx, results_rx) = mpsc::channel(1024);
-    let scheduler =
-        crate::run_scheduler(plan_rx, env, counters.clone(), results_tx, shutdown.clone());
-    ctx.tasks.spawn("monitor: scheduler", scheduler);
     let official = consensus.official.clone();
-    ctx.tasks
-        .spawn("monitor: results", feed_consensus(results_rx, consensus));
+    if let Some(script) = std::env::var_os(scripted::VARIABLE) {
+        let run = scripted::run(script.into(), plan_rx, consensus, shutdown.clone());
+        ctx.tasks.spawn("monitor: scripted observations", run);
+    } else {
+        let (results_tx, results_rx) = mpsc::channel(1024);
+        let scheduler =
+            crate::run_scheduler(plan_rx, env, counters.clone(), results_tx, shutdown.clone());
+        ctx.tasks.spawn("monitor: scheduler", scheduler);
+        ctx.tasks
+            .spawn("monitor: results", feed_consensus(results_rx, consensus));
+    }
     if collating {
         tracing::info!("the collator records outages on this node; the monitor log is its record");
     } else {
