@@ -260,15 +260,10 @@ impl Drop for Process {
     }
 }
 
-/// A port free for both TCP and UDP on 127.0.0.1 (a node binds both for DNS).
+/// A port free for both TCP and UDP on 127.0.0.1 (a node binds both for DNS), below the
+/// ephemeral range (see the fleet harness's `free_port`).
 pub fn free_port() -> u16 {
-    loop {
-        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = tcp.local_addr().unwrap().port();
-        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
+    geodns_test_support::fleet::free_port()
 }
 
 /// A running `geodns run`, its stderr in a file; killed on drop if still running.

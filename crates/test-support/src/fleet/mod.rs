@@ -141,8 +141,6 @@ pub struct Fleet {
     /// Every node: monitors, DNS nodes, then the collator and the API node.
     pub nodes: Vec<FleetNode>,
     database: Option<TestDatabase>,
-    /// The database URL the nodes use (through the proxy).
-    pub database_url: String,
     finished: bool,
 }
 
@@ -205,7 +203,6 @@ impl Fleet {
             providers,
             nodes,
             database: Some(database),
-            database_url: url.to_string(),
             finished: false,
         };
         fleet.script("");

@@ -20,13 +20,26 @@ pub fn ask(server: SocketAddr) -> String {
 
 /// Asks `server` for `name`'s A record as the European client (see [`ask`]).
 pub fn ask_for(server: SocketAddr, name: &str) -> String {
-    let output = std::process::Command::new("kdig")
-        .arg(format!("@{}", server.ip()))
-        .args(["-p", &server.port().to_string(), "+timeout=1", "+retry=0"])
-        .args([name, "A", &format!("+subnet={CLIENT_SUBNET}"), "+short"])
+    let output = kdig(server, 1)
+        .args([name, "A"])
         .output()
         .expect("kdig runs (knot-dnsutils; scripts/services installs it)");
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// kdig asking `server` as the European client, short answers, one try of `timeout` s.
+fn kdig(server: SocketAddr, timeout: u32) -> std::process::Command {
+    let mut command = std::process::Command::new("kdig");
+    command
+        .arg(format!("@{}", server.ip()))
+        .args([
+            "-p",
+            &server.port().to_string(),
+            &format!("+timeout={timeout}"),
+            "+retry=0",
+        ])
+        .args(["+short", &format!("+subnet={CLIENT_SUBNET}")]);
+    command
 }
 
 impl Fleet {
@@ -103,11 +116,7 @@ impl Fleet {
     pub async fn hits(&self, id: &str, count: usize) -> usize {
         let server = self.dns_addr(id);
         tokio::task::spawn_blocking(move || {
-            let mut command = std::process::Command::new("kdig");
-            command
-                .arg(format!("@{}", server.ip()))
-                .args(["-p", &server.port().to_string(), "+timeout=2", "+retry=0"])
-                .args(["+short", &format!("+subnet={CLIENT_SUBNET}")]);
+            let mut command = kdig(server, 2);
             for _ in 0..count {
                 command.args([super::HITS_HOSTNAME, "A"]);
             }

@@ -61,11 +61,6 @@ impl Provider {
         });
         *self.task.lock().expect("provider lock") = Some(task);
     }
-
-    /// The address as an IP.
-    pub fn ip(&self) -> IpAddr {
-        self.addr.ip()
-    }
 }
 
 impl Drop for Provider {
