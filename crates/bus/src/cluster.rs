@@ -75,6 +75,11 @@ impl ClusterHandle {
         self.with(|table, now| table.active_ids(role, now))
     }
 
+    /// Whether every active node other than this one announced `feature`.
+    pub fn all_active_have(&self, feature: &str) -> bool {
+        self.with(|table, now| table.all_active_have(feature, now))
+    }
+
     /// Any traffic from `node_id` refreshes it.
     pub fn heard(&self, node_id: &str) {
         self.with(|table, now| table.heard(node_id, now));
@@ -111,6 +116,7 @@ impl SelfInfo {
                     last_heard: now,
                 },
                 members: None,
+                features: vec![crate::wire::FEATURE_BATCH.to_owned()],
             })
             .collect()
     }

@@ -24,6 +24,17 @@ pub enum ConsensusDecodeError {
         #[source]
         source: MessageError,
     },
+    /// A batch with an element that cannot be a message (the whole batch is refused).
+    #[error("malformed batch: {list}[{index}]: {source}")]
+    InBatch {
+        /// `proposals`, `votes` or `finalizes`.
+        list: &'static str,
+        /// The element's place in its list.
+        index: usize,
+        /// What is wrong.
+        #[source]
+        source: MessageError,
+    },
 }
 
 fn field(field: &'static str, reason: impl std::fmt::Display) -> MessageError {
@@ -143,28 +154,31 @@ pub fn decode_vote(payload: &[u8]) -> Result<Signed<typed::Vote>, ConsensusDecod
 /// Reads a `consensus.finalize` payload.
 pub fn decode_finalize(payload: &[u8]) -> Result<Signed<typed::Finalize>, ConsensusDecodeError> {
     let message: wire::FinalizeMessage = decode("finalize", payload)?;
-    let read = || -> Result<Signed<typed::Finalize>, MessageError> {
-        // Before libs v0.2.0 the decider was not named; the proposer stands in.
-        let sender = match message.sender_node_id.as_str() {
-            "" => message.proposal.sender_node_id.as_str(),
-            named => named,
-        };
-        Ok(Signed {
-            message: typed::Finalize {
-                proposal: proposal_from_wire(&message.proposal)?,
-                sender: node("SenderNodeID", sender)?,
-                passed: message.passed,
-                decided_at: message.decided_at,
-                votes: message
-                    .votes
-                    .iter()
-                    .map(vote_from_wire)
-                    .collect::<Result<_, _>>()?,
-            },
-            signature: signature(&message.signature)?,
-        })
+    finalize_from_wire(&message).map_err(invalid("finalize"))
+}
+
+fn finalize_from_wire(
+    message: &wire::FinalizeMessage,
+) -> Result<Signed<typed::Finalize>, MessageError> {
+    // Before libs v0.2.0 the decider was not named; the proposer stands in.
+    let sender = match message.sender_node_id.as_str() {
+        "" => message.proposal.sender_node_id.as_str(),
+        named => named,
     };
-    read().map_err(invalid("finalize"))
+    Ok(Signed {
+        message: typed::Finalize {
+            proposal: proposal_from_wire(&message.proposal)?,
+            sender: node("SenderNodeID", sender)?,
+            passed: message.passed,
+            decided_at: message.decided_at,
+            votes: message
+                .votes
+                .iter()
+                .map(vote_from_wire)
+                .collect::<Result<_, _>>()?,
+        },
+        signature: signature(&message.signature)?,
+    })
 }
 
 /// Writes a `consensus.propose` payload.
@@ -192,6 +206,10 @@ pub fn encode_finalize(signed: &Signed<typed::Finalize>) -> Vec<u8> {
         signature: signed.signature.as_ref().map(Signature::to_base64),
     })
 }
+
+mod batch;
+
+pub use batch::{Batch, BatchWriter, decode_batch};
 
 #[cfg(test)]
 mod tests;

@@ -66,6 +66,8 @@ pub enum Reaction {
 struct Entry {
     info: NodeInfo,
     last_heard: DateTime<Utc>,
+    /// What its latest join announced beyond the original's messages.
+    features: Vec<String>,
 }
 
 /// The membership table of one node.
@@ -159,6 +161,7 @@ impl Membership {
             Entry {
                 info: info.clone(),
                 last_heard: now,
+                features: message.features.clone(),
             },
         );
         let changed = match previous {
@@ -220,6 +223,15 @@ impl Membership {
             .iter()
             .filter(|((_, r), entry)| r == role && self.is_active(entry, now))
             .count()
+    }
+
+    /// Whether every active node other than this one announced `feature` in its join
+    /// (an original node, or an older geodns, announces none).
+    pub fn all_active_have(&self, feature: &str, now: DateTime<Utc>) -> bool {
+        self.nodes
+            .iter()
+            .filter(|((id, _), entry)| *id != self.self_id && self.is_active(entry, now))
+            .all(|(_, entry)| entry.features.iter().any(|f| f == feature))
     }
 
     /// Ids of active nodes in `role`.
@@ -295,6 +307,7 @@ mod tests {
                 last_heard: go_zero_time(),
             },
             members: None,
+            features: Vec::new(),
         }
     }
 

@@ -8,6 +8,12 @@ pub const PROPOSE: &str = "consensus.propose";
 pub const VOTE: &str = "consensus.vote";
 /// Decisions.
 pub const FINALIZE: &str = "consensus.finalize";
+/// geodns extension: proposals and votes of one monitor, many in one message
+/// (`geodns_bus::consensus::Batch`).
+pub const BATCH: &str = "consensus.batch";
+/// geodns extension: finalize messages of one monitor, many in one message; what a node
+/// that only applies decisions subscribes to, with [`FINALIZE`].
+pub const DECIDED: &str = "consensus.decided";
 /// Proposals, votes and decisions (and membership) on one subscription, in the order
 /// each sender published them.
 pub const CONSENSUS: &str = "consensus.*";

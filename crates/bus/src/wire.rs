@@ -116,7 +116,16 @@ pub struct ClusterMessage {
     /// Known members; the original always sends `null`.
     #[serde(default)]
     pub members: Option<Vec<NodeInfo>>,
+    /// geodns extension: what the sender speaks beyond the original's messages (see
+    /// [`FEATURE_BATCH`]). The original's nodes neither send nor read it.
+    #[serde(rename = "geodns", default, skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<String>,
 }
+
+/// The feature of a node that reads batched consensus messages (`consensus.batch`,
+/// `consensus.decided`; see [`crate::consensus::Batch`]). Monitors send batches only
+/// while every active node has it.
+pub const FEATURE_BATCH: &str = "batch/1";
 
 /// `consensus.propose` payload.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

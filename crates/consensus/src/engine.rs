@@ -5,6 +5,7 @@
 mod decide;
 mod inbound;
 mod proofs;
+mod turn;
 mod types;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -19,7 +20,7 @@ use crate::hysteresis::Debounced;
 use crate::message::{ProposalId, Signed, SigningBytes};
 use crate::results::{ResultEntry, Results, Snapshot};
 
-pub use proofs::Proven;
+pub use proofs::{Proven, ProvenSet};
 pub use types::{
     DECISION_BUCKETS_MS, DecideReason, EngineConfig, Event, Input, Merged, Observation,
     OfficialChange, Outgoing, Output, Pending, Stats,
@@ -81,6 +82,7 @@ struct Timing {
     repair: TimeDelta,
     proposal_ttl: TimeDelta,
     orphan_ttl: TimeDelta,
+    holdoff: TimeDelta,
 }
 
 /// One node's consensus state. Monitors (`config.voter`) observe, propose, vote and
@@ -107,7 +109,10 @@ pub struct Engine {
     stats: Stats,
     /// For each official entry applied from a passed decision, the signed finalize that
     /// decided it: what a sync reply carries so its receiver can verify it.
-    proofs: HashMap<CheckKey, Arc<Signed<crate::message::Finalize>>>,
+    proofs: Arc<proofs::Proofs>,
+    /// Changes this monitor would propose but whose turn has not come (see
+    /// `EngineConfig::proposal_holdoff`), by check.
+    waiting: HashMap<CheckKey, turn::Waiting>,
 }
 
 impl Timing {
@@ -118,6 +123,7 @@ impl Timing {
             repair: delta(config.republish_interval / 2),
             proposal_ttl: delta(config.proposal_ttl),
             orphan_ttl: delta(config.orphan_vote_ttl),
+            holdoff: delta(config.proposal_holdoff),
         }
     }
 }
@@ -156,7 +162,8 @@ impl Engine {
             orphan_order: VecDeque::new(),
             orphan_count: 0,
             stats: Stats::default(),
-            proofs: HashMap::new(),
+            proofs: Arc::default(),
+            waiting: HashMap::new(),
         }
     }
 
@@ -241,7 +248,7 @@ impl Engine {
             };
             if newer {
                 // A local source (the store, the consensus log) has no proof to keep.
-                self.proofs.remove(&key);
+                self.proofs_mut().remove(&key);
                 self.official.set(key, entry);
                 merged.changed += 1;
             }
@@ -361,3 +368,5 @@ mod freshness_tests;
 mod repair_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod turn_tests;

@@ -168,3 +168,54 @@ fn invalid_content_is_named() {
         assert_eq!(read(payload.as_bytes()), want, "{payload}");
     }
 }
+
+#[test]
+fn a_batch_carries_signed_messages_that_still_verify_and_is_read_whole_or_not_at_all() {
+    let key = NodeKey::from_seed([7; 32]);
+    let original = decode_proposal(include_bytes!("../../golden/proposal.json")).unwrap();
+    let sender = original.message.sender.to_string();
+    let proposal = key.sign(original.message.clone());
+    let vote = key.sign(typed::Vote {
+        proposal: proposal.message.id.clone(),
+        voter: proposal.message.sender.clone(),
+        agree: true,
+        timestamp: proposal.message.timestamp,
+    });
+    let finalize = key.sign(typed::Finalize {
+        proposal: proposal.message.clone(),
+        sender: proposal.message.sender.clone(),
+        passed: true,
+        decided_at: proposal.message.timestamp,
+        votes: vec![vote.clone()],
+    });
+    let mut writer = BatchWriter::default();
+    writer.vote(&encode_vote(&vote));
+    writer.proposal(&encode_proposal(&proposal));
+    writer.finalize(&encode_finalize(&finalize));
+    writer.proposal(&encode_proposal(&original));
+    assert_eq!(writer.count(), 4);
+    let payload = writer.take();
+    assert_eq!(writer.count(), 0);
+    let batch = decode_batch(&payload).unwrap();
+    assert_eq!(batch.len(), 4);
+    assert_eq!(batch.proposals, [proposal, original]);
+    assert_eq!(batch.votes, [vote]);
+    assert_eq!(batch.finalizes, [finalize]);
+    let trust = trust_for(&sender, &key);
+    assert!(trust.check(&batch.proposals[0]).is_ok());
+    assert!(trust.check(&batch.votes[0]).is_ok());
+    assert!(trust.check_finalize(&batch.finalizes[0], 1).is_ok());
+    // An emptied writer writes an empty batch; an empty object is one.
+    assert!(decode_batch(&writer.take()).unwrap().is_empty());
+    assert!(decode_batch(b"{}").unwrap().is_empty());
+
+    // One bad element refuses the batch and is named.
+    let good = String::from_utf8(encode_vote(&batch.votes[0])).unwrap();
+    let bad = good.replace(&format!("\"NodeID\":\"{sender}\""), "\"NodeID\":\"x y\"");
+    let text = format!("{{\"votes\":[{good},{bad}]}}");
+    let error = decode_batch(text.as_bytes()).unwrap_err().to_string();
+    assert!(error.contains("votes[1]"), "{error}");
+    for junk in ["{\"votes\":{}}", "{\"proposals\":[1]}", "nope"] {
+        assert!(decode_batch(junk.as_bytes()).is_err(), "{junk}");
+    }
+}

@@ -25,7 +25,11 @@ pub enum Rule {
 pub fn rule(subject: &str) -> Rule {
     match subject {
         subjects::CLUSTER => Rule::Member,
-        subjects::PROPOSE | subjects::VOTE | subjects::FINALIZE => Rule::Role(NodeRole::Monitor),
+        subjects::PROPOSE
+        | subjects::VOTE
+        | subjects::FINALIZE
+        | subjects::BATCH
+        | subjects::DECIDED => Rule::Role(NodeRole::Monitor),
         subjects::OVERRIDE_UPDATE | subjects::MAINTENANCE_UPDATE => Rule::Role(NodeRole::Api),
         subjects::USAGE_DATA => Rule::Role(NodeRole::Dns),
         subjects::DOWNTIME_DATA => Rule::Role(NodeRole::Monitor),
@@ -41,11 +45,13 @@ fn is_status(subject: &str) -> bool {
 /// A label for counting refusals: the subject, or its family, so that what remote input
 /// chooses (node ids, inboxes) never becomes a label.
 pub fn label(subject: &str, reply: bool) -> &'static str {
-    const KNOWN: [&str; 11] = [
+    const KNOWN: [&str; 13] = [
         subjects::CLUSTER,
         subjects::PROPOSE,
         subjects::VOTE,
         subjects::FINALIZE,
+        subjects::BATCH,
+        subjects::DECIDED,
         subjects::OVERRIDE_UPDATE,
         subjects::MAINTENANCE_UPDATE,
         subjects::USAGE_REQUEST,

@@ -234,6 +234,7 @@ impl Engine {
         for id in due {
             self.time_out(&id, now, out);
         }
+        self.turns(now, out);
         let republish = self.timing.republish;
         let repair = self.timing.repair;
         let me = self.config.node.clone();

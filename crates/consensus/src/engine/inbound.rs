@@ -61,7 +61,7 @@ impl Engine {
         self.propose(key, status, new_id, now, out);
     }
 
-    fn propose(
+    pub(super) fn propose(
         &mut self,
         key: geodns_core::records::CheckKey,
         status: bool,
@@ -92,6 +92,9 @@ impl Engine {
             return;
         }
         if self.proposals.contains_key(&new_id) || self.decided.contains_key(&new_id) {
+            return;
+        }
+        if !self.my_turn(&index.0, index.1, &new_id, now) {
             return;
         }
         if self.proposals.len() >= self.config.max_proposals {
@@ -328,6 +331,11 @@ impl Engine {
         if signed.message.sender == self.config.node {
             return;
         }
+        if self.is_copy(&signed.message) {
+            self.stats.copies += 1;
+            out.push(Output::Event(Event::Copy));
+            return;
+        }
         let verdict = self.trust.check_finalize(&signed, self.config.min_votes);
         if !self.count_verdict("finalize", &signed.message.sender, verdict, out) {
             return;
@@ -358,6 +366,16 @@ impl Engine {
             self.remember_decided(moot, Closure::Moot(proposal), now);
         }
         self.remember_decided(id, Closure::Finalize(signed), now);
+    }
+
+    /// Another copy of the finalize of a proposal decided here that could change nothing
+    /// (not a passed one ending a failed or moot record), when copies are not kept.
+    fn is_copy(&self, finalize: &Finalize) -> bool {
+        !self.config.keep_copies
+            && self
+                .decided
+                .get(&finalize.proposal.id)
+                .is_some_and(|record| !finalize.passed || record.closure.passed())
     }
 
     /// True (counted and reported) when a passed decision is older, beyond `max_skew`,

@@ -123,6 +123,7 @@ fn summary(outputs: &[Output]) -> Vec<String> {
             Output::Event(Event::Dropped { what }) => format!("E:dropped:{what}"),
             Output::Event(Event::Rejected { reason, .. }) => format!("E:rejected:{reason}"),
             Output::Event(Event::Outdated { .. }) => "E:outdated".to_owned(),
+            Output::Event(Event::Copy) => "E:copy".to_owned(),
         })
         .collect()
 }

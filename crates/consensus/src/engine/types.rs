@@ -48,6 +48,16 @@ pub struct EngineConfig {
     /// be and still apply (the monitors' clocks differ by this much at most). Older: a
     /// replay or an outdated copy, not applied (`Event::Outdated`).
     pub max_skew: Duration,
+    /// How long a monitor that is not first in a check's proposer order waits, per place
+    /// behind the first, before proposing a change itself (0: everyone proposes at once,
+    /// as the original does). The order is a hash of the check and the monitor ids, the
+    /// same on every monitor, so usually one proposal is made per change and the others
+    /// vote on it instead of racing with their own.
+    pub proposal_holdoff: Duration,
+    /// Verify and report every copy of a finalize (a collator on this node logs each
+    /// monitor's). Otherwise another copy of a decided proposal's finalize, which can
+    /// change nothing here, is ignored unverified ([`Event::Copy`]).
+    pub keep_copies: bool,
 }
 
 impl EngineConfig {
@@ -68,6 +78,8 @@ impl EngineConfig {
             max_orphan_votes: 100_000,
             max_decided: 200_000,
             max_skew: Duration::from_secs(5),
+            proposal_holdoff: Duration::ZERO,
+            keep_copies: true,
         }
     }
 }
@@ -184,6 +196,10 @@ pub enum Event {
         /// Entered.
         on: bool,
     },
+    /// Another copy of a finalize for a proposal already decided here, which could
+    /// change nothing: ignored without verifying it (see `EngineConfig::keep_copies`).
+    /// Neither accepted nor rejected.
+    Copy,
     /// A bound was hit and something was dropped.
     Dropped {
         /// `proposal` or `vote`.
@@ -257,6 +273,8 @@ pub struct Stats {
     pub retries: u64,
     /// Official changes applied (own decisions and received finalize messages).
     pub applied: u64,
+    /// Copies of decided proposals' finalize messages ignored unverified.
+    pub copies: u64,
     /// Messages rejected, per reason.
     pub rejected: BTreeMap<&'static str, u64>,
     /// Things dropped at a bound.

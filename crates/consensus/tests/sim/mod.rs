@@ -48,6 +48,10 @@ pub(crate) struct Params {
     pub(crate) max_delay: u64,
     pub(crate) noise: f64,
     pub(crate) strict: bool,
+    /// `proposal_holdoff`, seconds (0: every monitor proposes at once).
+    pub(crate) holdoff: u64,
+    /// `keep_copies` (false: copies of decided finalize messages ignored unverified).
+    pub(crate) keep_copies: bool,
 }
 
 impl Params {
@@ -71,6 +75,8 @@ impl Params {
             max_delay: 1 + rng.below(6),
             noise: rng.below(10) as f64 / 100.0,
             strict: seed.is_multiple_of(10),
+            holdoff: [0, 1, 3][rng.below(3) as usize],
+            keep_copies: rng.below(2) == 0,
         }
     }
 }
@@ -269,6 +275,8 @@ impl Sim {
         config.policy = self.params.policy;
         config.min_votes = MIN_VOTES;
         config.hysteresis = Hysteresis { fall: 2, rise: 2 };
+        config.proposal_holdoff = std::time::Duration::from_secs(self.params.holdoff);
+        config.keep_copies = self.params.keep_copies;
         let mut engine = Engine::new(config, trust, keys[index].take());
         engine.restore_official(std::mem::take(&mut self.nodes[index].cache));
         self.nodes[index].engine = Some(engine);

@@ -29,6 +29,7 @@ fn heartbeat() -> String {
             last_heard: geodns_node::clock::now(),
         },
         members: None,
+        features: Vec::new(),
     };
     String::from_utf8(encode(&message)).unwrap()
 }
@@ -122,9 +123,24 @@ async fn an_original_monitors_unsigned_votes_count_in_compat_mode() {
         assert!(watch.elapsed() < Duration::from_secs(20), "{report}");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    // While it is active the geodns nodes send the original's one message per proposal,
+    // vote and finalize, never batches (every node ticks within a second of its join).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let watcher = client(&nats, "", None, &tracker).await;
+    let mut batches = watcher.subscribe(subjects::BATCH).await.unwrap();
+    let mut decided = watcher.subscribe(subjects::DECIDED).await.unwrap();
+
     // Near fails: two geodns monitors agree, the third vote must be the original's.
     near.abort();
     until_answer(dns, FAR, Duration::from_secs(40), dir.path()).await;
+    let quiet = Duration::from_millis(200);
+    for subscription in [&mut batches, &mut decided] {
+        let batch = tokio::time::timeout(quiet, subscription.next()).await;
+        assert!(
+            batch.is_err(),
+            "a batch while an original node is active: {batch:?}"
+        );
+    }
     voting.abort();
     beating.abort();
     for process in running {

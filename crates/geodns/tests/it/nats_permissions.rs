@@ -86,10 +86,29 @@ async fn each_role_does_its_part_and_a_dns_node_cannot_vote_or_override() {
         next(&mut at_monitor, wait).await.as_deref(),
         Some(&b"monitor vote"[..])
     );
+    // And its batches.
+    for subject in [subjects::BATCH, subjects::DECIDED] {
+        monitor
+            .publish(subject, Bytes::from_static(b"monitor batch"))
+            .await
+            .unwrap();
+        assert_eq!(
+            next(&mut at_dns, wait).await.as_deref(),
+            Some(&b"monitor batch"[..]),
+            "{subject}"
+        );
+        assert_eq!(
+            next(&mut at_monitor, wait).await.as_deref(),
+            Some(&b"monitor batch"[..])
+        );
+    }
 
     // A DNS node's vote and override are refused by the server and reach nobody; its
     // membership message (same connection, just after) does.
     dns.publish(subjects::VOTE, Bytes::from_static(b"forged vote"))
+        .await
+        .unwrap();
+    dns.publish(subjects::DECIDED, Bytes::from_static(b"forged decisions"))
         .await
         .unwrap();
     dns.publish(
@@ -155,10 +174,14 @@ async fn each_role_does_its_part_and_a_dns_node_cannot_vote_or_override() {
         .iter()
         .flat_map(|bus| bus.refused().into_keys())
         .collect();
-    let expected: BTreeSet<String> = ["publish consensus.vote", "publish geodns.override.update"]
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
+    let expected: BTreeSet<String> = [
+        "publish consensus.vote",
+        "publish consensus.decided",
+        "publish geodns.override.update",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
     assert_eq!(refusals, expected, "server log:\n{}", server.log());
     assert!(
         server.log().contains("Publish Violation"),

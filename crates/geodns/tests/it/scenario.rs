@@ -120,9 +120,34 @@ async fn a_broken_provider_is_answered_around_stored_once_alerted_once_and_resto
     .replace("amforc", "near");
     let fleet = Fleet::start(spec).await;
     let noise = Noise::start(&fleet).await;
+    let tracker = TaskTracker::new();
+    let mut decided = listen(&fleet, &tracker).await;
 
     until_active(&fleet, &ALL_MONITORS).await;
     break_near(&fleet).await;
+    // Every node here reads batches: the decision travelled in a `consensus.decided`
+    // batch (what DNS nodes subscribe to), with its quorum certificate.
+    let watch = geodns_node::clock::Stopwatch::start();
+    loop {
+        let message = tokio::time::timeout(LIMIT, decided.next()).await;
+        let message = message.ok().flatten().expect("a decided batch");
+        let Ok(batch) = geodns_bus::consensus::decode_batch(&message.payload) else {
+            continue; // the stranger's noise
+        };
+        let near_down = batch.finalizes.iter().any(|f| {
+            let f = &f.message;
+            let near = f.proposal.key.member.as_str() == "Near";
+            f.passed && !f.proposal.status && near && f.votes.len() >= 2
+        });
+        if near_down {
+            break;
+        }
+        assert!(
+            watch.elapsed() < LIMIT,
+            "no batched decision that Near is down"
+        );
+    }
+    tracker.close();
     let alerts = contact.wait_messages(&room, 1, LIMIT).await;
     assert_eq!(alerts.len(), 1, "one OFFLINE alert: {alerts:#?}");
 
@@ -136,6 +161,9 @@ async fn a_broken_provider_is_answered_around_stored_once_alerted_once_and_resto
         (subjects::PROPOSE, &["unsigned"]),
         (subjects::CLUSTER, &["unsigned"]),
         (subjects::PROPOSE, &["unknown_key", "bad_signature"]),
+        (subjects::BATCH, &["unsigned"]),
+        (subjects::DECIDED, &["unsigned"]),
+        (subjects::BATCH, &["unknown_key", "bad_signature"]),
         (
             subjects::MAINTENANCE_UPDATE,
             &["unknown_key", "bad_signature"],
@@ -160,6 +188,17 @@ async fn a_broken_provider_is_answered_around_stored_once_alerted_once_and_resto
     }
     noise.stop().await;
     fleet.finish().await;
+}
+
+/// `consensus.decided` as the NATS user `node` receives it.
+async fn listen(fleet: &Fleet, tracker: &TaskTracker) -> geodns_bus::Subscription {
+    let mut config = NatsConfig::new(vec![fleet.nats.url()]);
+    config.user_password = Some(("node".to_owned(), "node-secret".to_owned()));
+    config.inbox_prefix = Some("_INBOX.node".to_owned());
+    let bus = NatsBus::connect("listener", &config, tracker)
+        .await
+        .unwrap();
+    bus.subscribe(subjects::DECIDED).await.unwrap()
 }
 
 /// A stranger on the bus (the NATS user `node`, which may publish every subject) sending,
@@ -211,11 +250,13 @@ impl Noise {
     }
 }
 
-const SUBJECTS: [&str; 11] = [
+const SUBJECTS: [&str; 13] = [
     subjects::CLUSTER,
     subjects::PROPOSE,
     subjects::VOTE,
     subjects::FINALIZE,
+    subjects::BATCH,
+    subjects::DECIDED,
     subjects::USAGE_REQUEST,
     subjects::USAGE_DATA,
     subjects::DOWNTIME_REQUEST,
@@ -260,10 +301,12 @@ async fn send_noise(raw: &NatsBus, impostor: &NatsBus) {
             })
             .await;
     }
+    let batch = format!("{{\"proposals\":[{down}]}}");
     for (subject, body) in [
         (subjects::OVERRIDE_UPDATE, redirect),
         (subjects::MAINTENANCE_UPDATE, maintenance),
         (subjects::PROPOSE, down),
+        (subjects::BATCH, batch),
     ] {
         let _ = impostor.publish(subject, Bytes::from(body)).await;
     }

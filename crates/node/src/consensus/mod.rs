@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use geodns_bus::Bus;
 use geodns_consensus::Engine;
-use geodns_consensus::engine::{Observation, Proven};
+use geodns_consensus::engine::{Observation, ProvenSet};
 use geodns_consensus::message::{Finalize, Proposal, Signed, Vote};
 use geodns_consensus::results::Snapshot;
 use tokio::sync::{mpsc, watch};
@@ -29,6 +29,7 @@ pub use observe::{MAX_ERROR_CHARS, ObserveError};
 pub use status::{StatusParts, StatusReport};
 
 use crate::NodeCtx;
+use geodns_core::model::NodeRole;
 
 /// Accepted messages waiting for the collator at most.
 const TAP_CAPACITY: usize = 10_000;
@@ -41,7 +42,7 @@ pub struct ConsensusHandle {
     /// This node's own (debounced) check results, for `/results` before any decision.
     pub local: watch::Receiver<Arc<Snapshot>>,
     /// The official results with the finalize behind each (what a sync reply carries).
-    pub proven: watch::Receiver<Arc<Vec<Proven>>>,
+    pub proven: watch::Receiver<ProvenSet>,
     /// Where [`ConsensusHandle::observe`] sends check results that passed validation.
     observations: mpsc::Sender<Observation>,
     /// The consensus state as of the last tick (what `consensus status` reports).
@@ -135,7 +136,7 @@ pub async fn start<B: Bus>(
     }
     let (official, official_rx) = watch::channel(engine.official());
     let (local, local_rx) = watch::channel(engine.local());
-    let (proven, proven_rx) = watch::channel(Arc::new(engine.proven()));
+    let (proven, proven_rx) = watch::channel(engine.proven_set());
     let (observations, observations_rx) = mpsc::channel(4096);
     let (synced_tx, synced_rx) = mpsc::channel(4);
     let parts = StatusParts::default();
@@ -149,7 +150,12 @@ pub async fn start<B: Bus>(
         status: status.clone(),
         parts: parts.clone(),
     };
-    let subscriptions = shell::Subscriptions::take(&ctx.bus).await?;
+    // Nodes that vote, keep history or serve the API see every consensus message; the
+    // others (DNS) only decisions.
+    let all = [NodeRole::Monitor, NodeRole::Collator, NodeRole::Api]
+        .iter()
+        .any(|role| config.node.roles.contains(role));
+    let subscriptions = shell::Subscriptions::take(&ctx.bus, all).await?;
     let shell = shell::Shell::new(ctx, engine, (official, local, proven), (status, parts), tap);
     let inputs = (observations_rx, synced_rx);
     ctx.tasks

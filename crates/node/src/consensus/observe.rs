@@ -92,7 +92,7 @@ mod tests {
         let handle = ConsensusHandle {
             official: official.clone(),
             local: official,
-            proven: watch::channel(Arc::new(Vec::new())).1,
+            proven: watch::channel(Default::default()).1,
             observations,
             status: Arc::default(),
             adopt: mpsc::channel(1).0,

@@ -11,6 +11,11 @@ use geodns_core::config::{Config, PolicyName};
 use geodns_core::ids::MemberId;
 use geodns_core::model::NodeRole;
 
+/// How much longer each monitor after the first in a check's proposer order waits before
+/// proposing a change itself (see `EngineConfig::proposal_holdoff`). The shell ticks the
+/// engine every second, so a monitor whose turn it is proposes within a second of it.
+pub const PROPOSAL_HOLDOFF: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// The engine's rules from `[consensus]`; a node votes when it runs the monitor role.
 pub fn engine_config(config: &Config) -> EngineConfig {
     let section = &config.consensus;
@@ -29,6 +34,9 @@ pub fn engine_config(config: &Config) -> EngineConfig {
     engine.republish_interval = section.republish_interval;
     engine.max_retries = section.max_retries;
     engine.max_skew = section.max_skew;
+    engine.proposal_holdoff = PROPOSAL_HOLDOFF;
+    // A collator here logs every monitor's finalize; other nodes skip the copies.
+    engine.keep_copies = config.node.roles.contains(&NodeRole::Collator);
     engine.hysteresis = Hysteresis {
         fall: section.fall,
         rise: section.rise,
@@ -84,6 +92,8 @@ pub fn log_event(event: Event) -> bool {
         Event::Maintenance { member, on } => {
             tracing::info!(%member, maintenance = on, "member maintenance changed")
         }
+        // Neither accepted (nothing verified) nor refused.
+        Event::Copy => return false,
         Event::Dropped { what } => tracing::warn!(what, "consensus bound reached; dropped"),
         Event::Outdated {
             proposal,

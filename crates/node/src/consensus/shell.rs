@@ -8,13 +8,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
-use geodns_bus::consensus::{
-    decode_finalize, decode_proposal, decode_vote, encode_finalize, encode_proposal, encode_vote,
-};
 use geodns_bus::membership::MalformedLog;
-use geodns_bus::wire::WireRole;
+use geodns_bus::wire::{FEATURE_BATCH, WireRole};
 use geodns_bus::{Bus, BusMessage, ClusterHandle, Subscription, subjects};
-use geodns_consensus::engine::{Observation, Outgoing, Proven};
+use geodns_consensus::engine::{Observation, Outgoing, ProvenSet};
 use geodns_consensus::results::Snapshot;
 use geodns_consensus::{Engine, Input, Output};
 use geodns_core::config::{Config, ConsensusSection};
@@ -24,6 +21,9 @@ use tokio::sync::{mpsc, watch};
 use super::status::{StatusParts, StatusReport};
 use super::sync::Synced;
 use super::{Accepted, AcceptedMessage, ConsensusError, cache, rules};
+
+mod inbound;
+mod outbox;
 use crate::bus::subscribe;
 use crate::{LiveConfig, NodeCtx, Tasks};
 
@@ -31,28 +31,61 @@ use crate::{LiveConfig, NodeCtx, Tasks};
 pub(super) type Channels = (
     watch::Sender<Arc<Snapshot>>,
     watch::Sender<Arc<Snapshot>>,
-    watch::Sender<Arc<Vec<Proven>>>,
+    watch::Sender<ProvenSet>,
 );
 
 /// How often the engine is ticked (timeouts, republishing, membership).
 const TICK: Duration = Duration::from_secs(1);
 
-/// Every consensus subject on one subscription, taken before the shell starts: one
-/// subscription keeps each sender's messages in the order they were sent (a vote before
-/// the finalize that follows it), which separate subscriptions would not.
+/// Official results are shared with readers (the DNS view, the API, sync replies) at
+/// once after a quiet spell, and at most this often while decisions keep coming (each
+/// sharing makes the next change copy the result map).
+const OFFICIAL_EVERY: Duration = Duration::from_millis(200);
+
+/// The consensus subscriptions, taken before the shell starts. A node that votes, keeps
+/// history or serves the API takes every consensus subject on one subscription, which
+/// keeps each sender's messages in the order they were sent (a vote before the finalize
+/// that follows it); a node that only applies decisions (DNS) takes the finalize
+/// subjects alone, single and batched, and never sees a proposal or a vote.
 pub(super) struct Subscriptions {
     consensus: Subscription,
+    decided: Option<Subscription>,
 }
 
 impl Subscriptions {
-    pub(super) async fn take<B: Bus>(bus: &B) -> Result<Subscriptions, ConsensusError> {
+    pub(super) async fn take<B: Bus>(bus: &B, all: bool) -> Result<Subscriptions, ConsensusError> {
+        if all {
+            return Ok(Subscriptions {
+                consensus: subscribe(bus, subjects::CONSENSUS).await?,
+                decided: None,
+            });
+        }
         Ok(Subscriptions {
-            consensus: subscribe(bus, subjects::CONSENSUS).await?,
+            consensus: subscribe(bus, subjects::FINALIZE).await?,
+            decided: Some(subscribe(bus, subjects::DECIDED).await?),
         })
     }
 
+    async fn next(&mut self) -> Option<BusMessage> {
+        match &mut self.decided {
+            None => self.consensus.next().await,
+            Some(decided) => tokio::select! {
+                message = self.consensus.next() => message,
+                message = decided.next() => message,
+            },
+        }
+    }
+
     fn dropped(&self) -> u64 {
-        self.consensus.dropped()
+        self.consensus.dropped() + self.decided.as_ref().map_or(0, Subscription::dropped)
+    }
+}
+
+/// Sleeps until `at`, or forever.
+async fn until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -66,7 +99,14 @@ pub(super) struct Shell<B> {
     tasks: Tasks,
     official: watch::Sender<Arc<Snapshot>>,
     local: watch::Sender<Arc<Snapshot>>,
-    proven: watch::Sender<Arc<Vec<Proven>>>,
+    proven: watch::Sender<ProvenSet>,
+    /// Official results changed since they were last shared.
+    official_dirty: bool,
+    /// When they were last shared.
+    official_shared: tokio::time::Instant,
+    /// Every active node reads batches: publish through the outbox.
+    batching: bool,
+    outbox: outbox::Outbox,
     status: Arc<Mutex<StatusReport>>,
     parts: StatusParts,
     /// The collator on this node, when there is one.
@@ -105,6 +145,10 @@ impl<B: Bus> Shell<B> {
             official,
             local,
             proven,
+            official_dirty: false,
+            official_shared: tokio::time::Instant::now(),
+            batching: false,
+            outbox: outbox::Outbox::default(),
             status,
             parts,
             tap,
@@ -134,8 +178,10 @@ impl<B: Bus> Shell<B> {
         save.tick().await;
         let mut saving: Option<tokio::task::JoinHandle<()>> = None;
         loop {
+            let flush_at = self.flush_at();
             tokio::select! {
                 _ = shutdown.cancelled() => break,
+                () = until(flush_at) => self.flush().await,
                 _ = tick.tick() => self.tick(subscriptions.dropped()).await,
                 _ = save.tick() => {
                     // Two saves never write the same files at once: a save still running
@@ -145,7 +191,7 @@ impl<B: Bus> Shell<B> {
                     }
                     saving = Some(self.save_caches());
                 }
-                Some(message) = subscriptions.consensus.next() => self.on_message(message).await,
+                Some(message) = subscriptions.next() => self.on_message(message).await,
                 Some(synced) = synced.recv() => self.merge(synced),
                 // Validated by `ConsensusHandle::observe`, the channel's only sender.
                 Some(observation) = observations.recv() => {
@@ -158,10 +204,41 @@ impl<B: Bus> Shell<B> {
                 }
             }
         }
+        self.flush().await;
         if let Some(previous) = saving.take() {
             previous.await.ok();
         }
         self.save_caches().await.ok();
+    }
+
+    /// When waiting batches or official results are due to go out, if anything waits.
+    fn flush_at(&self) -> Option<tokio::time::Instant> {
+        let official = self
+            .official_dirty
+            .then(|| self.official_shared + OFFICIAL_EVERY);
+        match (self.outbox.due(), official) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Publishes the waiting batches and shares changed official results, when due.
+    async fn flush(&mut self) {
+        let now = tokio::time::Instant::now();
+        if self.outbox.due().is_some_and(|due| due <= now) {
+            self.send_batches().await;
+        }
+        if self.official_dirty && self.official_shared + OFFICIAL_EVERY <= now {
+            self.share_official();
+        }
+    }
+
+    async fn send_batches(&mut self) {
+        for (subject, payload, count) in self.outbox.take() {
+            if let Err(error) = self.bus.publish(subject, payload).await {
+                tracing::warn!(%subject, count, %error, "cannot publish a batch of consensus messages");
+            }
+        }
     }
 
     /// Applies a reloaded `[consensus]`: rules and trusted nodes at once; the key file and
@@ -196,6 +273,16 @@ impl<B: Bus> Shell<B> {
     }
 
     async fn tick(&mut self, bus_dropped: u64) {
+        // Batches only while every active node reads them; an original node (or an older
+        // geodns) gets the original's one message per proposal, vote and finalize.
+        let batching = self.cluster.all_active_have(FEATURE_BATCH);
+        if batching != self.batching {
+            tracing::info!(batching, "consensus messages batched: {batching}");
+            if !batching {
+                self.send_batches().await;
+            }
+            self.batching = batching;
+        }
         if bus_dropped > self.bus_dropped {
             tracing::warn!(
                 dropped = bus_dropped - self.bus_dropped,
@@ -216,64 +303,6 @@ impl<B: Bus> Shell<B> {
         self.report_staleness();
         let report = self.report();
         *self.status.lock().unwrap_or_else(PoisonError::into_inner) = report;
-    }
-
-    async fn on_message(&mut self, message: BusMessage) {
-        // This node's own messages come back from the bus: the engine knows them already.
-        if message.sender.as_deref() == Some(self.node.as_str()) {
-            return;
-        }
-        let decoded = match message.subject.as_str() {
-            subjects::PROPOSE => decode_proposal(&message.payload).map(AcceptedMessage::Proposal),
-            subjects::VOTE => decode_vote(&message.payload).map(AcceptedMessage::Vote),
-            subjects::FINALIZE => decode_finalize(&message.payload).map(AcceptedMessage::Finalize),
-            // Membership (`consensus.cluster`) is the membership task's.
-            _ => return,
-        };
-        let decoded = match decoded {
-            Ok(decoded) => decoded,
-            Err(error) => {
-                let sender = message.sender.as_deref().unwrap_or("unknown");
-                if self.malformed.record(sender, crate::clock::now()) {
-                    tracing::warn!(%sender, subject = %message.subject, %error, "malformed consensus message");
-                }
-                return;
-            }
-        };
-        let (signer, input) = match &decoded {
-            AcceptedMessage::Proposal(p) => (&p.message.sender, Input::Proposal(p.clone())),
-            AcceptedMessage::Vote(v) => (&v.message.voter, Input::Vote(v.clone())),
-            AcceptedMessage::Finalize(f) => (&f.message.sender, Input::Finalize(f.clone())),
-        };
-        // A copy of this node's own message under another sender header, or a forgery of
-        // its id: never applied or recorded.
-        if *signer == self.node {
-            return;
-        }
-        let signer = signer.to_string();
-        if self.input(input).await {
-            self.cluster.heard(&signer);
-            let subject = subject_of(&decoded);
-            self.forward(Accepted {
-                subject,
-                payload: message.payload,
-                message: decoded,
-            });
-        }
-    }
-
-    /// Hands an accepted or published message to the collator on this node; never waits.
-    fn forward(&mut self, accepted: Accepted) {
-        let Some(tap) = &self.tap else { return };
-        if tap.try_send(accepted).is_err() {
-            self.tap_dropped += 1;
-            if self.tap_dropped.is_power_of_two() {
-                tracing::warn!(
-                    dropped = self.tap_dropped,
-                    "the collator is behind: consensus messages not recorded"
-                );
-            }
-        }
     }
 
     /// Steps the engine and carries out its outputs; false if the input was rejected.
@@ -323,14 +352,18 @@ impl<B: Bus> Shell<B> {
     }
 
     async fn publish(&mut self, message: Outgoing) {
-        let (payload, decoded) = match message {
-            Outgoing::Proposal(p) => (encode_proposal(&p), AcceptedMessage::Proposal(p)),
-            Outgoing::Vote(v) => (encode_vote(&v), AcceptedMessage::Vote(v)),
-            Outgoing::Finalize(f) => (encode_finalize(&f), AcceptedMessage::Finalize(f)),
+        let decoded = match message {
+            Outgoing::Proposal(p) => AcceptedMessage::Proposal(p),
+            Outgoing::Vote(v) => AcceptedMessage::Vote(v),
+            Outgoing::Finalize(f) => AcceptedMessage::Finalize(f),
         };
-        let subject = subject_of(&decoded);
-        let payload = Bytes::from(payload);
-        if let Err(error) = self.bus.publish(subject, payload.clone()).await {
+        let subject = decoded.subject();
+        let payload = Bytes::from(decoded.encode());
+        if self.batching {
+            if self.outbox.push(&decoded, &payload) {
+                self.send_batches().await;
+            }
+        } else if let Err(error) = self.bus.publish(subject, payload.clone()).await {
             tracing::warn!(%subject, %error, "cannot publish a consensus message");
         }
         self.forward(Accepted {
@@ -373,10 +406,18 @@ impl<B: Bus> Shell<B> {
         })
     }
 
-    /// Shares the official results (and their proofs, for sync replies) after a change.
+    /// Marks the official results changed: shared at once after a quiet spell, else
+    /// within `OFFICIAL_EVERY` (see [`Shell::flush`]).
     pub(super) fn official_changed(&mut self) {
+        self.official_dirty = true;
+    }
+
+    /// Shares the official results (and their proofs, for sync replies).
+    fn share_official(&mut self) {
         self.official.send_replace(self.engine.official());
-        self.proven.send_replace(Arc::new(self.engine.proven()));
+        self.proven.send_replace(self.engine.proven_set());
+        self.official_dirty = false;
+        self.official_shared = tokio::time::Instant::now();
     }
 
     pub(super) fn engine_mut(&mut self) -> &mut Engine {
@@ -385,13 +426,5 @@ impl<B: Bus> Shell<B> {
 
     pub(super) fn live(&self) -> &LiveConfig {
         &self.live
-    }
-}
-
-fn subject_of(message: &AcceptedMessage) -> &'static str {
-    match message {
-        AcceptedMessage::Proposal(_) => subjects::PROPOSE,
-        AcceptedMessage::Vote(_) => subjects::VOTE,
-        AcceptedMessage::Finalize(_) => subjects::FINALIZE,
     }
 }

@@ -95,7 +95,7 @@ pub(super) async fn start<B: Bus>(
         None,
         shutdown.clone(),
         move |request: BusMessage| {
-            let rows = proven.borrow().clone();
+            let rows = proven.borrow().clone().rows();
             // A node never answers its own request: only a peer's answer confirms.
             let own = request.sender.as_deref() == Some(me.as_str());
             let page = PageRequest::parse(&request.payload).page;
