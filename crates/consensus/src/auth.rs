@@ -219,6 +219,18 @@ impl Trust {
         signed: &Signed<Finalize>,
         min_votes: usize,
     ) -> Result<(), Rejection> {
+        self.check_finalize_with(signed, min_votes, |_| false)
+    }
+
+    /// [`Trust::check_finalize`], taking the certificate's votes for which `verified`
+    /// says yes as checked already (this node verified exactly that signed vote before,
+    /// under this trust table).
+    pub fn check_finalize_with(
+        &self,
+        signed: &Signed<Finalize>,
+        min_votes: usize,
+        verified: impl Fn(&Signed<crate::message::Vote>) -> bool,
+    ) -> Result<(), Rejection> {
         self.check(signed)?;
         let finalize = &signed.message;
         let required = match self.mode {
@@ -235,7 +247,7 @@ impl Trust {
             .filter(|vote| {
                 vote.message.proposal == finalize.proposal.id
                     && vote.message.agree
-                    && self.check(*vote).is_ok()
+                    && (verified(vote) || self.check(*vote).is_ok())
             })
             .map(|vote| &vote.message.voter)
             .collect();

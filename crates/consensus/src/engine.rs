@@ -7,6 +7,7 @@ mod inbound;
 mod proofs;
 mod turn;
 mod types;
+mod verified;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
@@ -113,6 +114,8 @@ pub struct Engine {
     /// Changes this monitor would propose but whose turn has not come (see
     /// `EngineConfig::proposal_holdoff`), by check.
     waiting: HashMap<CheckKey, turn::Waiting>,
+    /// Proposals and votes verified here, not verified again (repairs, certificates).
+    verified: verified::Verified,
 }
 
 impl Timing {
@@ -164,6 +167,7 @@ impl Engine {
             stats: Stats::default(),
             proofs: Arc::default(),
             waiting: HashMap::new(),
+            verified: verified::Verified::default(),
         }
     }
 
@@ -180,6 +184,7 @@ impl Engine {
         self.timing = Timing::of(&config);
         self.config = config;
         self.trust = trust;
+        self.verified.clear();
         let mut out = Vec::new();
         // Re-filter the active monitors through the new trust table, then re-decide.
         let monitors = std::mem::take(&mut self.monitors);

@@ -94,7 +94,7 @@ impl Snapshot {
         if self.maintenance.contains(member) {
             return false;
         }
-        if self.entries.is_empty() {
+        if self.entries.is_empty() || (self.down_sites.is_empty() && self.down_domains.is_empty()) {
             return true;
         }
         let member = member.as_str().to_lowercase();

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use geodns_consensus::results::{IpFamily, Snapshot};
 use geodns_core::config::{Config, NoHealthy, UnknownClient, UnknownClientName};
-use geodns_core::ids::{CountryCode, Fqdn, MemberId};
+use geodns_core::ids::{CountryCode, Fqdn, MemberId, ServiceId};
 use geodns_core::model::{CountryOverride, CountryOverrides, Member};
 
 use crate::geo::{GeoDb, Vec3, unit};
@@ -129,11 +129,12 @@ impl View {
     /// Builds the view; also returns the hostnames answered by a fallback.
     pub fn build(zones: Arc<Zones>, inputs: &Inputs<'_>) -> (View, Vec<Unhealthy>) {
         let mut unhealthy = Vec::new();
+        let serving = serving(&inputs.config.catalog);
         let hosts = zones
             .geo_names
             .iter()
             .map(|name| {
-                let host = host(name, inputs);
+                let host = host(name, &serving, inputs);
                 for (index, family) in host.families.iter().enumerate() {
                     if matches!(family.mode, Mode::Nearest | Mode::All)
                         || (family.mode == Mode::Empty && !family.candidates.is_empty())
@@ -170,23 +171,39 @@ impl View {
     }
 }
 
-fn host(name: &Fqdn, inputs: &Inputs<'_>) -> Host {
-    let catalog = &inputs.config.catalog;
-    let services = catalog.hostnames.get(name);
-    let serves = |member: &Member| {
-        member.active
-            && !member.maintenance
-            && services.is_some_and(|ids| {
-                ids.iter().any(|id| {
-                    member.services.contains(id)
-                        && catalog
-                            .services
-                            .get(id)
-                            .is_some_and(|s| member.level >= s.level_required)
-                })
-            })
-    };
-    let members: Vec<&Member> = catalog.members.values().filter(|m| serves(m)).collect();
+/// The members that may answer for each service: active, not in maintenance, serving
+/// it at its required level; in member order. Worked out once per build, not once per
+/// hostname (1,000 hostnames × 100 members made every build cost milliseconds).
+fn serving(catalog: &geodns_core::config::Catalog) -> FxHashMap<&ServiceId, Vec<&Member>> {
+    let mut serving: FxHashMap<&ServiceId, Vec<&Member>> = FxHashMap::default();
+    for member in catalog.members.values() {
+        if !member.active || member.maintenance {
+            continue;
+        }
+        for id in &member.services {
+            let level = catalog.services.get(id).map(|s| s.level_required);
+            if level.is_some_and(|required| member.level >= required) {
+                serving.entry(id).or_default().push(member);
+            }
+        }
+    }
+    serving
+}
+
+fn host(name: &Fqdn, serving: &FxHashMap<&ServiceId, Vec<&Member>>, inputs: &Inputs<'_>) -> Host {
+    let services = inputs.config.catalog.hostnames.get(name);
+    let mut members: Vec<&Member> = services
+        .into_iter()
+        .flatten()
+        .filter_map(|id| serving.get(id))
+        .flatten()
+        .copied()
+        .collect();
+    if services.is_some_and(|ids| ids.len() > 1) {
+        // A member serving the hostname through two services is one candidate.
+        members.sort_by(|a, b| a.id.cmp(&b.id));
+        members.dedup_by(|a, b| a.id == b.id);
+    }
     let family = |family| family_view(name, &members, family, inputs);
     Host {
         name: Arc::from(name.as_str()),

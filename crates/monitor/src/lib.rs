@@ -28,13 +28,33 @@ pub fn new_proposal_id() -> Option<String> {
     getrandom::fill(&mut bytes).ok()?;
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    Some(format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    ))
+    // Hex digits written directly: a monitor makes one id per check result.
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = String::with_capacity(36);
+    for (index, byte) in bytes.iter().enumerate() {
+        if matches!(index, 4 | 6 | 8 | 10) {
+            id.push('-');
+        }
+        id.push(char::from(HEX[usize::from(byte >> 4)]));
+        id.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
+    Some(id)
+}
+
+#[cfg(test)]
+mod id_tests {
+    #[test]
+    fn proposal_ids_are_version_4_uuids() {
+        let id = super::new_proposal_id().expect("randomness");
+        assert_eq!(id.len(), 36, "{id}");
+        for (index, c) in id.char_indices() {
+            match index {
+                8 | 13 | 18 | 23 => assert_eq!(c, '-', "{id}"),
+                14 => assert_eq!(c, '4', "{id}"),
+                19 => assert!("89ab".contains(c), "{id}"),
+                _ => assert!(c.is_ascii_hexdigit() && !c.is_ascii_uppercase(), "{id}"),
+            }
+        }
+        assert_ne!(super::new_proposal_id(), Some(id));
+    }
 }

@@ -9,6 +9,9 @@ use crate::message::{Finalize, Proposal, ProposalId, Signed, Vote};
 use crate::policy::{Ruling, Tally};
 use crate::results::ResultEntry;
 
+/// Proposals and votes one tick re-sends at most (see `on_tick`).
+const MAX_RESENDS_PER_TICK: usize = 1024;
+
 impl Engine {
     fn tally(
         &self,
@@ -238,7 +241,14 @@ impl Engine {
         let republish = self.timing.republish;
         let repair = self.timing.repair;
         let me = self.config.node.clone();
+        // Re-sends repair lost messages; with thousands of proposals open at once (a mass
+        // outage) they would outnumber the messages they repair, so a tick re-sends at
+        // most this many and the rest, still due, go on the next ticks.
+        let mut budget = MAX_RESENDS_PER_TICK;
         for tracked in self.proposals.values_mut() {
+            if budget == 0 {
+                break;
+            }
             // Another node's proposal still open here: re-send this node's vote every
             // half interval. A node that decided it answers with the finalize, so a
             // finalize lost on the way here is repaired within one republish interval.
@@ -249,6 +259,7 @@ impl Engine {
             {
                 tracked.my_vote_sent = Some(now);
                 self.stats.votes_sent += 1;
+                budget -= 1;
                 out.push(Output::Publish(Outgoing::Vote(vote.clone())));
             }
             // Own proposals are re-sent every interval. Another node's proposal that has
@@ -262,9 +273,18 @@ impl Engine {
             if now - tracked.last_broadcast >= every {
                 tracked.last_broadcast = now;
                 self.stats.republished += 1;
+                budget = budget.saturating_sub(1);
                 out.push(Output::Publish(Outgoing::Proposal(
                     tracked.proposal.clone(),
                 )));
+                // The proposer's own vote goes with its proposal.
+                if tracked.mine
+                    && let Some(vote) = tracked.votes.get(&me)
+                {
+                    self.stats.votes_sent += 1;
+                    budget = budget.saturating_sub(1);
+                    out.push(Output::Publish(Outgoing::Vote(vote.clone())));
+                }
             }
         }
         self.collect(now, out);

@@ -86,6 +86,11 @@ impl Engine {
                 out.push(Output::Publish(Outgoing::Proposal(
                     tracked.proposal.clone(),
                 )));
+                // The proposer's own vote goes with its proposal (as on a tick).
+                if let Some(vote) = tracked.votes.get(&self.config.node) {
+                    self.stats.votes_sent += 1;
+                    out.push(Output::Publish(Outgoing::Vote(vote.clone())));
+                }
             }
             self.cast_vote(&id, now, out);
             self.decide(&id, DecideReason::Votes, now, out);
@@ -162,27 +167,24 @@ impl Engine {
             return;
         };
         let agree = local == tracked.proposal.message.status;
-        let republish = self.timing.republish;
         let me = self.config.node.clone();
+        // An unchanged vote is neither signed afresh nor sent: re-sending it to repair a
+        // loss is the tick's (`on_tick`, bounded per tick), not every check result's.
+        if tracked.votes.get(&me).map(|old| old.message.agree) == Some(agree) {
+            return;
+        }
         let vote = self.sign(Vote {
             proposal: id.clone(),
             voter: me.clone(),
             agree,
             timestamp: now,
         });
+        self.verified.insert(&vote);
         let tracked = self.proposals.get_mut(id).expect("looked up above");
-        let previous = tracked
-            .votes
-            .insert(me, vote.clone())
-            .map(|old| old.message.agree);
-        let due = tracked
-            .my_vote_sent
-            .is_none_or(|sent| now - sent >= republish);
-        if previous != Some(agree) || due {
-            tracked.my_vote_sent = Some(now);
-            self.stats.votes_sent += 1;
-            out.push(Output::Publish(Outgoing::Vote(vote)));
-        }
+        tracked.votes.insert(me, vote.clone());
+        tracked.my_vote_sent = Some(now);
+        self.stats.votes_sent += 1;
+        out.push(Output::Publish(Outgoing::Vote(vote)));
     }
 
     /// Authenticates a message; a rejection is counted and reported.
@@ -192,8 +194,16 @@ impl Engine {
         signed: &Signed<M>,
         out: &mut Vec<Output>,
     ) -> bool {
+        if self.verified.contains(signed) {
+            self.stats.received += 1;
+            return true;
+        }
         let verdict = self.trust.check(signed);
-        self.count_verdict(kind, signed.message.signer(), verdict, out)
+        let accepted = self.count_verdict(kind, signed.message.signer(), verdict, out);
+        if accepted {
+            self.verified.insert(signed);
+        }
+        accepted
     }
 
     fn count_verdict(
@@ -270,10 +280,10 @@ impl Engine {
     ) {
         // Authenticated on every node, voter or not: a node that only observes still
         // reports forged votes, and what it accepted is what its collator records.
-        if signed.message.voter == self.config.node
-            || !self.accept("vote", &signed, out)
-            || !self.config.voter
-        {
+        if signed.message.voter == self.config.node || !self.accept("vote", &signed, out) {
+            return;
+        }
+        if !self.config.voter {
             return;
         }
         let id = signed.message.proposal.clone();
@@ -336,7 +346,12 @@ impl Engine {
             out.push(Output::Event(Event::Copy));
             return;
         }
-        let verdict = self.trust.check_finalize(&signed, self.config.min_votes);
+        let verified = &self.verified;
+        let verdict = self
+            .trust
+            .check_finalize_with(&signed, self.config.min_votes, |vote| {
+                verified.contains(vote)
+            });
         if !self.count_verdict("finalize", &signed.message.sender, verdict, out) {
             return;
         }

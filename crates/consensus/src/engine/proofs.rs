@@ -46,6 +46,11 @@ impl ProvenSet {
     pub fn is_empty(&self) -> bool {
         self.official.is_empty()
     }
+
+    /// The official results' version (it rises with every change of them or a proof).
+    pub fn version(&self) -> u64 {
+        self.official.version()
+    }
 }
 
 impl Engine {
@@ -104,19 +109,22 @@ impl Engine {
                 merged.from_the_future += 1;
                 continue;
             }
+            // Only an entry that would change something is verified: a peer's results
+            // mostly equal ours, and each proof costs a few signature checks.
+            let newer = self.official.get(&key).is_none_or(|c| entry.at > c.at);
+            if !newer {
+                continue;
+            }
             if !self.proves(&key, &entry, proof.as_ref()) {
                 merged.unproven += 1;
                 continue;
             }
-            let newer = self.official.get(&key).is_none_or(|c| entry.at > c.at);
-            if newer {
-                match proof {
-                    Some(proof) => self.proofs_mut().insert(key.clone(), Arc::new(proof)),
-                    None => self.proofs_mut().remove(&key),
-                };
-                self.official.set(key, entry);
-                merged.changed += 1;
-            }
+            match proof {
+                Some(proof) => self.proofs_mut().insert(key.clone(), Arc::new(proof)),
+                None => self.proofs_mut().remove(&key),
+            };
+            self.official.set(key, entry);
+            merged.changed += 1;
         }
         merged
     }

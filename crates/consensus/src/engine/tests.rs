@@ -297,7 +297,7 @@ fn an_undecided_proposal_is_retried_three_times_then_fails() {
         let outputs = engine.step(Input::Tick, at(t));
         let kept: Vec<String> = summary(&outputs)
             .into_iter()
-            .filter(|line| !line.starts_with("P:"))
+            .filter(|line| !line.starts_with("P:") && !line.starts_with("V:"))
             .collect();
         log.push(format!("{t}:{}", kept.join(",")));
     }
@@ -413,13 +413,20 @@ fn a_proposer_that_missed_the_finalize_gets_it_again() {
 }
 
 #[test]
-fn a_duplicated_proposal_is_voted_on_once_per_republish_interval() {
+fn a_duplicated_proposal_is_voted_on_once_and_the_vote_repaired_by_ticks() {
     let mut engine = monitor_a(3);
     observe(&mut engine, "Amforc", true, "own", 0);
     let first = s(propose_in(&mut engine, "x", "B", false, 1));
     assert_eq!(first, "V:x:n");
+    // A copy or a re-send of the proposal draws no new vote: repairs are the tick's,
+    // every half republish interval (bounded per tick), with the same signed vote.
     assert_eq!(s(propose_in(&mut engine, "x", "B", false, 2)), "");
-    assert_eq!(s(propose_in(&mut engine, "x", "B", false, 11)), "V:x:n");
+    assert_eq!(s(propose_in(&mut engine, "x", "B", false, 11)), "");
+    // (Its own proposal of the opposite change is re-sent with its vote as well.)
+    let mut resent = summary(&engine.step(Input::Tick, at(11)));
+    resent.sort();
+    assert_eq!(resent, ["P:own", "V:own:y", "V:x:n"]);
+    assert_eq!(s(engine.step(Input::Tick, at(12))), "");
 }
 
 #[test]

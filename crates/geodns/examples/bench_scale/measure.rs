@@ -49,10 +49,30 @@ pub(crate) async fn until_all(
     }
 }
 
-/// Seconds until the bus settles after a cold start (every check decided once): fewer
-/// than `quiet` messages a second into nats-server over 5 s; `None` after `limit` s.
-pub(crate) async fn until_settled(fleet: &Fleet, quiet: f64, limit: u64) -> Option<f64> {
+/// Seconds until the fleet settles after a cold start: the API node holds an official
+/// result of each of the `checks` (every check decided once), then fewer than `quiet`
+/// messages a second into nats-server over 5 s; `None` after `limit` s.
+pub(crate) async fn until_settled(
+    fleet: &Fleet,
+    (quiet, checks): (f64, usize),
+    limit: u64,
+) -> Option<f64> {
     let watch = Stopwatch::start();
+    loop {
+        let mut decided = 0.0;
+        for status in ["up", "down"] {
+            let series = format!("geodns_official_results{{status=\"{status}\"}}");
+            decided += fleet.metric(&series).await.unwrap_or(0.0);
+        }
+        if decided >= checks as f64 {
+            break;
+        }
+        if watch.elapsed().as_secs() >= limit {
+            eprintln!("bench-scale: {decided} of {checks} checks decided after {limit} s");
+            return None;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
     let count = async || {
         let varz = fleet.varz().await.unwrap_or_default();
         varz["in_msgs"].as_f64().unwrap_or(0.0)

@@ -15,6 +15,7 @@ use geodns_core::ids::MemberId;
 use geodns_core::model::CheckKind;
 use geodns_core::records::CheckKey;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// File name of the official results cache.
@@ -53,9 +54,10 @@ struct Row {
     #[serde(default)]
     data: Option<Map<String, Value>>,
     at: DateTime<Utc>,
-    /// The passed finalize that decided it (the consensus wire format).
+    /// The passed finalize that decided it (the consensus wire format), written and read
+    /// as the bytes `encode_finalize` makes: no JSON value in between.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    finalize: Option<Value>,
+    finalize: Option<Box<RawValue>>,
 }
 
 /// Saves results (with their proofs, for the official ones).
@@ -92,34 +94,48 @@ pub fn encode_page(
     now: DateTime<Utc>,
     (page, limit): (u32, usize),
 ) -> Option<Vec<u8>> {
+    let index = usize::try_from(page).ok()?;
+    encode_pages(node, rows, now, limit).into_iter().nth(index)
+}
+
+/// Every page of `rows` as [`encode_page`] writes them (a sync responder keeps them
+/// until the results change, so a peer reading page after page costs one encoding).
+pub fn encode_pages(node: &str, rows: &[Proven], now: DateTime<Utc>, limit: usize) -> Vec<Vec<u8>> {
     let rows = sorted_rows(rows);
-    let mut pages: Vec<std::ops::Range<usize>> = Vec::new();
-    let (mut start, mut size) = (0, 0);
-    for (index, row) in rows.iter().enumerate() {
-        let length = serde_json::to_vec(row).map_or(0, |b| b.len() + 1);
-        if index > start && size + length > limit {
-            pages.push(start..index);
-            (start, size) = (index, 0);
+    let mut pages: Vec<Vec<Row>> = vec![Vec::new()];
+    let mut size = 0;
+    for row in rows {
+        let length = serde_json::to_vec(&row).map_or(0, |b| b.len() + 1);
+        if let Some(page) = pages.last()
+            && !page.is_empty()
+            && size + length > limit
+        {
+            pages.push(Vec::new());
+            size = 0;
         }
         size += length;
+        if let Some(page) = pages.last_mut() {
+            page.push(row);
+        }
     }
-    pages.push(start..rows.len());
-    let index = usize::try_from(page).ok()?;
-    let range = pages.get(index)?.clone();
-    let next = (index + 1 < pages.len()).then(|| page + 1);
-    let results: Vec<Row> = rows
+    let count = pages.len();
+    pages
         .into_iter()
-        .skip(range.start)
-        .take(range.len())
-        .collect();
-    let file = CacheFile {
-        version: 1,
-        node: node.to_owned(),
-        saved_at: now,
-        results,
-        next,
-    };
-    serde_json::to_vec(&file).ok()
+        .enumerate()
+        .filter_map(|(index, results)| {
+            let next = (index + 1 < count)
+                .then(|| u32::try_from(index + 1).ok())
+                .flatten();
+            let file = CacheFile {
+                version: 1,
+                node: node.to_owned(),
+                saved_at: now,
+                results,
+                next,
+            };
+            serde_json::to_vec(&file).ok()
+        })
+        .collect()
 }
 
 fn sorted_rows(rows: &[Proven]) -> Vec<Row> {
@@ -136,9 +152,10 @@ fn sorted_rows(rows: &[Proven]) -> Vec<Row> {
             error: entry.error.clone(),
             data: entry.data.clone(),
             at: entry.at,
-            finalize: proof
-                .as_ref()
-                .and_then(|p| serde_json::from_slice(&encode_finalize(p)).ok()),
+            finalize: proof.as_ref().and_then(|p| {
+                let text = String::from_utf8(encode_finalize(p)).ok()?;
+                RawValue::from_string(text).ok()
+            }),
         })
         .collect();
     results.sort_by(|a, b| order(a).cmp(&order(b)));
@@ -217,9 +234,8 @@ fn row_to_entry(row: Row) -> Result<Proven, String> {
     };
     let proof = match row.finalize {
         None => None,
-        Some(value) => {
-            let bytes = serde_json::to_vec(&value).map_err(|e| format!("finalize: {e}"))?;
-            Some(decode_finalize(&bytes).map_err(|e| format!("finalize: {e}"))?)
+        Some(raw) => {
+            Some(decode_finalize(raw.get().as_bytes()).map_err(|e| format!("finalize: {e}"))?)
         }
     };
     Ok((key, entry, proof))

@@ -102,6 +102,8 @@ pub(super) struct Shell<B> {
     proven: watch::Sender<ProvenSet>,
     /// Official results changed since they were last shared.
     official_dirty: bool,
+    /// This node's own results changed since they were last shared.
+    local_dirty: bool,
     /// When they were last shared.
     official_shared: tokio::time::Instant,
     /// Every active node reads batches: publish through the outbox.
@@ -118,6 +120,8 @@ pub(super) struct Shell<B> {
     bus_dropped: u64,
     ticks: u64,
     data_dir: PathBuf,
+    /// The versions of the official and local results last saved.
+    saved: Option<(u64, u64)>,
     /// When the official results were last confirmed (a decision or a peer's sync).
     pub(super) confirmed_at: tokio::time::Instant,
     /// The age warning was logged and not yet cleared.
@@ -146,6 +150,7 @@ impl<B: Bus> Shell<B> {
             local,
             proven,
             official_dirty: false,
+            local_dirty: false,
             official_shared: tokio::time::Instant::now(),
             batching: false,
             outbox: outbox::Outbox::default(),
@@ -156,6 +161,7 @@ impl<B: Bus> Shell<B> {
             malformed: MalformedLog::default(),
             bus_dropped: 0,
             ticks: 0,
+            saved: None,
             data_dir: config.node.data_dir.clone(),
             confirmed_at: tokio::time::Instant::now(),
             stale_reported: false,
@@ -213,8 +219,7 @@ impl<B: Bus> Shell<B> {
 
     /// When waiting batches or official results are due to go out, if anything waits.
     fn flush_at(&self) -> Option<tokio::time::Instant> {
-        let official = self
-            .official_dirty
+        let official = (self.official_dirty || self.local_dirty)
             .then(|| self.official_shared + OFFICIAL_EVERY);
         match (self.outbox.due(), official) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -228,7 +233,8 @@ impl<B: Bus> Shell<B> {
         if self.outbox.due().is_some_and(|due| due <= now) {
             self.send_batches().await;
         }
-        if self.official_dirty && self.official_shared + OFFICIAL_EVERY <= now {
+        if (self.official_dirty || self.local_dirty) && self.official_shared + OFFICIAL_EVERY <= now
+        {
             self.share_official();
         }
     }
@@ -345,9 +351,9 @@ impl<B: Bus> Shell<B> {
             self.official_changed();
             self.confirmed_at = tokio::time::Instant::now();
         }
-        if local_changed {
-            self.local.send_replace(self.engine.local());
-        }
+        // Shared with the official results (a shared snapshot makes the next change copy
+        // the whole map, so not after every one of a burst of first results).
+        self.local_dirty |= local_changed;
         accepted
     }
 
@@ -387,18 +393,26 @@ impl<B: Bus> Shell<B> {
 
     /// Saves both cache files off the runtime's threads (serialising and syncing a large
     /// result set takes a while); the snapshots are `Arc`s, so nothing is copied here.
-    fn save_caches(&self) -> tokio::task::JoinHandle<()> {
+    /// A file whose results did not change since it was last saved is not written again.
+    fn save_caches(&mut self) -> tokio::task::JoinHandle<()> {
         let now = crate::clock::now();
-        let files = [
-            (self.data_dir.join(cache::OFFICIAL), self.engine.proven()),
-            (
-                self.data_dir.join(cache::LOCAL),
-                cache::unproven(&self.engine.local()),
-            ),
-        ];
+        let (official, local) = (self.engine.proven_set(), self.engine.local());
+        let versions = (official.version(), local.version());
+        let last = (self.saved.map(|(o, _)| o), self.saved.map(|(_, l)| l));
+        let official = (last.0 != Some(versions.0)).then_some(official);
+        let local = (last.1 != Some(versions.1)).then_some(local);
+        self.saved = Some(versions);
+        let (official_path, local_path) = (
+            self.data_dir.join(cache::OFFICIAL),
+            self.data_dir.join(cache::LOCAL),
+        );
         let node = self.node.to_string();
         self.tasks.spawn_blocking("consensus: save caches", move || {
-            for (path, rows) in files {
+            let files = [
+                official.map(|set| (official_path, set.rows())),
+                local.map(|snapshot| (local_path, cache::unproven(&snapshot))),
+            ];
+            for (path, rows) in files.into_iter().flatten() {
                 if let Err(error) = cache::save(&path, &node, &rows, now) {
                     tracing::warn!(path = %path.display(), %error, "cannot save the cache file");
                 }
@@ -414,9 +428,14 @@ impl<B: Bus> Shell<B> {
 
     /// Shares the official results (and their proofs, for sync replies).
     fn share_official(&mut self) {
-        self.official.send_replace(self.engine.official());
-        self.proven.send_replace(self.engine.proven_set());
-        self.official_dirty = false;
+        if self.official_dirty {
+            self.official.send_replace(self.engine.official());
+            self.proven.send_replace(self.engine.proven_set());
+        }
+        if self.local_dirty {
+            self.local.send_replace(self.engine.local());
+        }
+        (self.official_dirty, self.local_dirty) = (false, false);
         self.official_shared = tokio::time::Instant::now();
     }
 

@@ -5,6 +5,7 @@
 //! file's JSON (never its own request) and `geodns.consensus.status.<node>` with its
 //! status report, through the node's one responder.
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -18,7 +19,7 @@ use super::shell::Shell;
 use super::{ConsensusError, ConsensusHandle};
 use crate::NodeCtx;
 use crate::bus::{answer_requests, subscribe};
-use geodns_consensus::engine::Proven;
+use geodns_consensus::engine::{Proven, ProvenSet};
 
 /// How long a sync request waits for the first reply.
 const REPLY_WAIT: Duration = Duration::from_secs(2);
@@ -30,6 +31,49 @@ const PAGE_BYTES: usize = 256 * 1024;
 
 /// Pages one sync round asks for at most (a peer cannot keep a node asking forever).
 const MAX_PAGES: u32 = 10_000;
+
+/// The pages of the official results, encoded once and served until the results change
+/// and at least `REENCODE_AFTER` passed: a peer reading page after page, and every DNS
+/// node asking at start, cost one encoding, and a burst of decisions cannot make every
+/// page request encode every result again. A page a few seconds old is still proven
+/// (each row carries its finalize), and the asker adopts only what is newer than its own.
+#[derive(Clone, Default)]
+struct Pages(Arc<Mutex<Option<Encoded>>>);
+
+struct Encoded {
+    version: u64,
+    at: tokio::time::Instant,
+    pages: Arc<Vec<Vec<u8>>>,
+}
+
+/// How long encoded pages are served after the results changed.
+const REENCODE_AFTER: Duration = Duration::from_secs(30);
+
+impl Pages {
+    fn page(&self, me: &str, proven: &ProvenSet, page: u32) -> Option<Vec<u8>> {
+        if proven.is_empty() {
+            return None;
+        }
+        let mut cached = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let fresh = |encoded: &Encoded| {
+            encoded.version == proven.version() || encoded.at.elapsed() < REENCODE_AFTER
+        };
+        let pages = match &*cached {
+            Some(encoded) if fresh(encoded) => encoded.pages.clone(),
+            _ => {
+                let now = crate::clock::now();
+                let pages = Arc::new(cache::encode_pages(me, &proven.rows(), now, PAGE_BYTES));
+                *cached = Some(Encoded {
+                    version: proven.version(),
+                    at: tokio::time::Instant::now(),
+                    pages: pages.clone(),
+                });
+                pages
+            }
+        };
+        pages.get(usize::try_from(page).ok()?).cloned()
+    }
+}
 
 /// A sync request: which page (`{"page": N}`). Nodes before paging send an empty body,
 /// which asks for the first page.
@@ -89,20 +133,20 @@ pub(super) async fn start<B: Bus>(
         .spawn_cancellable("consensus: status responder", answer_status);
     let proven = handle.proven.clone();
     let me = node.clone();
+    let pages = Pages::default();
     let answer_sync = answer_requests(
         ctx.bus.clone(),
         sync_requests,
         None,
         shutdown.clone(),
         move |request: BusMessage| {
-            let rows = proven.borrow().clone().rows();
             // A node never answers its own request: only a peer's answer confirms.
             let own = request.sender.as_deref() == Some(me.as_str());
             let page = PageRequest::parse(&request.payload).page;
-            let now = crate::clock::now();
-            let body = (!own && !rows.is_empty())
-                .then(|| cache::encode_page(&me, &rows, now, (page, PAGE_BYTES)))
-                .flatten();
+            let body = match own {
+                true => None,
+                false => pages.page(&me, &proven.borrow().clone(), page),
+            };
             async move { body }
         },
     );

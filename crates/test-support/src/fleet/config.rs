@@ -89,10 +89,10 @@ pub(super) fn node_text(
         "\n[storage]\nurl = \"{storage}\"\nconnect_retry = \"60s\"\n\n\
          [bus]\nmode = \"nats\"\nurls = [\"{nats}\"]\nuser = \"{user}\"\n\
          inbox_prefix = \"_INBOX.{user}\"\n\n\
-         [cluster]\nheartbeat = \"1s\"\nactive_window = \"3s\"\npurge_after = \"60s\"\n\n\
-         [consensus]\nauth = \"{auth}\"\ncache_interval = \"1s\"\n\n",
+         {timings}auth = \"{auth}\"\n\n",
         nats = links.nats,
         user = role.user(),
+        timings = spec.timings,
         auth = spec.auth,
     );
     text.push_str(&catalog(spec, links));

@@ -87,7 +87,19 @@ pub struct FleetSpec {
     /// DNS nodes write usage to the shared database (else each to its own SQLite file,
     /// as for many DNS nodes on one database server).
     pub dns_database: bool,
+    /// The `[cluster]` and `[consensus]` timings every node gets: [`TIGHT`] (tests
+    /// notice a dead node in 3 s and a node saves its caches every second), or
+    /// [`DEFAULT_TIMINGS`] (geodns's defaults, what a fleet runs: benchmarks).
+    pub timings: String,
 }
+
+/// Tight timings for tests: a heartbeat every second, silent for 3 s is inactive, caches
+/// saved every second.
+pub const TIGHT: &str = "[cluster]\nheartbeat = \"1s\"\nactive_window = \"3s\"\npurge_after = \"60s\"\n\n\
+     [consensus]\ncache_interval = \"1s\"\n";
+
+/// geodns's default timings (heartbeat 5 s, active window 20 s, caches every 90 s).
+pub const DEFAULT_TIMINGS: &str = "[consensus]\n";
 
 impl FleetSpec {
     /// Three monitors, two DNS nodes, a collator and an API node on MariaDB, strict
@@ -109,6 +121,7 @@ impl FleetSpec {
             catalog: None,
             scripted: false,
             dns_database: true,
+            timings: TIGHT.to_owned(),
         }
     }
 }
