@@ -88,12 +88,7 @@ pub async fn show<B: Bus, W: Write>(
         tokio::select! {
             () = shutdown.cancelled() => break,
             message = consensus.next() => match message {
-                Some(message) => match message.subject.as_str() {
-                    subjects::PROPOSE => proposal(&mut view, &message.payload),
-                    subjects::VOTE => vote(&mut view, &message.payload),
-                    subjects::FINALIZE => decision(&mut view, &message.payload),
-                    _ => {}
-                },
+                Some(message) => consensus_message(&mut view, &message),
                 None => break,
             },
             _ = tick.tick() => {
@@ -157,10 +152,28 @@ fn intro<W: Write>(view: &mut View<'_, W>, world: &World, options: &Options) {
     let _ = writeln!(view.out, "{text}");
 }
 
-fn proposal<W: Write>(view: &mut View<'_, W>, payload: &[u8]) {
-    let Ok(signed) = geodns_bus::consensus::decode_proposal(payload) else {
-        return;
+/// A consensus message, single or (between geodns nodes) batched.
+fn consensus_message<W: Write>(view: &mut View<'_, W>, message: &geodns_bus::BusMessage) {
+    use geodns_bus::consensus::{decode_batch, decode_finalize, decode_proposal, decode_vote};
+    let payload = &message.payload;
+    match message.subject.as_str() {
+        subjects::PROPOSE => decode_proposal(payload).map(|p| proposal(view, p)).ok(),
+        subjects::VOTE => decode_vote(payload).map(|v| vote(view, v)).ok(),
+        subjects::FINALIZE => decode_finalize(payload).map(|f| decision(view, f)).ok(),
+        subjects::BATCH | subjects::DECIDED => decode_batch(payload)
+            .map(|batch| {
+                batch.proposals.into_iter().for_each(|p| proposal(view, p));
+                batch.votes.into_iter().for_each(|v| vote(view, v));
+                batch.finalizes.into_iter().for_each(|f| decision(view, f));
+            })
+            .ok(),
+        _ => None,
     };
+}
+
+type Signed<M> = geodns_consensus::message::Signed<M>;
+
+fn proposal<W: Write>(view: &mut View<'_, W>, signed: Signed<geodns_consensus::message::Proposal>) {
     let proposal = signed.message;
     if view.proposals.len() >= 10_000 {
         view.proposals.clear();
@@ -173,10 +186,7 @@ fn proposal<W: Write>(view: &mut View<'_, W>, payload: &[u8]) {
 }
 
 /// Each monitor's vote, once per proposal: yes when its own result agrees.
-fn vote<W: Write>(view: &mut View<'_, W>, payload: &[u8]) {
-    let Ok(signed) = geodns_bus::consensus::decode_vote(payload) else {
-        return;
-    };
+fn vote<W: Write>(view: &mut View<'_, W>, signed: Signed<geodns_consensus::message::Vote>) {
     let vote = signed.message;
     let id = vote.proposal.as_str().to_owned();
     let Some((member, up)) = view.proposals.get(&id).cloned() else {
@@ -193,10 +203,7 @@ fn vote<W: Write>(view: &mut View<'_, W>, payload: &[u8]) {
     ));
 }
 
-fn decision<W: Write>(view: &mut View<'_, W>, payload: &[u8]) {
-    let Ok(signed) = geodns_bus::consensus::decode_finalize(payload) else {
-        return;
-    };
+fn decision<W: Write>(view: &mut View<'_, W>, signed: Signed<geodns_consensus::message::Finalize>) {
     let finalize = signed.message;
     let id = finalize.proposal.id.as_str().to_owned();
     if !finalize.passed || view.decided.contains(&id) {

@@ -41,7 +41,16 @@ impl Bus for LossyBus {
         self.hub.node_id()
     }
 
-    async fn send(&self, message: Outgoing) -> Result<(), BusError> {
+    async fn send(&self, mut message: Outgoing) -> Result<(), BusError> {
+        // This node announces no batches (as an original node), so the others send it
+        // the original's one message per vote and finalize: what this bus loses.
+        if message.subject == subjects::CLUSTER
+            && let Ok(mut join) =
+                serde_json::from_slice::<geodns_bus::wire::ClusterMessage>(&message.payload)
+        {
+            join.features.clear();
+            message.payload = geodns_bus::wire::encode(&join).into();
+        }
         self.hub.send(message).await
     }
 
