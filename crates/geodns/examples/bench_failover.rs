@@ -15,6 +15,9 @@ use chrono::{DateTime, Utc};
 use geodns_test_support::fleet::{FAR, Fleet, FleetSpec, NEAR, Role, percentile};
 use serde_json::{Value, json};
 
+#[path = "common/flags.rs"]
+mod flags;
+
 struct Args {
     binary: String,
     runs: usize,
@@ -31,28 +34,20 @@ fn args() -> Args {
         monitors: vec![3, 5],
         json: false,
     };
-    let mut given = std::env::args().skip(1);
-    while let Some(arg) = given.next() {
-        let mut value = || {
-            given
-                .next()
-                .unwrap_or_else(|| panic!("{arg} needs a value"))
-        };
-        match arg.as_str() {
-            "--binary" => args.binary = value(),
-            "--runs" => args.runs = value().parse().expect("--runs N"),
-            "--interval" => args.interval = value().parse().expect("--interval SECONDS"),
-            "--monitors" => {
-                args.monitors = value()
-                    .split(',')
-                    .map(|n| n.parse().expect("--monitors 3,5"))
-                    .collect();
-            }
-            "--quick" => args.runs = 5,
-            "--json" => args.json = true,
-            other => panic!("unknown argument {other}"),
+    flags::parse(|flag, value| match flag {
+        "--binary" => args.binary = value(),
+        "--runs" => args.runs = value().parse().expect("--runs N"),
+        "--interval" => args.interval = value().parse().expect("--interval SECONDS"),
+        "--monitors" => {
+            args.monitors = value()
+                .split(',')
+                .map(|n| n.parse().expect("--monitors 3,5"))
+                .collect();
         }
-    }
+        "--quick" => args.runs = 5,
+        "--json" => args.json = true,
+        other => panic!("unknown argument {other}"),
+    });
     args
 }
 

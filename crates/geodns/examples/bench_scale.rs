@@ -11,6 +11,8 @@
 #![allow(clippy::print_stdout, reason = "a benchmark prints its figures")]
 #![allow(clippy::unwrap_used, reason = "a benchmark fails loudly")]
 
+#[path = "common/flags.rs"]
+mod flags;
 #[path = "bench_scale/measure.rs"]
 mod measure;
 
@@ -47,30 +49,20 @@ fn args() -> Args {
         modes: vec!["strict".to_owned(), "off".to_owned()],
         json: false,
     };
-    let mut given = std::env::args().skip(1);
-    while let Some(arg) = given.next() {
-        let mut value = || {
-            given
-                .next()
-                .unwrap_or_else(|| panic!("{arg} needs a value"))
-        };
-        let number = |text: String| text.parse::<usize>().expect("a number");
-        match arg.as_str() {
-            "--binary" => args.binary = value(),
-            "--dns" => args.dns = number(value()),
-            "--monitors" => args.monitors = number(value()),
-            "--members" => args.members = number(value()),
-            "--services" => args.services = number(value()),
-            "--runs" => args.runs = number(value()),
-            "--steady" => args.steady = number(value()) as u64,
-            "--modes" => args.modes = value().split(',').map(str::to_owned).collect(),
-            "--quick" => {
-                (args.dns, args.monitors, args.steady, args.runs) = (10, 3, 15, 3);
-            }
-            "--json" => args.json = true,
-            other => panic!("unknown argument {other}"),
-        }
-    }
+    let number = |text: String| text.parse::<usize>().expect("a number");
+    flags::parse(|flag, value| match flag {
+        "--binary" => args.binary = value(),
+        "--dns" => args.dns = number(value()),
+        "--monitors" => args.monitors = number(value()),
+        "--members" => args.members = number(value()),
+        "--services" => args.services = number(value()),
+        "--runs" => args.runs = number(value()),
+        "--steady" => args.steady = number(value()) as u64,
+        "--modes" => args.modes = value().split(',').map(str::to_owned).collect(),
+        "--quick" => (args.dns, args.monitors, args.steady, args.runs) = (10, 3, 15, 3),
+        "--json" => args.json = true,
+        other => panic!("unknown argument {other}"),
+    });
     args
 }
 

@@ -350,3 +350,41 @@ fn envelopes_round_trip_and_refuse_junk() {
         assert_eq!(Envelope::decode(junk), None, "{junk}");
     }
 }
+
+#[test]
+fn batches_are_from_monitors_fresh_once_and_always_signed() {
+    let (monitor, dns) = (
+        gate("m1", 1, AuthMode::Strict),
+        gate("dns", 3, AuthMode::Strict),
+    );
+    let mut replay = Replay::default();
+    for subject in [subjects::BATCH, subjects::DECIDED] {
+        let batch = sealed(&monitor, "m1", subject, "{}", NOW);
+        assert_eq!(admit(&dns, &batch, &mut replay), Ok(()), "{subject}");
+        assert_eq!(
+            admit(&dns, &batch, &mut replay),
+            Err(Refusal::Replayed),
+            "{subject}"
+        );
+        // A DNS node (or the api) may not send decisions, batched or not.
+        let forged = sealed(&dns, "dns", subject, "{}", NOW);
+        assert_eq!(
+            admit(&monitor, &forged, &mut replay),
+            Err(Refusal::WrongRole)
+        );
+        let old = sealed(&monitor, "m1", subject, "{}", NOW - 120_001);
+        assert_eq!(admit(&dns, &old, &mut replay), Err(Refusal::Expired));
+        let ahead = sealed(&monitor, "m1", subject, "{}", NOW + 5_001);
+        assert_eq!(admit(&dns, &ahead, &mut replay), Err(Refusal::Future));
+        // Not an original subject: unsigned never passes, even in compat mode from a
+        // node listed without a key.
+        let compat = gate("dns", 3, AuthMode::Compat);
+        let body = r#"{"votes":[{"ProposalID":"p","NodeID":"old","Agree":true}]}"#;
+        let unsigned = BusMessage::received(subject, Bytes::from(body), None);
+        assert_eq!(
+            admit(&compat, &unsigned, &mut replay),
+            Err(Refusal::Unsigned),
+            "{subject}"
+        );
+    }
+}
